@@ -1,0 +1,33 @@
+/*
+ * Who a connection is, as its token says. Every string is owned by the
+ * identity and freed by pd_identity_free(); moving an identity means copying
+ * the struct and zeroing the source.
+ */
+#ifndef PD_AUTH_IDENTITY_H
+#define PD_AUTH_IDENTITY_H
+
+#include <stdint.h>
+
+typedef struct {
+    char *user_id;       /* 1-128 bytes */
+    char *user_name;     /* 1-256 bytes */
+    char *user_image;    /* NULL when the token has none */
+    int64_t expires_at_ms; /* 0: never expires */
+} pd_identity_t;
+
+typedef enum {
+    PD_AUTH_OK = 0,
+    PD_AUTH_MISSING,     /* no token, or an empty one */
+    PD_AUTH_INVALID,     /* malformed, bad signature, wrong alg, missing claim, nbf */
+    PD_AUTH_EXPIRED,
+    PD_AUTH_FORBIDDEN,   /* valid, but for another room (or user, on refresh) */
+    PD_AUTH_UNAVAILABLE, /* the verify endpoint could not answer */
+} pd_auth_status_t;
+
+void pd_identity_free(pd_identity_t *id);
+/* Deep copy. */
+void pd_identity_copy(pd_identity_t *dst, const pd_identity_t *src);
+/* The wire code: "AUTH_INVALID", ..., "SERVICE_UNAVAILABLE"; NULL for OK. */
+const char *pd_auth_code(pd_auth_status_t s);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * Rooms and presence: who is in which room and where, with the semantics of
+ * docs/protocol.md. No sockets and no clock: time comes in as arguments, and
+ * messages go out through two operations the caller supplies, so every rule
+ * here can be tested without a network.
+ *
+ * Ownership and indexing: a pd_rooms_t owns its rooms; a room owns its users
+ * and members; a member is one connection's place in a room. Lookups go both
+ * ways (room -> users by id -> members; member -> user -> room), so joining,
+ * updating and leaving cost what they touch, not the size of the server.
+ *
+ * Threading: a pd_rooms_t and everything in it belong to one event loop.
+ */
+#ifndef PD_PRESENCE_ROOMS_H
+#define PD_PRESENCE_ROOMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../auth/identity.h"
+#include "../base/buf.h"
+#include "../base/shared.h"
+#include "../base/slice.h"
+#include "../proto/proto.h"
+
+typedef struct pd_rooms pd_rooms_t;
+typedef struct pd_room pd_room_t;
+typedef struct pd_member pd_member_t;
+
+/* Why a connection stopped being a member without asking to. */
+typedef enum {
+    PD_DETACH_REPLACED = 1, /* a new connection took over its _pk */
+    PD_DETACH_KICKED,       /* the backend removed the user */
+} pd_detach_reason_t;
+
+typedef struct {
+    /*
+     * Frames a JSON text once; returns shared bytes holding one reference,
+     * which the rooms module drops after delivering to every receiver.
+     */
+    pd_shared_t *(*frame)(void *ctx, const char *json, size_t len);
+    /* Queues msg for conn; the callee takes its own reference if it keeps it. */
+    void (*deliver)(void *ctx, void *conn, pd_shared_t *msg);
+    /*
+     * conn is no longer a member (its member now belongs to another
+     * connection, or was removed); the caller closes it. Called after any
+     * message for conn (e.g. permission_revoked) has been delivered.
+     */
+    void (*detached)(void *ctx, void *conn, pd_detach_reason_t why);
+} pd_rooms_ops_t;
+
+typedef struct {
+    unsigned max_conns_per_room; /* default 10000 */
+    unsigned max_conns_per_user; /* per user per room, default 16 */
+    double updates_per_sec;      /* token bucket rate, default 20 */
+    double update_burst;         /* bucket size, default 40 */
+    uint64_t linger_ms;          /* presence kept after an unclean close, default 5000 */
+} pd_rooms_config_t;
+
+#define PD_ROOMS_CONFIG_DEFAULT ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000})
+
+/* seed randomises hashing and assigned connection keys. */
+pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops, void *ctx,
+                         uint64_t seed);
+/* Frees everything without sending anything (shutdown). */
+void pd_rooms_free(pd_rooms_t *rooms);
+
+typedef enum {
+    PD_JOIN_OK = 0,
+    PD_JOIN_ROOM_FULL = -1,   /* the room has max_conns_per_room connections */
+    PD_JOIN_TOO_MANY = -2,    /* the user has max_conns_per_user in the room */
+} pd_join_status_t;
+
+/*
+ * Admits conn to room room_id (created on first join) as *id. conn_key is
+ * the client's _pk (already validated: 1-64 of [A-Za-z0-9_-]) or an absent
+ * slice; a key held by a member of another user is never taken over, and
+ * the member gets a fresh random key instead.
+ *
+ * In order, within this call: if conn_key names a live or lingering member
+ * of the same user, that member is taken over (its old connection gets
+ * detached(PD_DETACH_REPLACED)); else if the user has a lingering member, the
+ * newest one is taken over; else a new member is made. Then the snapshot is
+ * delivered to conn, then user_joined to every other connection when this is
+ * the user's first member. A takeover sends no user_left/user_joined, and
+ * the taking connection's first update is relayed only if its location
+ * differs from the one it took over.
+ *
+ * On PD_JOIN_OK the identity is moved into the room (*id is zeroed) and
+ * *out is the member. On failure nothing changed and *id is untouched.
+ */
+pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
+                               pd_slice_t conn_key, void *conn, uint64_t now_ms,
+                               pd_member_t **out);
+
+/*
+ * Applies a presence_update from the member's connection: relayed as
+ * presence_changed to every connection of the room but this one. Over the
+ * rate limit the update is kept as the member's pending one (replacing an
+ * older pending one) and applied by pd_rooms_tick() when the bucket allows.
+ * Returns 0 when applied now, 1 when deferred. The location is copied.
+ */
+int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms);
+
+/*
+ * The member's connection is gone. linger != 0 (closed without a close
+ * frame) keeps the member present for linger_ms with no connection; else it
+ * leaves now: user_left when it was the user's last member, or a fallback
+ * presence_changed when it was the user's most recent one. The member must
+ * not be used after this call.
+ */
+void pd_member_leave(pd_member_t *m, int linger, uint64_t now_ms);
+
+/*
+ * A refreshed token for the same user: takes the name and image from *id
+ * (moved in, *id zeroed) for later events; sends nothing.
+ */
+void pd_member_set_identity(pd_member_t *m, pd_identity_t *id);
+
+/* Delivers a fresh snapshot to the member's connection (resynchronisation). */
+void pd_member_resync(pd_member_t *m);
+
+pd_slice_t pd_member_key(const pd_member_t *m);
+pd_slice_t pd_member_user_id(const pd_member_t *m);
+pd_room_t *pd_member_room(const pd_member_t *m);
+
+/*
+ * Applies deferred updates whose budget has refilled and ends lingers that
+ * ran out. Returns the time (ms) when it next has work, or UINT64_MAX.
+ */
+uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms);
+
+/*
+ * Removes user_id from room_id: each of its connections gets
+ * {"type":"permission_revoked","reason":reason} and then detached(KICKED);
+ * the others get user_left. Returns the number of connections kicked
+ * (lingering members count as 0 but are removed), or PD_ERR_NOT_FOUND when
+ * the room or the user is not there.
+ */
+int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, const char *reason);
+
+/* Introspection, for the HTTP API and metrics. */
+size_t pd_rooms_count(const pd_rooms_t *rooms);
+pd_room_t *pd_rooms_find(const pd_rooms_t *rooms, pd_slice_t room_id);
+/* Iterates rooms: *iter starts at 0; returns NULL at the end. No changes meanwhile. */
+pd_room_t *pd_rooms_next(const pd_rooms_t *rooms, size_t *iter);
+pd_slice_t pd_room_id(const pd_room_t *room);
+size_t pd_room_user_count(const pd_room_t *room);
+/* Live connections (lingering members excluded). */
+size_t pd_room_conn_count(const pd_room_t *room);
+/* Appends the room's users as a JSON array of snapshot entries. */
+void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out);
+
+#endif

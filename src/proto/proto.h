@@ -1,0 +1,151 @@
+/*
+ * Protocol messages (docs/protocol.md): decoding what clients send and
+ * encoding what the server sends, as JSON text. No I/O. Decoding uses cJSON;
+ * encoding appends to a caller's pd_buf_t with hand-written escaping, since
+ * it runs once per broadcast on the hot path.
+ */
+#ifndef PD_PROTO_PROTO_H
+#define PD_PROTO_PROTO_H
+
+#include <stddef.h>
+
+#include "../base/buf.h"
+#include "../base/slice.h"
+
+typedef enum {
+    PD_MSG_PRESENCE_UPDATE = 1,
+    PD_MSG_TOKEN_REFRESH,
+    PD_MSG_PING,
+} pd_msg_type_t;
+
+/* Where a member is. base == NULL means unset for the optional fields. */
+typedef struct {
+    pd_slice_t current_path; /* "" when the location is unknown */
+    pd_slice_t resource_type;
+    pd_slice_t resource_id;
+} pd_location_t;
+
+typedef struct {
+    size_t max_path;          /* currentPath: 1..max bytes (default 1024) */
+    size_t max_resource_type; /* default 32 */
+    size_t max_resource_id;   /* default 256 */
+    size_t max_token;         /* default 8192 */
+} pd_proto_limits_t;
+
+#define PD_PROTO_LIMITS_DEFAULT ((pd_proto_limits_t){1024, 32, 256, 8192})
+
+/*
+ * A decoded client message. The slices point into arena, which the message
+ * owns: they stay valid until the next decode into the same message or
+ * pd_client_msg_free(). Each set slice is followed by a NUL byte in the
+ * arena (not counted in len), so token.base can go to C string APIs.
+ * Reusing one message keeps decoding allocation-free apart from cJSON's own
+ * tree.
+ */
+typedef struct {
+    pd_msg_type_t type;
+    pd_location_t loc;   /* PD_MSG_PRESENCE_UPDATE */
+    pd_slice_t token;    /* PD_MSG_TOKEN_REFRESH */
+    pd_slice_t ping_id;  /* PD_MSG_PING: the id as JSON text (a number or a
+                            quoted string), base NULL when absent or null */
+    pd_buf_t arena;
+} pd_client_msg_t;
+
+/* Prepares an empty message; it allocates nothing until the first decode. */
+void pd_client_msg_init(pd_client_msg_t *msg);
+/* Releases the arena; the message may be initialised and reused afterwards. */
+void pd_client_msg_free(pd_client_msg_t *msg);
+
+/*
+ * Decodes one text message of len bytes (json need not be NUL-terminated).
+ * Returns 0, or PD_ERR_INVALID with a short reason for the client written
+ * to err (NUL-terminated, truncated to errlen; err may be NULL), e.g.
+ * "currentPath must be a string"; on error msg->type is 0 and every slice
+ * is unset. Unknown fields are ignored; null for an optional field means
+ * unset, for a required one it counts as missing.
+ *
+ * - The whole input must be one JSON value, with only JSON whitespace
+ *   after it; a raw NUL byte anywhere makes it invalid.
+ * - A "\u0000" escape anywhere in the message (keys and ignored fields
+ *   included) is rejected with "strings must not contain NUL": cJSON would
+ *   silently cut the string there, which could turn "type\u0000x" into
+ *   "type".
+ * - Keys are case-sensitive; when a key appears twice the first wins.
+ * - Lengths are in bytes of the decoded UTF-8.
+ * - Reasons name the field: "message is not valid JSON", "message must be
+ *   a JSON object", "type is required", "type must be a string",
+ *   "unknown type \"…\"" (at most 32 bytes of the name, then "..."),
+ *   "X is required", "X must be a string", "X must be a string or null"
+ *   (optional fields), "X must not be empty", "X is longer than N bytes",
+ *   "id must be a number or a string".
+ * - ping_id is the id as JSON text: a string is re-encoded with
+ *   pd_json_append_string(); an integer a double holds exactly (magnitude
+ *   up to 2^53) prints as an integer ("7", "-3", "9007199254740991"); any
+ *   other number prints as the shortest of "%.15g", "%.16g", "%.17g" that
+ *   reads back as the same double ("0.5", "1e+300"). A number too large for
+ *   a double ("1e999") is rejected with "id is out of range".
+ */
+int pd_proto_decode(const pd_proto_limits_t *limits, const char *json, size_t len,
+                    pd_client_msg_t *msg, char *err, size_t errlen);
+
+/* One user's entry as a snapshot reports it. */
+typedef struct {
+    pd_slice_t user_id;
+    pd_slice_t user_name;
+    pd_slice_t user_image; /* base NULL encodes as null */
+    pd_location_t loc;
+} pd_presence_entry_t;
+
+/*
+ * Appends s as a JSON string literal, quotes included. '"', '\\' and
+ * control characters are escaped (\b \f \n \r \t, else \u00xx), and so
+ * are U+2028 and U+2029 (\u2028, \u2029), which end a line in JavaScript.
+ * Well-formed UTF-8 passes through unchanged; each byte that is not part
+ * of a well-formed sequence becomes \ufffd, so the output is always valid
+ * UTF-8. A NULL base encodes as "".
+ */
+void pd_json_append_string(pd_buf_t *b, pd_slice_t s);
+
+/*
+ * The encoders below append one whole message (no spaces, fields in the
+ * order shown) to b. Optional fields whose base is NULL are omitted, except
+ * userImage, which encodes as null; a required slice with a NULL base
+ * encodes as "".
+ *
+ * {"type":"presence_snapshot","self":{"userId":…,"connectionId":…},
+ *  "users":[ entries ]} in three steps: begin, one entry call per user
+ * (first != 0 for the first one, which gets no leading comma), end.
+ */
+void pd_proto_enc_snapshot_begin(pd_buf_t *b, pd_slice_t self_user_id, pd_slice_t self_conn_id);
+void pd_proto_enc_snapshot_entry(pd_buf_t *b, const pd_presence_entry_t *e, int first);
+void pd_proto_enc_snapshot_end(pd_buf_t *b);
+/*
+ * One snapshot entry as a JSON object, also used by the HTTP API:
+ * {"userId":…,"userName":…,"userImage":…|null,"currentPath":…
+ *  [,"resourceType":…][,"resourceId":…]}
+ */
+void pd_proto_enc_entry(pd_buf_t *b, const pd_presence_entry_t *e);
+
+/* {"type":"user_joined","userId":…,"userName":…,"userImage":…|null} */
+void pd_proto_enc_user_joined(pd_buf_t *b, pd_slice_t user_id, pd_slice_t user_name,
+                              pd_slice_t user_image);
+/* presence_changed with userId, userName, currentPath and the set optional fields. */
+void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_presence_entry_t *e);
+/* {"type":"user_left","userId":…} */
+void pd_proto_enc_user_left(pd_buf_t *b, pd_slice_t user_id);
+/* {"type":"error","code":code[,"message":message]} (message may be NULL). */
+void pd_proto_enc_error(pd_buf_t *b, const char *code, const char *message);
+/* {"type":"auth_error","code":code} */
+void pd_proto_enc_auth_error(pd_buf_t *b, const char *code);
+/* {"type":"auth_ok","userId":…,"userName":…} */
+void pd_proto_enc_auth_ok(pd_buf_t *b, pd_slice_t user_id, pd_slice_t user_name);
+/*
+ * {"type":"pong"[,"id":<id_json>]}: id_json is copied verbatim, so it must
+ * be JSON text such as pd_proto_decode() leaves in ping_id; base NULL
+ * omits the id.
+ */
+void pd_proto_enc_pong(pd_buf_t *b, pd_slice_t id_json);
+/* {"type":"permission_revoked","reason":reason} */
+void pd_proto_enc_permission_revoked(pd_buf_t *b, const char *reason);
+
+#endif

@@ -1,0 +1,396 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/buf.h"
+#include "../base/err.h"
+#include "../base/mem.h"
+#include "log.h"
+
+typedef enum {
+    OPT_FLAG,     /* int, set to 1 */
+    OPT_STR,      /* char *, copied */
+    OPT_FILE,     /* char * + size_t after it: the file's bytes */
+    OPT_SECONDS,  /* uint64_t milliseconds, given as (fractional) seconds */
+    OPT_SIZE,     /* size_t */
+    OPT_UINT,     /* unsigned */
+    OPT_INT64,    /* int64_t */
+    OPT_DOUBLE,   /* double */
+    OPT_LISTEN,   /* HOST:PORT into listen_host/listen_port */
+    OPT_ORIGINS,  /* comma-separated list, repeatable */
+    OPT_LOGLEVEL, /* int */
+    OPT_SECRET,   /* env only: the secret itself */
+} opt_type_t;
+
+typedef struct {
+    const char *flag; /* without the leading "--" */
+    const char *env;
+    opt_type_t type;
+    size_t offset;
+    const char *arg;  /* placeholder shown in --help */
+    const char *help;
+} opt_t;
+
+#define OFF(field) offsetof(pd_config_t, field)
+
+static const opt_t options[] = {
+    {"listen", "PRESENCED_LISTEN", OPT_LISTEN, 0, "HOST:PORT",
+     "address to listen on (default 127.0.0.1:1999; port 0 picks a free one)"},
+    {"port-file", "PRESENCED_PORT_FILE", OPT_STR, OFF(port_file), "PATH",
+     "write the bound port to PATH once listening"},
+    {"dev", "PRESENCED_DEV", OPT_FLAG, OFF(dev), NULL,
+     "development mode: random secret, GET /dev/token, demo at /; loopback only"},
+    {"static-dir", "PRESENCED_STATIC_DIR", OPT_STR, OFF(static_dir), "DIR",
+     "dev mode: serve the demo from DIR (default: the installed demo)"},
+    {"jwt-secret-file", "PRESENCED_JWT_SECRET_FILE", OPT_FILE, OFF(jwt_secret), "FILE",
+     "HS256 secret (a trailing newline is not part of it); env PRESENCED_JWT_SECRET gives it inline"},
+    {NULL, "PRESENCED_JWT_SECRET", OPT_SECRET, OFF(jwt_secret), NULL, NULL},
+    {"jwt-public-key", "PRESENCED_JWT_PUBLIC_KEY", OPT_FILE, OFF(jwt_public_key), "FILE",
+     "PEM public key for RS256 or ES256"},
+    {"jwt-alg", "PRESENCED_JWT_ALG", OPT_STR, OFF(jwt_alg), "ALG",
+     "the only accepted algorithm: HS256 (default), RS256 or ES256"},
+    {"jwt-leeway", "PRESENCED_JWT_LEEWAY", OPT_INT64, OFF(jwt_leeway_s), "SECONDS",
+     "allowed clock skew for exp/nbf/iat (default 5)"},
+    {"jwt-issuer", "PRESENCED_JWT_ISSUER", OPT_STR, OFF(jwt_issuer), "ISS",
+     "require this iss claim"},
+    {"jwt-audience", "PRESENCED_JWT_AUDIENCE", OPT_STR, OFF(jwt_audience), "AUD",
+     "require this aud claim"},
+    {"ping-interval", "PRESENCED_PING_INTERVAL", OPT_SECONDS, OFF(ping_interval_ms), "SECONDS",
+     "WebSocket ping period (default 10)"},
+    {"idle-timeout", "PRESENCED_IDLE_TIMEOUT", OPT_SECONDS, OFF(idle_timeout_ms), "SECONDS",
+     "close a connection silent this long (default 25)"},
+    {"token-grace", "PRESENCED_TOKEN_GRACE", OPT_SECONDS, OFF(token_grace_ms), "SECONDS",
+     "time to send token_refresh after a token expires (default 30)"},
+    {"handshake-timeout", "PRESENCED_HANDSHAKE_TIMEOUT", OPT_SECONDS, OFF(handshake_timeout_ms),
+     "SECONDS", "time to complete the HTTP request (default 10)"},
+    {"linger", "PRESENCED_LINGER", OPT_SECONDS, OFF(linger_ms), "SECONDS",
+     "keep presence this long after a close without a close frame (default 5; 0 disables)"},
+    {"max-message", "PRESENCED_MAX_MESSAGE", OPT_SIZE, OFF(max_message), "BYTES",
+     "largest WebSocket message (default 4096; larger closes with 1009)"},
+    {"max-header-bytes", "PRESENCED_MAX_HEADER_BYTES", OPT_SIZE, OFF(max_header_bytes), "BYTES",
+     "largest request line + headers (default 8192; larger gets 431)"},
+    {"max-path", "PRESENCED_MAX_PATH", OPT_SIZE, OFF(max_path), "BYTES",
+     "longest currentPath (default 1024)"},
+    {"max-resource-type", "PRESENCED_MAX_RESOURCE_TYPE", OPT_SIZE, OFF(max_resource_type),
+     "BYTES", "longest resourceType (default 32)"},
+    {"max-resource-id", "PRESENCED_MAX_RESOURCE_ID", OPT_SIZE, OFF(max_resource_id), "BYTES",
+     "longest resourceId (default 256)"},
+    {"rate", "PRESENCED_RATE", OPT_DOUBLE, OFF(rate), "N",
+     "presence updates per second per connection (default 20)"},
+    {"burst", "PRESENCED_BURST", OPT_DOUBLE, OFF(burst), "N",
+     "burst of presence updates per connection (default 40)"},
+    {"max-conns-per-user", "PRESENCED_MAX_CONNS_PER_USER", OPT_UINT, OFF(max_conns_per_user), "N",
+     "connections per user per room (default 16)"},
+    {"max-conns-per-room", "PRESENCED_MAX_CONNS_PER_ROOM", OPT_UINT, OFF(max_conns_per_room), "N",
+     "connections per room (default 10000)"},
+    {"max-conns", "PRESENCED_MAX_CONNS", OPT_UINT, OFF(max_conns), "N",
+     "connections in the whole server (default: open-file limit minus a reserve)"},
+    {"max-send-buffer", "PRESENCED_MAX_SEND_BUFFER", OPT_SIZE, OFF(max_send_buffer), "BYTES",
+     "unsent bytes per connection before it is resynchronised (default 262144)"},
+    {"max-pending-messages", "PRESENCED_MAX_PENDING_MESSAGES", OPT_UINT, OFF(max_pending_msgs),
+     "N", "messages kept while a connection is being admitted (default 32)"},
+    {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", OPT_ORIGINS, 0, "ORIGINS",
+     "comma-separated Origin values allowed to connect (default: any)"},
+    {"log-level", "PRESENCED_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), "LEVEL",
+     "debug, info (default), warn, error or off"},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+void pd_config_defaults(pd_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen_host = pd_strndup("127.0.0.1", 9);
+    cfg->listen_port = 1999;
+    cfg->jwt_alg = pd_strndup("HS256", 5);
+    cfg->jwt_leeway_s = 5;
+    cfg->ping_interval_ms = 10000;
+    cfg->idle_timeout_ms = 25000;
+    cfg->token_grace_ms = 30000;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->linger_ms = 5000;
+    cfg->max_message = 4096;
+    cfg->max_header_bytes = 8192;
+    cfg->max_path = 1024;
+    cfg->max_resource_type = 32;
+    cfg->max_resource_id = 256;
+    cfg->rate = 20;
+    cfg->burst = 40;
+    cfg->max_conns_per_user = 16;
+    cfg->max_conns_per_room = 10000;
+    cfg->max_send_buffer = 256 * 1024;
+    cfg->max_pending_msgs = 32;
+    cfg->log_level = PD_LOG_INFO;
+}
+
+static void free_origins(pd_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->n_allowed_origins; i++)
+        free(cfg->allowed_origins[i]);
+    free(cfg->allowed_origins);
+    cfg->allowed_origins = NULL;
+    cfg->n_allowed_origins = 0;
+}
+
+void pd_config_free(pd_config_t *cfg)
+{
+    free(cfg->listen_host);
+    free(cfg->port_file);
+    free(cfg->static_dir);
+    if (cfg->jwt_secret)
+        memset(cfg->jwt_secret, 0, cfg->jwt_secret_len);
+    free(cfg->jwt_secret);
+    free(cfg->jwt_public_key);
+    free(cfg->jwt_alg);
+    free(cfg->jwt_issuer);
+    free(cfg->jwt_audience);
+    free_origins(cfg);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    snprintf(err, errlen, fmt, a, b);
+    return PD_ERR_CONFIG;
+}
+
+static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    pd_buf_t b = PD_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < (1 << 20))
+        pd_buf_append(&b, chunk, n);
+    fclose(f);
+    /* A secret file's trailing newline is not part of the secret. */
+    while (b.len && (b.base[b.len - 1] == '\n' || b.base[b.len - 1] == '\r'))
+        b.len--;
+    if (!b.len) {
+        pd_buf_free(&b);
+        return fail(err, errlen, "%s is empty%s", path, "");
+    }
+    free(*out);
+    *out = pd_strndup(b.base, b.len);
+    *len = b.len;
+    pd_buf_free(&b);
+    return 0;
+}
+
+static int parse_listen(pd_config_t *cfg, const char *v, char *err, size_t errlen)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v)
+        return fail(err, errlen, "--listen wants HOST:PORT, got \"%s\"%s", v, "");
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535)
+        return fail(err, errlen, "--listen: bad port in \"%s\"%s", v, "");
+    const char *host = v;
+    size_t hlen = (size_t)(colon - v);
+    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    free(cfg->listen_host);
+    cfg->listen_host = pd_strndup(host, hlen);
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+static int parse_origins(pd_config_t *cfg, const char *v)
+{
+    const char *p = v;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && (*p == ' ')) {
+            p++;
+            n--;
+        }
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (n) {
+            cfg->allowed_origins = pd_realloc(cfg->allowed_origins,
+                                              (cfg->n_allowed_origins + 1) * sizeof(char *));
+            cfg->allowed_origins[cfg->n_allowed_origins++] = pd_strndup(p, n);
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static int parse_number(const char *v, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || d != d || d < min || d > max)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+static int set_numeric(const opt_t *o, void *field, const char *v, char *err, size_t errlen)
+{
+    double d;
+    double max = o->type == OPT_SECONDS ? 1e7 : o->type == OPT_UINT ? 4294967295.0 : 1e15;
+    if (parse_number(v, 0, max, &d) < 0)
+        return fail(err, errlen, "--%s: \"%s\" is not a valid non-negative number", o->flag, v);
+    int integral = o->type != OPT_SECONDS && o->type != OPT_DOUBLE;
+    if (integral && d != (double)(int64_t)d)
+        return fail(err, errlen, "--%s: \"%s\" must be a whole number", o->flag, v);
+    switch (o->type) {
+    case OPT_SECONDS: *(uint64_t *)field = (uint64_t)(d * 1000.0 + 0.5); break;
+    case OPT_SIZE: *(size_t *)field = (size_t)d; break;
+    case OPT_UINT: *(unsigned *)field = (unsigned)d; break;
+    case OPT_INT64: *(int64_t *)field = (int64_t)d; break;
+    default: *(double *)field = d; break;
+    }
+    return 0;
+}
+
+static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, size_t errlen)
+{
+    void *field = (char *)cfg + o->offset;
+    const char *name = o->flag ? o->flag : o->env;
+    switch (o->type) {
+    case OPT_FLAG:
+        *(int *)field = !v || !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || !*v);
+        return 0;
+    case OPT_STR:
+        free(*(char **)field);
+        *(char **)field = pd_strndup(v, strlen(v));
+        return 0;
+    case OPT_FILE:
+        return read_file(v, (char **)field, (size_t *)((char *)field + sizeof(char *)), err,
+                         errlen);
+    case OPT_SECRET:
+        free(*(char **)field);
+        *(char **)field = pd_strndup(v, strlen(v));
+        *(size_t *)((char *)field + sizeof(char *)) = strlen(v);
+        return 0;
+    case OPT_LISTEN: return parse_listen(cfg, v, err, errlen);
+    case OPT_ORIGINS: return parse_origins(cfg, v);
+    case OPT_LOGLEVEL:
+        if ((*(int *)field = pd_log_parse_level(v)) < 0)
+            return fail(err, errlen, "--%s: unknown level \"%s\"", name, v);
+        return 0;
+    default: return set_numeric(o, field, v, err, errlen);
+    }
+}
+
+static void print_help(void)
+{
+    printf("Usage: presenced [OPTIONS]\n\n"
+           "A workspace presence server: WebSocket rooms at /parties/presence/{workspaceId}.\n"
+           "Every option can also be set with the environment variable shown.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const opt_t *o = &options[i];
+        if (!o->flag)
+            continue;
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
+        printf("  %-32s %s\n  %-32s [%s]\n", left, o->help, "", o->env);
+    }
+    printf("  %-32s %s\n  %-32s %s\n", "--help", "show this help", "--version",
+           "show the version");
+}
+
+static const opt_t *find_flag(const char *arg, const char **inline_value)
+{
+    *inline_value = NULL;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *f = options[i].flag;
+        if (f && strlen(f) == n && strncmp(f, arg, n) == 0) {
+            if (eq)
+                *inline_value = eq + 1;
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static int load_env(pd_config_t *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *v = getenv(options[i].env);
+        if (v && *v) {
+            int rc = apply(cfg, &options[i], v, err, errlen);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int load_args(pd_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help();
+            return 1;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("presenced %s\n", PD_VERSION);
+            return 1;
+        }
+        const char *v = NULL;
+        const opt_t *o = strncmp(a, "--", 2) == 0 ? find_flag(a + 2, &v) : NULL;
+        if (!o)
+            return fail(err, errlen, "unknown option \"%s\" (see --help)%s", a, "");
+        if (o->type != OPT_FLAG && !v) {
+            if (i + 1 >= argc)
+                return fail(err, errlen, "%s needs a value%s", a, "");
+            v = argv[++i];
+        }
+        int rc = apply(cfg, o, v, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int pd_config_load(pd_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    int rc = load_env(cfg, err, errlen);
+    return rc ? rc : load_args(cfg, argc, argv, err, errlen);
+}
+
+static int is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0;
+}
+
+int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
+{
+    if (cfg->dev && !is_loopback(cfg->listen_host))
+        return fail(err, errlen, "--dev only listens on loopback, not %s%s", cfg->listen_host, "");
+    int hs = strcmp(cfg->jwt_alg, "HS256") == 0;
+    if (!hs && strcmp(cfg->jwt_alg, "RS256") != 0 && strcmp(cfg->jwt_alg, "ES256") != 0)
+        return fail(err, errlen, "--jwt-alg must be HS256, RS256 or ES256, not %s%s", cfg->jwt_alg, "");
+    if (!cfg->dev && hs && !cfg->jwt_secret)
+        return fail(err, errlen, "no token key: give --jwt-secret-file FILE (or PRESENCED_JWT_SECRET),%s%s",
+                    " or --dev to try it out", "");
+    if (!hs && !cfg->jwt_public_key)
+        return fail(err, errlen, "--jwt-alg %s needs --jwt-public-key FILE%s", cfg->jwt_alg, "");
+    if (cfg->idle_timeout_ms == 0 || cfg->ping_interval_ms == 0)
+        return fail(err, errlen, "--ping-interval and --idle-timeout must be above zero%s%s", "", "");
+    if (cfg->ping_interval_ms >= cfg->idle_timeout_ms)
+        return fail(err, errlen, "--ping-interval must be shorter than --idle-timeout%s%s", "", "");
+    if (cfg->max_message < 64 || cfg->max_header_bytes < 256 || cfg->rate <= 0 || cfg->burst < 1)
+        return fail(err, errlen, "a limit is too small (max-message >= 64, max-header-bytes >= 256,%s%s",
+                    " rate > 0, burst >= 1)", "");
+    return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * Server configuration: every limit and setting, its default, and how it is
+ * read from command-line flags and PRESENCED_* environment variables (a flag
+ * wins over the environment). The option table in config.c is the single
+ * source for parsing and for --help.
+ */
+#ifndef PD_SERVER_CONFIG_H
+#define PD_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *listen_host;         /* default 127.0.0.1 */
+    int listen_port;           /* default 1999; 0 picks a free port */
+    char *port_file;           /* write the bound port here once listening */
+    int dev;                   /* development mode: demo token minting, loopback only */
+    char *static_dir;          /* dev mode: files served at / (the demo) */
+
+    char *jwt_secret;          /* HS256 secret bytes (from file or env) */
+    size_t jwt_secret_len;
+    char *jwt_public_key;      /* PEM for RS256/ES256 */
+    size_t jwt_public_key_len;
+    char *jwt_alg;             /* HS256 | RS256 | ES256 */
+    int64_t jwt_leeway_s;
+    char *jwt_issuer;
+    char *jwt_audience;
+
+    uint64_t ping_interval_ms; /* WebSocket ping period (10 s) */
+    uint64_t idle_timeout_ms;  /* close after this much silence (25 s) */
+    uint64_t token_grace_ms;   /* time to refresh an expired token (30 s) */
+    uint64_t handshake_timeout_ms; /* HTTP upgrade must finish in (10 s) */
+    uint64_t linger_ms;        /* presence kept after an unclean close (5 s) */
+
+    size_t max_message;        /* bytes per WebSocket message (4096) */
+    size_t max_header_bytes;   /* request line + headers (8192) */
+    size_t max_path;           /* currentPath bytes (1024) */
+    size_t max_resource_type;  /* (32) */
+    size_t max_resource_id;    /* (256) */
+    double rate;               /* updates/s per connection (20) */
+    double burst;              /* burst of updates (40) */
+    unsigned max_conns_per_user; /* per user per room (16) */
+    unsigned max_conns_per_room; /* (10000) */
+    unsigned max_conns;        /* whole server; 0 = derived from RLIMIT_NOFILE */
+    size_t max_send_buffer;    /* unsent bytes per connection before resync (256 KiB) */
+    unsigned max_pending_msgs; /* messages buffered before admission (32) */
+
+    char **allowed_origins;    /* NULL: any Origin is accepted */
+    size_t n_allowed_origins;
+
+    int log_level;             /* PD_LOG_* */
+} pd_config_t;
+
+void pd_config_defaults(pd_config_t *cfg);
+void pd_config_free(pd_config_t *cfg);
+
+/*
+ * Reads the environment, then argv. Returns 0, 1 when --help or --version
+ * was printed (the caller exits 0), or PD_ERR_CONFIG with a message in err.
+ */
+int pd_config_load(pd_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Checks cross-option rules (e.g. a key is configured unless --dev). */
+int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen);
+
+#endif

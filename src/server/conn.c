@@ -1,0 +1,634 @@
+/*
+ * One connection's life: the HTTP request, the upgrade, admission, messages
+ * in, frames out, liveness and closing. A connection is never freed inside
+ * its own callbacks: closing marks it and calls uv_close(), and the memory
+ * goes in the close callback, after libuv has finished with the handle.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../base/err.h"
+#include "../base/mem.h"
+#include "internal.h"
+#include "log.h"
+
+#define CLOSE_GRACE_MS 2000
+#define RESYNC_WINDOW_MS 60000
+#define MAX_RESYNCS_PER_WINDOW 3
+#define ROOM_PREFIX "/parties/presence/"
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void finish_close(pd_conn_t *c);
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static void enqueue_raw(pd_conn_t *c, pd_shared_t *frame)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    pd_outq_push(&c->outq, frame);
+    pd_server_wants_flush(c->srv, c);
+}
+
+/*
+ * The reader is too slow for its room: drop what it has not started to
+ * receive and send a fresh snapshot once the socket drains, instead of
+ * buffering without bound. One that keeps falling behind is closed.
+ */
+static void shed_backlog(pd_conn_t *c)
+{
+    pd_server_t *srv = c->srv;
+    uint64_t now = pd_server_now(srv);
+    pd_outq_truncate(&c->outq, c->writing ? c->inflight_items : 0);
+    if (now - c->resync_window_ms > RESYNC_WINDOW_MS) {
+        c->resync_window_ms = now;
+        c->resyncs = 0;
+    }
+    if (++c->resyncs > MAX_RESYNCS_PER_WINDOW) {
+        srv->metrics.evictions[PD_EVICT_SLOW]++;
+        pd_log(PD_LOG_INFO, "closing slow reader", " conn=%p", (void *)c);
+        c->resync = 0;
+        pd_conn_close_ws(c, 1013, "SLOW_CONSUMER");
+        return;
+    }
+    srv->metrics.resyncs_total++;
+    c->resync = 1;
+    pd_server_wants_flush(srv, c);
+}
+
+void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame)
+{
+    if (c->state != CONN_OPEN || c->resync)
+        return;
+    size_t queued = c->outq.bytes - (c->writing ? c->inflight : 0);
+    if (queued + frame->len > c->srv->cfg->max_send_buffer) {
+        shed_backlog(c);
+        return;
+    }
+    c->srv->metrics.messages_out_total++;
+    enqueue_raw(c, frame);
+}
+
+void pd_conn_send_json(pd_conn_t *c, pd_slice_t json)
+{
+    pd_shared_t *frame = pd_server_frame(c->srv, json.base, json.len);
+    pd_conn_enqueue(c, frame);
+    pd_shared_unref(frame);
+}
+
+static void send_code(pd_conn_t *c, const char *type, const char *code, const char *message)
+{
+    pd_buf_t *b = &c->srv->scratch;
+    pd_buf_reset(b);
+    if (strcmp(type, "auth_error") == 0)
+        pd_proto_enc_auth_error(b, code);
+    else
+        pd_proto_enc_error(b, code, message);
+    pd_conn_send_json(c, pd_buf_slice(b));
+}
+
+static void after_drain(pd_conn_t *c)
+{
+    if (c->resync && c->member) {
+        c->resync = 0;
+        pd_member_resync(c->member);
+    } else if (c->state == CONN_CLOSING) {
+        if (!c->ws || pd_ws_close_received(c->ws))
+            finish_close(c);
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    pd_conn_t *c = req->data;
+    c->writing = 0;
+    pd_outq_consume(&c->outq, c->inflight);
+    if (status == 0)
+        c->srv->metrics.bytes_out_total += c->inflight;
+    c->inflight = 0;
+    c->inflight_items = 0;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (status < 0) {
+        finish_close(c);
+        return;
+    }
+    pd_server_wants_flush(c->srv, c);
+}
+
+static void write_rest(pd_conn_t *c)
+{
+    struct iovec iov[PD_MAX_IOV];
+    size_t total;
+    unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
+    c->wreq.data = c;
+    c->inflight = total;
+    c->inflight_items = n;
+    c->writing = 1;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n, on_write);
+    if (rc < 0) {
+        c->writing = 0;
+        c->inflight = 0;
+        c->inflight_items = 0;
+        finish_close(c);
+    }
+}
+
+/* uv_buf_t and struct iovec share their layout on Unix (libuv documents it). */
+void pd_conn_flush(pd_conn_t *c)
+{
+    if (c->writing || c->state == CONN_CLOSED)
+        return;
+    if (!pd_outq_empty(&c->outq)) {
+        struct iovec iov[PD_MAX_IOV];
+        size_t total;
+        unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n);
+        if (r < 0 && r != UV_EAGAIN) {
+            finish_close(c);
+            return;
+        }
+        if (r > 0) {
+            pd_outq_consume(&c->outq, (size_t)r);
+            c->srv->metrics.bytes_out_total += (size_t)r;
+        }
+        if (!pd_outq_empty(&c->outq)) {
+            write_rest(c);
+            return;
+        }
+    }
+    after_drain(c);
+}
+
+/* ---- closing --------------------------------------------------------- */
+
+static void on_closed(uv_handle_t *h)
+{
+    pd_conn_t *c = h->data;
+    pd_server_t *srv = c->srv;
+    pd_list_remove(&c->link);
+    srv->n_conns--;
+    if (c->ws)
+        srv->metrics.connections--;
+    else
+        srv->metrics.http_connections--;
+    pd_outq_free(&c->outq);
+    if (c->ws)
+        pd_ws_free(c->ws);
+    if (c->http) {
+        pd_http_parser_free(c->http);
+        free(c->http);
+    }
+    free(c);
+}
+
+static void leave_room(pd_conn_t *c, int linger)
+{
+    if (!c->member)
+        return;
+    pd_member_t *m = c->member;
+    c->member = NULL;
+    pd_member_leave(m, linger, pd_server_now(c->srv));
+    pd_server_schedule_tick(c->srv);
+}
+
+static void finish_close(pd_conn_t *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    leave_room(c, c->state == CONN_OPEN && !c->clean_close);
+    c->state = CONN_CLOSED;
+    if (pd_list_linked(&c->flush_link))
+        pd_list_remove(&c->flush_link);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+void pd_conn_abort(pd_conn_t *c)
+{
+    finish_close(c);
+}
+
+void pd_conn_close_ws(pd_conn_t *c, uint16_t code, const char *reason)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    leave_room(c, 0);
+    c->state = CONN_CLOSING;
+    c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
+    if (c->ws && !pd_ws_close_sent(c->ws))
+        pd_ws_close(c->ws, code, reason);
+    pd_server_wants_flush(c->srv, c);
+}
+
+void pd_conn_detached(pd_conn_t *c, pd_detach_reason_t why)
+{
+    c->member = NULL;
+    if (why == PD_DETACH_REPLACED) {
+        c->srv->metrics.evictions[PD_EVICT_REPLACED]++;
+        pd_conn_close_ws(c, 1000, "REPLACED");
+    } else {
+        c->srv->metrics.evictions[PD_EVICT_KICKED]++;
+        pd_conn_close_ws(c, 1008, "AUTH_FORBIDDEN");
+    }
+}
+
+/* ---- messages -------------------------------------------------------- */
+
+static void handle_update(pd_conn_t *c, const pd_location_t *loc)
+{
+    pd_server_t *srv = c->srv;
+    if (pd_member_update(c->member, loc, pd_server_now(srv)) == 1) {
+        pd_server_schedule_tick(srv);
+        return;
+    }
+    if (srv->n_latency < PD_LATENCY_SAMPLES)
+        srv->latency_t0[srv->n_latency++] = uv_hrtime();
+}
+
+static pd_auth_status_t verify(pd_conn_t *c, pd_slice_t token, pd_slice_t room,
+                               pd_identity_t *id)
+{
+    if (!token.base || token.len == 0)
+        return PD_AUTH_MISSING;
+    return pd_jwt_verify(c->srv->jwt, token, room, (int64_t)time(NULL), id);
+}
+
+static void reject_auth(pd_conn_t *c, pd_auth_status_t st)
+{
+    const char *code = pd_auth_code(st);
+    c->srv->metrics.auth_failures[st]++;
+    if (st == PD_AUTH_UNAVAILABLE) {
+        send_code(c, "error", code, NULL);
+        pd_conn_close_ws(c, 1013, code);
+        return;
+    }
+    send_code(c, "auth_error", code, NULL);
+    pd_conn_close_ws(c, 1008, code);
+}
+
+static void handle_refresh(pd_conn_t *c, pd_slice_t token)
+{
+    pd_identity_t id = {0};
+    pd_slice_t room = pd_room_id(pd_member_room(c->member));
+    pd_auth_status_t st = verify(c, token, room, &id);
+    if (st == PD_AUTH_OK && !pd_slice_eq(pd_slice_cstr(id.user_id), pd_member_user_id(c->member)))
+        st = PD_AUTH_FORBIDDEN;
+    if (st == PD_AUTH_UNAVAILABLE) {
+        send_code(c, "error", pd_auth_code(st), NULL);
+    } else if (st != PD_AUTH_OK) {
+        reject_auth(c, st);
+    } else {
+        pd_buf_t *b = &c->srv->scratch;
+        pd_buf_reset(b);
+        pd_proto_enc_auth_ok(b, pd_slice_cstr(id.user_id), pd_slice_cstr(id.user_name));
+        c->expires_at_ms = id.expires_at_ms;
+        c->refresh_asked = 0;
+        pd_member_set_identity(c->member, &id);
+        pd_conn_send_json(c, pd_buf_slice(b));
+    }
+    pd_identity_free(&id);
+}
+
+static void handle_ping(pd_conn_t *c, pd_slice_t id)
+{
+    pd_buf_t *b = &c->srv->scratch;
+    pd_buf_reset(b);
+    pd_proto_enc_pong(b, id);
+    pd_conn_send_json(c, pd_buf_slice(b));
+}
+
+static void ws_on_text(void *ud, const char *data, size_t len)
+{
+    pd_conn_t *c = ud;
+    pd_server_t *srv = c->srv;
+    srv->metrics.messages_in_total++;
+    if (c->state != CONN_OPEN || !c->member)
+        return;
+    char err[160];
+    if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
+        srv->metrics.bad_messages_total++;
+        send_code(c, "error", "BAD_MESSAGE", err);
+        return;
+    }
+    switch (srv->msg.type) {
+    case PD_MSG_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
+    case PD_MSG_TOKEN_REFRESH: handle_refresh(c, srv->msg.token); break;
+    case PD_MSG_PING: handle_ping(c, srv->msg.ping_id); break;
+    }
+}
+
+static void ws_on_close(void *ud, uint16_t code, pd_slice_t reason)
+{
+    pd_conn_t *c = ud;
+    c->clean_close = 1;
+    if (c->state == CONN_OPEN) {
+        leave_room(c, 0);
+        c->state = CONN_CLOSING;
+        c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
+    }
+    pd_server_wants_flush(c->srv, c);
+}
+
+static void ws_on_output(void *ud, const char *data, size_t len)
+{
+    pd_shared_t *frame = pd_shared_copy(data, len);
+    enqueue_raw(ud, frame);
+    pd_shared_unref(frame);
+}
+
+static const pd_ws_callbacks_t ws_callbacks = {
+    .on_text = ws_on_text,
+    .on_close = ws_on_close,
+    .on_output = ws_on_output,
+    .on_pong = NULL,
+};
+
+static void feed_ws(pd_conn_t *c, const char *data, size_t len)
+{
+    if (!len || !c->ws)
+        return;
+    int rc = pd_ws_feed(c->ws, data, len);
+    if (rc == PD_ERR_PROTO && c->state == CONN_OPEN) {
+        /* The codec already queued the close frame with the right code. */
+        leave_room(c, 0);
+        c->state = CONN_CLOSING;
+        c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
+        pd_server_wants_flush(c->srv, c);
+    }
+}
+
+/* ---- the upgrade ----------------------------------------------------- */
+
+static int valid_id_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+}
+
+static int valid_id(pd_slice_t s, size_t max)
+{
+    if (s.len < 1 || s.len > max)
+        return 0;
+    for (size_t i = 0; i < s.len; i++)
+        if (!valid_id_char(s.base[i]))
+            return 0;
+    return 1;
+}
+
+static int origin_allowed(const pd_config_t *cfg, pd_slice_t origin)
+{
+    if (!cfg->allowed_origins || !origin.base)
+        return 1;
+    for (size_t i = 0; i < cfg->n_allowed_origins; i++)
+        if (pd_slice_eq_cstr(origin, cfg->allowed_origins[i]))
+            return 1;
+    return 0;
+}
+
+/* Returns 0 when the request may be upgraded, else the status to answer. */
+static int upgrade_status(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace,
+                          const char **extra)
+{
+    *extra = NULL;
+    if (!valid_id(workspace, 128))
+        return 404;
+    int st = pd_http_websocket_check(req);
+    if (st == 405)
+        *extra = "Allow: GET\r\n";
+    else if (st == 426)
+        *extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+    if (st)
+        return st;
+    return origin_allowed(c->srv->cfg, req->origin) ? 0 : 403;
+}
+
+static pd_slice_t find_token(const pd_http_request_t *req, char *buf, size_t cap)
+{
+    ssize_t n = pd_http_query_param(req->query, "token", buf, cap);
+    if (n > 0)
+        return pd_slice(buf, (size_t)n);
+    pd_slice_t a = req->authorization;
+    if (a.base && a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
+        size_t i = 7;
+        while (i < a.len && a.base[i] == ' ')
+            i++;
+        return pd_slice(a.base + i, a.len - i);
+    }
+    return PD_SLICE_NULL;
+}
+
+static pd_slice_t find_conn_key(const pd_http_request_t *req, char *buf, size_t cap)
+{
+    ssize_t n = pd_http_query_param(req->query, "_pk", buf, cap);
+    if (n > 0 && valid_id(pd_slice(buf, (size_t)n), 64))
+        return pd_slice(buf, (size_t)n);
+    return PD_SLICE_NULL;
+}
+
+static void join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key)
+{
+    pd_server_t *srv = c->srv;
+    int64_t expires = id->expires_at_ms;
+    pd_join_status_t st = pd_rooms_join(srv->rooms, room, id, key, c, pd_server_now(srv),
+                                        &c->member);
+    if (st == PD_JOIN_ROOM_FULL) {
+        srv->metrics.admission_rejects_room_full++;
+        send_code(c, "error", "ROOM_FULL", NULL);
+        pd_conn_close_ws(c, 1013, "ROOM_FULL");
+    } else if (st == PD_JOIN_TOO_MANY) {
+        srv->metrics.admission_rejects_too_many++;
+        send_code(c, "error", "TOO_MANY_CONNECTIONS", NULL);
+        pd_conn_close_ws(c, 1008, "TOO_MANY_CONNECTIONS");
+    } else {
+        c->expires_at_ms = expires;
+    }
+}
+
+static void admit(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
+{
+    char room_buf[160];
+    int n = snprintf(room_buf, sizeof(room_buf), "presence-%.*s", (int)workspace.len,
+                     workspace.base);
+    pd_slice_t room = pd_slice(room_buf, (size_t)n);
+    char *token_buf = pd_malloc(c->srv->proto_limits.max_token + 1);
+    char key_buf[80];
+    pd_slice_t token = find_token(req, token_buf, c->srv->proto_limits.max_token + 1);
+    pd_slice_t key = find_conn_key(req, key_buf, sizeof(key_buf));
+    pd_identity_t id = {0};
+    pd_auth_status_t st = verify(c, token, room, &id);
+    free(token_buf);
+    if (st != PD_AUTH_OK)
+        reject_auth(c, st);
+    else
+        join(c, room, &id, key);
+    pd_identity_free(&id);
+}
+
+static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
+{
+    pd_server_t *srv = c->srv;
+    char accept[29];
+    pd_http_ws_accept(req->sec_websocket_key, accept);
+    pd_buf_t *b = &srv->scratch;
+    pd_buf_reset(b);
+    pd_http_write_upgrade(b, accept);
+    pd_shared_t *resp = pd_shared_copy(b->base, b->len);
+    enqueue_raw(c, resp);
+    pd_shared_unref(resp);
+
+    pd_ws_config_t wcfg = {.client = 0, .max_message = srv->cfg->max_message};
+    c->ws = pd_ws_new(&wcfg, &ws_callbacks, c);
+    c->state = CONN_OPEN;
+    c->last_ping_ms = pd_server_now(srv);
+    srv->metrics.http_connections--;
+    srv->metrics.connections++;
+    admit(c, req, workspace);
+}
+
+static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
+{
+    pd_slice_t path = req->path;
+    size_t plen = strlen(ROOM_PREFIX);
+    if (path.len < plen || memcmp(path.base, ROOM_PREFIX, plen) != 0) {
+        pd_routes_handle(c, req);
+        return;
+    }
+    pd_slice_t workspace = pd_slice(path.base + plen, path.len - plen);
+    const char *extra;
+    int st = upgrade_status(c, req, workspace, &extra);
+    if (st) {
+        pd_routes_respond(c, st, "text/plain", pd_slice_cstr(pd_http_reason(st)), extra);
+        return;
+    }
+    upgrade(c, req, workspace);
+}
+
+static void on_http_bytes(pd_conn_t *c, const char *data, size_t len)
+{
+    ssize_t r = pd_http_feed(c->http, data, len);
+    if (r == PD_ERR_PARTIAL)
+        return;
+    if (r < 0) {
+        int st = pd_http_error_status(c->http);
+        pd_routes_respond(c, st ? st : 400, "text/plain", pd_slice_cstr(pd_http_reason(st ? st : 400)),
+                          NULL);
+        return;
+    }
+    handle_request(c, pd_http_request(c->http));
+    pd_http_parser_free(c->http);
+    free(c->http);
+    c->http = NULL;
+    if (c->state == CONN_OPEN)
+        feed_ws(c, data + r, len - (size_t)r);
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    pd_conn_t *c = h->data;
+    buf->base = c->srv->read_buf;
+    buf->len = sizeof(c->srv->read_buf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    pd_conn_t *c = stream->data;
+    if (nread < 0) {
+        finish_close(c);
+        return;
+    }
+    if (nread == 0 || c->state == CONN_CLOSED)
+        return;
+    c->srv->metrics.bytes_in_total += (size_t)nread;
+    c->last_recv_ms = pd_server_now(c->srv);
+    if (c->state == CONN_HTTP)
+        on_http_bytes(c, buf->base, (size_t)nread);
+    else
+        feed_ws(c, buf->base, (size_t)nread);
+}
+
+void pd_conn_accept(pd_server_t *srv)
+{
+    pd_conn_t *c = pd_calloc(1, sizeof(*c));
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    pd_list_init(&c->flush_link);
+    pd_list_push_back(&srv->conns, &c->link);
+    srv->n_conns++;
+    srv->metrics.http_connections++;
+    c->created_ms = c->last_recv_ms = pd_server_now(srv);
+    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
+        finish_close(c);
+        return;
+    }
+    srv->metrics.accepted_total++;
+    if (srv->draining || srv->n_conns > srv->max_conns) {
+        srv->metrics.rejected_total++;
+        finish_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->http = pd_malloc(sizeof(*c->http));
+    pd_http_parser_init(c->http, &srv->http_limits);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- the sweep ------------------------------------------------------- */
+
+static void sweep_tokens(pd_conn_t *c, uint64_t now)
+{
+    pd_server_t *srv = c->srv;
+    if (!c->expires_at_ms || !c->member)
+        return;
+    if (!c->refresh_asked && wall_ms() >= c->expires_at_ms) {
+        c->refresh_asked = 1;
+        c->deadline_ms = now + srv->cfg->token_grace_ms;
+        send_code(c, "error", "TOKEN_REFRESH_REQUIRED", NULL);
+    } else if (c->refresh_asked && now >= c->deadline_ms) {
+        srv->metrics.evictions[PD_EVICT_EXPIRED]++;
+        send_code(c, "auth_error", "AUTH_EXPIRED", NULL);
+        pd_conn_close_ws(c, 1008, "AUTH_EXPIRED");
+    }
+}
+
+static void sweep_open(pd_conn_t *c, uint64_t now)
+{
+    const pd_config_t *cfg = c->srv->cfg;
+    if (now - c->last_recv_ms >= cfg->idle_timeout_ms) {
+        c->srv->metrics.evictions[PD_EVICT_IDLE]++;
+        pd_conn_close_ws(c, 1001, "idle timeout");
+        return;
+    }
+    if (now - c->last_ping_ms >= cfg->ping_interval_ms) {
+        c->last_ping_ms = now;
+        enqueue_raw(c, c->srv->ping_frame);
+    }
+    sweep_tokens(c, now);
+}
+
+void pd_conn_sweep(pd_conn_t *c, uint64_t now)
+{
+    switch (c->state) {
+    case CONN_HTTP:
+        if (now - c->created_ms >= c->srv->cfg->handshake_timeout_ms)
+            finish_close(c);
+        break;
+    case CONN_OPEN: sweep_open(c, now); break;
+    case CONN_CLOSING:
+        if (now >= c->deadline_ms)
+            finish_close(c);
+        break;
+    case CONN_CLOSED: break;
+    }
+}

@@ -1,0 +1,129 @@
+/*
+ * Private to src/server: the server and connection structures shared by
+ * server.c (listener, loop phases, rooms glue), conn.c (one connection's
+ * life) and routes.c (plain HTTP endpoints).
+ */
+#ifndef PD_SERVER_INTERNAL_H
+#define PD_SERVER_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "../auth/jwt.h"
+#include "../base/buf.h"
+#include "../base/list.h"
+#include "../base/shared.h"
+#include "../http/http.h"
+#include "../presence/rooms.h"
+#include "../proto/proto.h"
+#include "../ws/ws.h"
+#include "config.h"
+#include "metrics.h"
+#include "outq.h"
+#include "server.h"
+
+#define PD_MAX_IOV 64
+#define PD_LATENCY_SAMPLES 256
+
+typedef enum {
+    CONN_HTTP = 0, /* reading the request */
+    CONN_OPEN,     /* a WebSocket member of a room */
+    CONN_CLOSING,  /* last bytes queued; the socket closes once they are out */
+    CONN_CLOSED,   /* uv_close() called; freed in its callback */
+} pd_conn_state_t;
+
+typedef struct pd_conn pd_conn_t;
+
+struct pd_server {
+    uv_loop_t *loop;
+    const pd_config_t *cfg;
+    uv_tcp_t listener;
+    uv_prepare_t flush_phase; /* writes every pending socket once per loop turn */
+    uv_timer_t sweep;         /* liveness, handshake and token deadlines */
+    uv_timer_t tick;          /* deferred updates and lingers (pd_rooms_tick) */
+    uv_timer_t drain_timer;
+    int port;
+    int listening;
+    int draining;
+    unsigned max_conns;
+
+    pd_jwt_verifier_t *jwt;
+    unsigned char dev_secret[32];
+    const unsigned char *mint_key; /* HS256 key /dev/token signs with */
+    size_t mint_key_len;
+    uint64_t drain_deadline_ms;
+    pd_rooms_t *rooms;
+    pd_proto_limits_t proto_limits;
+    pd_http_limits_t http_limits;
+
+    pd_list_t conns;        /* every connection */
+    pd_list_t flush_list;   /* connections with queued bytes and no write in flight */
+    unsigned n_conns;
+
+    pd_client_msg_t msg;    /* reused for decoding */
+    pd_buf_t scratch;       /* reused for encoding single messages */
+    pd_shared_t *ping_frame;/* a WebSocket ping, shared by every connection */
+    char read_buf[65536];   /* reads are processed before the next one */
+
+    uint64_t latency_t0[PD_LATENCY_SAMPLES]; /* hrtime of updates read this turn */
+    unsigned n_latency;
+
+    pd_metrics_t metrics;
+};
+
+struct pd_conn {
+    uv_tcp_t tcp;
+    uv_write_t wreq;
+    pd_server_t *srv;
+    pd_conn_state_t state;
+    unsigned writing : 1;      /* a uv_write is in flight */
+    unsigned resync : 1;       /* backlog dropped; a snapshot follows when drained */
+    unsigned refresh_asked : 1;/* TOKEN_REFRESH_REQUIRED sent */
+    unsigned clean_close : 1;  /* the peer sent a close frame */
+    pd_list_t link;            /* in srv->conns */
+    pd_list_t flush_link;      /* in srv->flush_list */
+    size_t inflight;           /* bytes handed to uv_write */
+    uint32_t inflight_items;   /* queue entries covered by that write */
+    uint64_t created_ms;
+    uint64_t last_recv_ms;
+    uint64_t last_ping_ms;
+    uint64_t deadline_ms;      /* closing: force close; expiry: end of grace */
+    int64_t expires_at_ms;     /* token expiry, 0 = never */
+    uint32_t resyncs;          /* resynchronisations in the current window */
+    uint64_t resync_window_ms;
+    pd_http_parser_t *http;    /* only while reading the request */
+    pd_ws_t *ws;
+    pd_member_t *member;
+    pd_outq_t outq;
+};
+
+/* conn.c */
+void pd_conn_accept(pd_server_t *srv);
+/* Queues a single message (JSON text) for conn, framed for it alone. */
+void pd_conn_send_json(pd_conn_t *c, pd_slice_t json);
+/* Queues a shared, already framed message. */
+void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame);
+/* Sends a close frame (after an optional JSON message) and closes once written. */
+void pd_conn_close_ws(pd_conn_t *c, uint16_t code, const char *reason);
+/* Closes at once without a close frame. */
+void pd_conn_abort(pd_conn_t *c);
+/* Writes the queue with one writev; called from the flush phase. */
+void pd_conn_flush(pd_conn_t *c);
+/* Periodic checks: handshake, idle, ping, token expiry, closing deadline. */
+void pd_conn_sweep(pd_conn_t *c, uint64_t now);
+/* The member's connection was taken over or kicked (from rooms). */
+void pd_conn_detached(pd_conn_t *c, pd_detach_reason_t why);
+
+/* server.c */
+pd_shared_t *pd_server_frame(pd_server_t *srv, const char *json, size_t len);
+void pd_server_wants_flush(pd_server_t *srv, pd_conn_t *c);
+void pd_server_schedule_tick(pd_server_t *srv);
+uint64_t pd_server_now(const pd_server_t *srv);
+
+/* routes.c: answers a complete plain HTTP request (not a room upgrade). */
+void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req);
+/* Appends an HTTP response and closes the connection once it is written. */
+void pd_routes_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body,
+                       const char *extra_headers);
+
+#endif

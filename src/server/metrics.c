@@ -1,0 +1,92 @@
+#include "metrics.h"
+
+static const double bucket_bounds[PD_LATENCY_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5,
+};
+
+void pd_metrics_observe_latency(pd_metrics_t *m, double seconds)
+{
+    for (int i = 0; i < PD_LATENCY_BUCKETS; i++) {
+        if (seconds <= bucket_bounds[i]) {
+            m->latency_buckets[i]++;
+            break;
+        }
+    }
+    m->latency_count++;
+    m->latency_sum_s += seconds;
+}
+
+static void metric(pd_buf_t *out, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    pd_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+                   (unsigned long long)value);
+}
+
+static void labelled(pd_buf_t *out, const char *name, const char *label, const char *value,
+                     uint64_t n)
+{
+    pd_buf_appendf(out, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)n);
+}
+
+static void render_auth(const pd_metrics_t *m, pd_buf_t *out)
+{
+    static const char *name = "presenced_auth_failures_total";
+    pd_buf_appendf(out, "# HELP %s Connections refused at admission, by reason.\n"
+                        "# TYPE %s counter\n", name, name);
+    for (int s = PD_AUTH_MISSING; s <= PD_AUTH_UNAVAILABLE; s++)
+        labelled(out, name, "reason", pd_auth_code((pd_auth_status_t)s), m->auth_failures[s]);
+    labelled(out, name, "reason", "ROOM_FULL", m->admission_rejects_room_full);
+    labelled(out, name, "reason", "TOO_MANY_CONNECTIONS", m->admission_rejects_too_many);
+}
+
+static void render_evictions(const pd_metrics_t *m, pd_buf_t *out)
+{
+    static const char *reasons[PD_EVICT_COUNT] = {"idle", "slow", "expired", "replaced", "kicked"};
+    static const char *name = "presenced_evictions_total";
+    pd_buf_appendf(out, "# HELP %s Connections closed by the server, by reason.\n"
+                        "# TYPE %s counter\n", name, name);
+    for (int r = 0; r < PD_EVICT_COUNT; r++)
+        labelled(out, name, "reason", reasons[r], m->evictions[r]);
+}
+
+static void render_latency(const pd_metrics_t *m, pd_buf_t *out)
+{
+    static const char *name = "presenced_fanout_latency_seconds";
+    pd_buf_appendf(out, "# HELP %s From reading a presence update to writing it to every receiver.\n"
+                        "# TYPE %s histogram\n", name, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < PD_LATENCY_BUCKETS; i++) {
+        cum += m->latency_buckets[i];
+        pd_buf_appendf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i],
+                       (unsigned long long)cum);
+    }
+    pd_buf_appendf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n", name,
+                   (unsigned long long)m->latency_count, name, m->latency_sum_s, name,
+                   (unsigned long long)m->latency_count);
+}
+
+void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
+{
+    metric(out, "presenced_connections", "gauge", "Open WebSocket connections.", m->connections);
+    metric(out, "presenced_http_connections", "gauge", "Connections still in the HTTP phase.",
+           m->http_connections);
+    metric(out, "presenced_rooms", "gauge", "Rooms with at least one member.", rooms);
+    metric(out, "presenced_accepted_total", "counter", "TCP connections accepted.", m->accepted_total);
+    metric(out, "presenced_rejected_total", "counter", "TCP connections shed at a limit.",
+           m->rejected_total);
+    metric(out, "presenced_messages_in_total", "counter", "WebSocket messages received.",
+           m->messages_in_total);
+    metric(out, "presenced_messages_out_total", "counter", "Messages queued to connections.",
+           m->messages_out_total);
+    metric(out, "presenced_bytes_in_total", "counter", "Bytes received.", m->bytes_in_total);
+    metric(out, "presenced_bytes_out_total", "counter", "Bytes written.", m->bytes_out_total);
+    metric(out, "presenced_bad_messages_total", "counter", "Messages answered with BAD_MESSAGE.",
+           m->bad_messages_total);
+    metric(out, "presenced_resyncs_total", "counter", "Slow readers resynchronised with a snapshot.",
+           m->resyncs_total);
+    render_auth(m, out);
+    render_evictions(m, out);
+    render_latency(m, out);
+}

@@ -1,0 +1,52 @@
+/*
+ * Counters and one latency histogram, rendered in the Prometheus text
+ * exposition format for GET /metrics. Plain integers: a metrics struct
+ * belongs to one event loop.
+ */
+#ifndef PD_SERVER_METRICS_H
+#define PD_SERVER_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../auth/identity.h"
+#include "../base/buf.h"
+
+typedef enum {
+    PD_EVICT_IDLE = 0,   /* silent past the idle timeout */
+    PD_EVICT_SLOW,       /* could not keep up with its room */
+    PD_EVICT_EXPIRED,    /* token expired and was not refreshed */
+    PD_EVICT_REPLACED,   /* another connection took over its _pk */
+    PD_EVICT_KICKED,     /* removed through the API */
+    PD_EVICT_COUNT
+} pd_evict_reason_t;
+
+#define PD_LATENCY_BUCKETS 14
+
+typedef struct {
+    uint64_t connections;        /* open WebSocket connections (gauge) */
+    uint64_t http_connections;   /* TCP connections still in the HTTP phase (gauge) */
+    uint64_t accepted_total;
+    uint64_t rejected_total;     /* shed at the connection limit or on EMFILE */
+    uint64_t messages_in_total;
+    uint64_t messages_out_total; /* messages queued to connections */
+    uint64_t bytes_in_total;
+    uint64_t bytes_out_total;
+    uint64_t bad_messages_total;
+    uint64_t resyncs_total;
+    uint64_t auth_failures[PD_AUTH_UNAVAILABLE + 1]; /* by pd_auth_status_t */
+    uint64_t admission_rejects_room_full;
+    uint64_t admission_rejects_too_many;
+    uint64_t evictions[PD_EVICT_COUNT];
+    uint64_t latency_buckets[PD_LATENCY_BUCKETS]; /* cumulative at render time */
+    uint64_t latency_count;
+    double latency_sum_s;
+} pd_metrics_t;
+
+/* Records one fan-out latency (from reading an update to handing its frames to the kernel). */
+void pd_metrics_observe_latency(pd_metrics_t *m, double seconds);
+
+/* Appends the exposition text; rooms is the current room count. */
+void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out);
+
+#endif

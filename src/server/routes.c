@@ -1,0 +1,133 @@
+/*
+ * Plain HTTP endpoints beside the WebSocket: /healthz, /metrics and, in
+ * development mode, /dev/token. Every response closes its connection.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../base/mem.h"
+#include "internal.h"
+
+#define DEV_TOKEN_TTL_S 900
+#define DEV_TOKEN_MAX_TTL_S 86400
+
+void pd_routes_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body,
+                       const char *extra_headers)
+{
+    pd_buf_t *b = &c->srv->scratch;
+    pd_buf_reset(b);
+    pd_http_write_response(b, status, type, body, extra_headers);
+    pd_shared_t *resp = pd_shared_copy(b->base, b->len);
+    pd_outq_push(&c->outq, resp);
+    pd_shared_unref(resp);
+    c->state = CONN_CLOSING;
+    c->deadline_ms = pd_server_now(c->srv) + 2000;
+    pd_server_wants_flush(c->srv, c);
+}
+
+static void respond_json(pd_conn_t *c, int status, pd_slice_t json)
+{
+    pd_routes_respond(c, status, "application/json", json,
+                      "Cache-Control: no-store\r\n");
+}
+
+static void respond_error(pd_conn_t *c, int status, const char *message)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_buf_append_cstr(&body, "{\"error\":");
+    pd_json_append_string(&body, pd_slice_cstr(message));
+    pd_buf_append_char(&body, '}');
+    respond_json(c, status, pd_buf_slice(&body));
+    pd_buf_free(&body);
+}
+
+static void handle_metrics(pd_conn_t *c)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_metrics_render(&c->srv->metrics, pd_rooms_count(c->srv->rooms), &body);
+    pd_routes_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
+    pd_buf_free(&body);
+}
+
+static int query_field(pd_slice_t query, const char *name, char *out, size_t cap)
+{
+    ssize_t n = pd_http_query_param(query, name, out, cap);
+    return n > 0 ? 1 : 0;
+}
+
+static int valid_workspace(const char *w)
+{
+    size_t n = strlen(w);
+    if (n < 1 || n > 128)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = w[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static long dev_ttl(pd_slice_t query)
+{
+    char ttl[16];
+    if (!query_field(query, "ttl", ttl, sizeof(ttl)))
+        return DEV_TOKEN_TTL_S;
+    long v = strtol(ttl, NULL, 10);
+    return v < 1 ? 1 : v > DEV_TOKEN_MAX_TTL_S ? DEV_TOKEN_MAX_TTL_S : v;
+}
+
+/* GET /dev/token?user=U&name=N&workspace=W[&picture=URL][&ttl=S] */
+static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
+{
+    char user[129], name[257], ws[129], picture[1024], room[160];
+    if (!query_field(query, "user", user, sizeof(user)) ||
+        !query_field(query, "workspace", ws, sizeof(ws)) || !valid_workspace(ws)) {
+        respond_error(c, 400, "user and workspace ([A-Za-z0-9_-]{1,128}) are required");
+        return;
+    }
+    if (!query_field(query, "name", name, sizeof(name)))
+        snprintf(name, sizeof(name), "%s", user);
+    int has_picture = query_field(query, "picture", picture, sizeof(picture));
+    snprintf(room, sizeof(room), "presence-%s", ws);
+    int64_t now = (int64_t)time(NULL);
+    int64_t exp = now + dev_ttl(query);
+    char *token = pd_jwt_mint_hs256(c->srv->mint_key, c->srv->mint_key_len, user, name,
+                                    has_picture ? picture : NULL, room, now, exp);
+    if (!token) {
+        respond_error(c, 500, "could not mint a token");
+        return;
+    }
+    pd_buf_t body = PD_BUF_INIT;
+    pd_buf_append_cstr(&body, "{\"token\":");
+    pd_json_append_string(&body, pd_slice_cstr(token));
+    pd_buf_appendf(&body, ",\"expiresAt\":%lld}", (long long)exp * 1000);
+    respond_json(c, 200, pd_buf_slice(&body));
+    pd_buf_free(&body);
+    free(token);
+}
+
+void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req)
+{
+    pd_slice_t path = req->path;
+    int get = req->method == PD_HTTP_GET || req->method == PD_HTTP_HEAD;
+    int known = pd_slice_eq_cstr(path, "/healthz") || pd_slice_eq_cstr(path, "/metrics") ||
+                (c->srv->cfg->dev && pd_slice_eq_cstr(path, "/dev/token"));
+    if (!known) {
+        respond_error(c, 404, "not found");
+    } else if (!get) {
+        pd_routes_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
+                          "Allow: GET\r\n");
+    } else if (pd_slice_eq_cstr(path, "/healthz")) {
+        int ok = !c->srv->draining;
+        pd_routes_respond(c, ok ? 200 : 503, "text/plain",
+                          ok ? PD_SLICE_LIT("ok\n") : PD_SLICE_LIT("draining\n"), NULL);
+    } else if (pd_slice_eq_cstr(path, "/metrics")) {
+        handle_metrics(c);
+    } else {
+        handle_dev_token(c, req->query);
+    }
+}

@@ -1,0 +1,325 @@
+/*
+ * The listener and the loop phases: accept, the flush phase (every socket
+ * with queued frames is written once per loop turn, before the loop sleeps),
+ * the liveness sweep, the rooms timer, and the drain on shutdown.
+ */
+#include "server.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "../base/err.h"
+#include "../base/mem.h"
+#include "internal.h"
+#include "log.h"
+
+#define DRAIN_TIMEOUT_MS 3000
+#define FD_RESERVE 64
+
+uint64_t pd_server_now(const pd_server_t *srv)
+{
+    return uv_now(srv->loop);
+}
+
+pd_shared_t *pd_server_frame(pd_server_t *srv, const char *json, size_t len)
+{
+    uint8_t hdr[10];
+    size_t h = pd_ws_text_header(hdr, len);
+    pd_shared_t *s = pd_shared_new(h + len);
+    memcpy(s->data, hdr, h);
+    memcpy(s->data + h, json, len);
+    return s;
+}
+
+void pd_server_wants_flush(pd_server_t *srv, pd_conn_t *c)
+{
+    if (!pd_list_linked(&c->flush_link) && c->state != CONN_CLOSED)
+        pd_list_push_back(&srv->flush_list, &c->flush_link);
+}
+
+/* ---- rooms glue ------------------------------------------------------ */
+
+static pd_shared_t *rooms_frame(void *ctx, const char *json, size_t len)
+{
+    return pd_server_frame(ctx, json, len);
+}
+
+static void rooms_deliver(void *ctx, void *conn, pd_shared_t *msg)
+{
+    pd_conn_enqueue(conn, msg);
+}
+
+static void rooms_detached(void *ctx, void *conn, pd_detach_reason_t why)
+{
+    pd_conn_detached(conn, why);
+}
+
+static const pd_rooms_ops_t rooms_ops = {rooms_frame, rooms_deliver, rooms_detached};
+
+static void on_tick(uv_timer_t *t)
+{
+    pd_server_schedule_tick(t->data);
+}
+
+void pd_server_schedule_tick(pd_server_t *srv)
+{
+    uint64_t now = pd_server_now(srv);
+    uint64_t next = pd_rooms_tick(srv->rooms, now);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&srv->tick);
+        return;
+    }
+    uv_timer_start(&srv->tick, on_tick, next > now ? next - now : 1, 0);
+}
+
+/* ---- loop phases ----------------------------------------------------- */
+
+static void on_flush_phase(uv_prepare_t *p)
+{
+    pd_server_t *srv = p->data;
+    /* Flushing can queue more (a resync snapshot): loop until quiet. */
+    while (!pd_list_empty(&srv->flush_list)) {
+        pd_list_t *it = srv->flush_list.next;
+        pd_list_remove(it);
+        pd_conn_flush(pd_container_of(it, pd_conn_t, flush_link));
+    }
+    if (srv->n_latency) {
+        uint64_t now = uv_hrtime();
+        for (unsigned i = 0; i < srv->n_latency; i++)
+            pd_metrics_observe_latency(&srv->metrics, (double)(now - srv->latency_t0[i]) / 1e9);
+        srv->n_latency = 0;
+    }
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    pd_server_t *srv = t->data;
+    uint64_t now = pd_server_now(srv);
+    pd_list_foreach_safe(it, tmp, &srv->conns)
+        pd_conn_sweep(pd_container_of(it, pd_conn_t, link), now);
+}
+
+static uint64_t sweep_period(const pd_config_t *cfg)
+{
+    uint64_t p = 1000;
+    if (cfg->ping_interval_ms / 2 < p)
+        p = cfg->ping_interval_ms / 2;
+    if (cfg->idle_timeout_ms / 4 < p)
+        p = cfg->idle_timeout_ms / 4;
+    return p < 10 ? 10 : p;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    pd_server_t *srv = listener->data;
+    if (status < 0) {
+        /* libuv already shed the pending connection (its EMFILE reserve fd). */
+        srv->metrics.rejected_total++;
+        pd_log(PD_LOG_WARN, "accept failed", " error=%s", uv_strerror(status));
+        return;
+    }
+    pd_conn_accept(srv);
+}
+
+/* ---- setup ----------------------------------------------------------- */
+
+static unsigned raise_fd_limit(const pd_config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            pd_log(PD_LOG_INFO, "raised open-file limit", " from=%llu to=%llu",
+                   (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    unsigned derived = rl.rlim_cur > FD_RESERVE * 2 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 64;
+    if (cfg->max_conns && cfg->max_conns < derived)
+        return cfg->max_conns;
+    return derived;
+}
+
+static int make_verifier(pd_server_t *srv, char *err, size_t errlen)
+{
+    const pd_config_t *cfg = srv->cfg;
+    pd_jwt_config_t jc = {.alg = cfg->jwt_alg, .leeway_s = cfg->jwt_leeway_s,
+                          .issuer = cfg->jwt_issuer, .audience = cfg->jwt_audience};
+    if (strcmp(cfg->jwt_alg, "HS256") != 0) {
+        jc.key = (const unsigned char *)cfg->jwt_public_key;
+        jc.key_len = cfg->jwt_public_key_len;
+    } else if (cfg->jwt_secret) {
+        jc.key = (const unsigned char *)cfg->jwt_secret;
+        jc.key_len = cfg->jwt_secret_len;
+        srv->mint_key = jc.key;
+        srv->mint_key_len = jc.key_len;
+    } else {
+        if (RAND_bytes(srv->dev_secret, sizeof(srv->dev_secret)) != 1) {
+            snprintf(err, errlen, "cannot make a development secret");
+            return PD_ERR_CONFIG;
+        }
+        jc.key = srv->dev_secret;
+        jc.key_len = sizeof(srv->dev_secret);
+        srv->mint_key = jc.key;
+        srv->mint_key_len = jc.key_len;
+    }
+    return pd_jwt_verifier_new(&srv->jwt, &jc, err, errlen);
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t seed = 0;
+    if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
+        seed = uv_hrtime();
+    return seed;
+}
+
+static void init_limits(pd_server_t *srv)
+{
+    const pd_config_t *cfg = srv->cfg;
+    srv->proto_limits = (pd_proto_limits_t){cfg->max_path, cfg->max_resource_type,
+                                            cfg->max_resource_id, PD_PROTO_LIMITS_DEFAULT.max_token};
+    srv->http_limits = (pd_http_limits_t){cfg->max_header_bytes, 65536};
+}
+
+pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, size_t errlen)
+{
+    pd_server_t *srv = pd_calloc(1, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    if (make_verifier(srv, err, errlen) != 0) {
+        free(srv);
+        return NULL;
+    }
+    init_limits(srv);
+    srv->max_conns = raise_fd_limit(cfg);
+    pd_rooms_config_t rc = {cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,
+                            cfg->burst, cfg->linger_ms};
+    srv->rooms = pd_rooms_new(&rc, &rooms_ops, srv, random_seed());
+    pd_list_init(&srv->conns);
+    pd_list_init(&srv->flush_list);
+    pd_client_msg_init(&srv->msg);
+    srv->ping_frame = pd_shared_copy("\x89\x00", 2);
+    uv_tcp_init(loop, &srv->listener);
+    uv_prepare_init(loop, &srv->flush_phase);
+    uv_timer_init(loop, &srv->sweep);
+    uv_timer_init(loop, &srv->tick);
+    uv_timer_init(loop, &srv->drain_timer);
+    srv->listener.data = srv->flush_phase.data = srv->sweep.data = srv->tick.data = srv;
+    srv->drain_timer.data = srv;
+    return srv;
+}
+
+static int bind_addr(pd_server_t *srv, struct sockaddr_storage *ss)
+{
+    const char *host = srv->cfg->listen_host;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (uv_ip4_addr(host, srv->cfg->listen_port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    return uv_ip6_addr(host, srv->cfg->listen_port, (struct sockaddr_in6 *)ss);
+}
+
+static void write_port_file(pd_server_t *srv)
+{
+    if (!srv->cfg->port_file)
+        return;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", srv->cfg->port_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "%d\n", srv->port);
+    fclose(f);
+    rename(tmp, srv->cfg->port_file);
+}
+
+int pd_server_listen(pd_server_t *srv, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int rc = bind_addr(srv, &ss);
+    if (!rc)
+        rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (!rc)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", srv->cfg->listen_host,
+                 srv->cfg->listen_port, uv_strerror(rc));
+        return rc;
+    }
+    int len = sizeof(ss);
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    srv->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    srv->listening = 1;
+    uv_prepare_start(&srv->flush_phase, on_flush_phase);
+    uint64_t period = sweep_period(srv->cfg);
+    uv_timer_start(&srv->sweep, on_sweep, period, period);
+    write_port_file(srv);
+    pd_log(PD_LOG_INFO, "listening", " addr=%s:%d max_conns=%u dev=%d", srv->cfg->listen_host,
+           srv->port, srv->max_conns, srv->cfg->dev);
+    return 0;
+}
+
+int pd_server_port(const pd_server_t *srv)
+{
+    return srv->port;
+}
+
+/* ---- shutdown -------------------------------------------------------- */
+
+static void close_all_handles(pd_server_t *srv)
+{
+    pd_list_foreach_safe(it, tmp, &srv->conns)
+        pd_conn_abort(pd_container_of(it, pd_conn_t, link));
+    uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->sweep,
+                              (uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->drain_timer};
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+        if (!uv_is_closing(handles[i]))
+            uv_close(handles[i], NULL);
+}
+
+static void on_drain_check(uv_timer_t *t)
+{
+    pd_server_t *srv = t->data;
+    int open = 0;
+    pd_list_foreach(it, &srv->conns)
+        open += pd_container_of(it, pd_conn_t, link)->state != CONN_CLOSED;
+    if (!open || pd_server_now(srv) >= srv->drain_deadline_ms)
+        close_all_handles(srv);
+}
+
+void pd_server_drain(pd_server_t *srv)
+{
+    if (srv->draining)
+        return;
+    srv->draining = 1;
+    pd_log(PD_LOG_INFO, "draining", " connections=%u", srv->n_conns);
+    if (srv->listening && !uv_is_closing((uv_handle_t *)&srv->listener))
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    pd_list_foreach_safe(it, tmp, &srv->conns) {
+        pd_conn_t *c = pd_container_of(it, pd_conn_t, link);
+        if (c->state == CONN_OPEN)
+            pd_conn_close_ws(c, 1001, "server shutting down");
+        else if (c->state == CONN_HTTP)
+            pd_conn_abort(c);
+    }
+    srv->drain_deadline_ms = pd_server_now(srv) + DRAIN_TIMEOUT_MS;
+    uv_timer_start(&srv->drain_timer, on_drain_check, 50, 50);
+}
+
+void pd_server_free(pd_server_t *srv)
+{
+    if (!srv)
+        return;
+    pd_rooms_free(srv->rooms);
+    pd_jwt_verifier_free(srv->jwt);
+    pd_client_msg_free(&srv->msg);
+    pd_buf_free(&srv->scratch);
+    pd_shared_unref(srv->ping_frame);
+    memset(srv->dev_secret, 0, sizeof(srv->dev_secret));
+    free(srv);
+}
