@@ -78,7 +78,7 @@ typedef struct {
     http_parser parser;
     pd_http_limits_t limits;
     pd_buf_t store;           /* copies of the request's pieces */
-    size_t header_bytes;      /* bytes fed before the head was complete */
+    size_t header_bytes;      /* head bytes fed so far; not updated once complete */
     pd_http_hdr_state_t hdr;
     int cur_piece;            /* piece the current header value goes to, or -1 */
     size_t name_start;        /* where the current header name begins in store */
