@@ -24,8 +24,9 @@ typedef enum {
     PD_AUTH_UNAVAILABLE, /* the verify endpoint could not answer */
 } pd_auth_status_t;
 
+/* Frees the strings and zeroes *id, so it can be freed again. NULL is ignored. */
 void pd_identity_free(pd_identity_t *id);
-/* Deep copy. */
+/* Deep copy into dst, which is overwritten without being freed first. */
 void pd_identity_copy(pd_identity_t *dst, const pd_identity_t *src);
 /* The wire code: "AUTH_INVALID", ..., "SERVICE_UNAVAILABLE"; NULL for OK. */
 const char *pd_auth_code(pd_auth_status_t s);

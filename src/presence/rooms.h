@@ -33,6 +33,11 @@ typedef enum {
     PD_DETACH_KICKED,       /* the backend removed the user */
 } pd_detach_reason_t;
 
+/*
+ * The ops are called from inside this module's functions, in the middle of
+ * a broadcast: they must not call back into it (a connection to close is
+ * marked and closed after the loop iteration).
+ */
 typedef struct {
     /*
      * Frames a JSON text once; returns shared bytes holding one reference,
@@ -43,8 +48,9 @@ typedef struct {
     void (*deliver)(void *ctx, void *conn, pd_shared_t *msg);
     /*
      * conn is no longer a member (its member now belongs to another
-     * connection, or was removed); the caller closes it. Called after any
-     * message for conn (e.g. permission_revoked) has been delivered.
+     * connection, or was removed); the caller closes it and must not pass
+     * that member to this module again. Called after any message for conn
+     * (e.g. permission_revoked) has been delivered.
      */
     void (*detached)(void *ctx, void *conn, pd_detach_reason_t why);
 } pd_rooms_ops_t;
@@ -52,8 +58,8 @@ typedef struct {
 typedef struct {
     unsigned max_conns_per_room; /* default 10000 */
     unsigned max_conns_per_user; /* per user per room, default 16 */
-    double updates_per_sec;      /* token bucket rate, default 20 */
-    double update_burst;         /* bucket size, default 40 */
+    double updates_per_sec;      /* token bucket rate, default 20; <= 0: no limit */
+    double update_burst;         /* bucket size, default 40; below 1 counts as 1 */
     uint64_t linger_ms;          /* presence kept after an unclean close, default 5000 */
 } pd_rooms_config_t;
 
@@ -80,14 +86,23 @@ typedef enum {
  * In order, within this call: if conn_key names a live or lingering member
  * of the same user, that member is taken over (its old connection gets
  * detached(PD_DETACH_REPLACED)); else if the user has a lingering member, the
- * newest one is taken over; else a new member is made. Then the snapshot is
- * delivered to conn, then user_joined to every other connection when this is
- * the user's first member. A takeover sends no user_left/user_joined, and
- * the taking connection's first update is relayed only if its location
- * differs from the one it took over.
+ * newest one is taken over and re-keyed (to conn_key when free, else a
+ * fresh key, so that its old connection coming back cannot replace the new
+ * one); else a new member is made, keyed conn_key when free. Then the
+ * snapshot is delivered to conn, then user_joined to every other connection
+ * when this is the user's first member. A takeover sends no
+ * user_left/user_joined, and the taking connection's first update is
+ * relayed only if its location differs from the one it took over (and the
+ * member is its user's presence).
  *
- * On PD_JOIN_OK the identity is moved into the room (*id is zeroed) and
- * *out is the member. On failure nothing changed and *id is untouched.
+ * Limits: max_conns_per_room counts live connections, max_conns_per_user
+ * the user's live connections in the room; taking over a live member adds
+ * no connection and is allowed at either limit.
+ *
+ * On PD_JOIN_OK the identity is moved into the room (*id is zeroed; when
+ * the user is already present, its name and image are replaced by these,
+ * sending nothing) and *out is the member. On failure nothing changed and
+ * *id is untouched.
  */
 pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
                                pd_slice_t conn_key, void *conn, uint64_t now_ms,
@@ -132,8 +147,9 @@ uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms);
 
 /*
  * Removes user_id from room_id: each of its connections gets
- * {"type":"permission_revoked","reason":reason} and then detached(KICKED);
- * the others get user_left. Returns the number of connections kicked
+ * {"type":"permission_revoked","reason":reason}, then the user and all its
+ * members are removed and the others get user_left, then each kicked
+ * connection gets detached(KICKED). Returns the number of connections kicked
  * (lingering members count as 0 but are removed), or PD_ERR_NOT_FOUND when
  * the room or the user is not there.
  */

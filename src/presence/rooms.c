@@ -1,0 +1,812 @@
+#include "rooms.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/err.h"
+#include "../base/list.h"
+#include "../base/map.h"
+#include "../base/mem.h"
+
+#define KEY_MAX 64
+#define FRESH_KEY_LEN 16
+
+/* A location holding its own copy of the bytes, in a single allocation. */
+typedef struct {
+    char *mem;
+    pd_location_t loc;
+} owned_loc_t;
+
+/* An entry of a list kept in deadline order. */
+typedef struct {
+    pd_list_t node;
+    uint64_t at;
+} deadline_t;
+
+typedef struct user {
+    pd_room_t *room;
+    pd_identity_t id;     /* id.user_id is the key in room->users */
+    size_t id_len;
+    pd_list_t members;    /* most recently updated first: the front is the presence */
+    pd_list_t room_node;  /* in room->users_by_join */
+    unsigned live;        /* members with a connection */
+} user_t;
+
+struct pd_member {
+    user_t *user;
+    void *conn;           /* NULL while lingering */
+    pd_list_t user_node;  /* in user->members */
+    pd_list_t conn_node;  /* in room->conns while live */
+    deadline_t linger;    /* in rooms->lingering while lingering */
+    deadline_t pending_at; /* in rooms->pending while an update waits */
+    double tat;           /* rate limiter state, see bucket_take() */
+    owned_loc_t loc;
+    owned_loc_t pending;
+    int updated;          /* has applied at least one update */
+    int took_over;        /* the next applied update is compared with loc */
+    size_t key_len;
+    char key[KEY_MAX + 1]; /* the key in room->members */
+};
+
+struct pd_room {
+    pd_rooms_t *rooms;
+    pd_map_t users;          /* user id -> user_t */
+    pd_map_t members;        /* member key -> pd_member_t, lingering included */
+    pd_list_t users_by_join; /* the order of snapshots and the HTTP API */
+    pd_list_t conns;         /* live members, in join order */
+    size_t live;
+    size_t id_len;
+    char id[];               /* the key in rooms->rooms */
+};
+
+struct pd_rooms {
+    pd_rooms_config_t cfg;
+    pd_rooms_ops_t ops;
+    void *ctx;
+    pd_map_t rooms;      /* room id -> pd_room_t */
+    pd_list_t lingering; /* members by linger deadline */
+    pd_list_t pending;   /* members with a deferred update, by due time */
+    pd_buf_t scratch;    /* every message is encoded here, then framed once */
+    uint64_t rng;
+};
+
+static const pd_location_t unknown_loc = {{"", 0}, {NULL, 0}, {NULL, 0}};
+
+/* ---- small helpers ---- */
+
+static pd_rooms_t *rooms_of(const pd_member_t *m)
+{
+    return m->user->room->rooms;
+}
+
+static pd_member_t *member_of_user_node(const pd_list_t *n)
+{
+    return pd_container_of(n, pd_member_t, user_node);
+}
+
+static pd_slice_t user_id_slice(const user_t *u)
+{
+    return pd_slice(u->id.user_id, u->id_len);
+}
+
+static pd_member_t *user_front(const user_t *u)
+{
+    return member_of_user_node(u->members.next);
+}
+
+static int is_presence(const pd_member_t *m)
+{
+    return user_front(m->user) == m;
+}
+
+static int is_only_member(const pd_member_t *m)
+{
+    return m->user->members.next == &m->user_node && m->user->members.prev == &m->user_node;
+}
+
+/* splitmix64: cheap, well mixed, and state lives in the context. */
+static uint64_t next_random(pd_rooms_t *r)
+{
+    uint64_t z = (r->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- locations ---- */
+
+static pd_slice_t copy_part(char **at, pd_slice_t s)
+{
+    if (!s.base)
+        return PD_SLICE_NULL;
+    pd_slice_t out = pd_slice(*at, s.len);
+    if (s.len)
+        memcpy(*at, s.base, s.len);
+    *at += s.len;
+    return out;
+}
+
+static owned_loc_t loc_copy(const pd_location_t *src)
+{
+    pd_slice_t path = src->current_path.base ? src->current_path : pd_slice("", 0);
+    owned_loc_t o;
+    o.mem = pd_malloc(path.len + src->resource_type.len + src->resource_id.len);
+    char *at = o.mem;
+    o.loc.current_path = copy_part(&at, path);
+    o.loc.resource_type = copy_part(&at, src->resource_type);
+    o.loc.resource_id = copy_part(&at, src->resource_id);
+    return o;
+}
+
+static void loc_free(owned_loc_t *o)
+{
+    free(o->mem);
+    *o = (owned_loc_t){NULL, unknown_loc};
+}
+
+/* Unlike pd_slice_eq(), an absent field differs from an empty one. */
+static int field_eq(pd_slice_t a, pd_slice_t b)
+{
+    return (a.base == NULL) == (b.base == NULL) && pd_slice_eq(a, b);
+}
+
+static int loc_eq(const pd_location_t *a, const pd_location_t *b)
+{
+    return field_eq(a->current_path, b->current_path) &&
+           field_eq(a->resource_type, b->resource_type) &&
+           field_eq(a->resource_id, b->resource_id);
+}
+
+/* ---- deadline lists ---- */
+
+/* Deadlines mostly arrive in order, so the walk from the back is short. */
+static void deadline_insert(pd_list_t *list, deadline_t *d, uint64_t at)
+{
+    d->at = at;
+    pd_list_t *pos = list->prev;
+    while (pos != list && pd_container_of(pos, deadline_t, node)->at > at)
+        pos = pos->prev;
+    pd_list_insert_after(pos, &d->node);
+}
+
+/* The first entry due by now, or NULL. */
+static deadline_t *deadline_due(pd_list_t *list, uint64_t now)
+{
+    if (pd_list_empty(list))
+        return NULL;
+    deadline_t *d = pd_container_of(list->next, deadline_t, node);
+    return d->at <= now ? d : NULL;
+}
+
+static uint64_t deadline_next(const pd_list_t *list)
+{
+    return pd_list_empty(list) ? UINT64_MAX : pd_container_of(list->next, deadline_t, node)->at;
+}
+
+/* ---- rate limit ---- */
+
+/*
+ * The token bucket in its virtual-scheduling form (GCRA): tat is the time at
+ * which the bucket would be full again. An update fits when the bucket is at
+ * most burst - 1 intervals short of full; the earliest such time is the same
+ * number the check compares against, so a deferred update is always
+ * admitted at the time it was scheduled for.
+ */
+static double interval_ms(const pd_rooms_t *r)
+{
+    return 1000.0 / r->cfg.updates_per_sec;
+}
+
+static double bucket_ready_at(const pd_member_t *m, const pd_rooms_t *r)
+{
+    return m->tat - (r->cfg.update_burst - 1.0) * interval_ms(r);
+}
+
+static int bucket_take(pd_member_t *m, const pd_rooms_t *r, uint64_t now)
+{
+    if (r->cfg.updates_per_sec <= 0)
+        return 1;
+    if (bucket_ready_at(m, r) > (double)now)
+        return 0;
+    m->tat = (m->tat > (double)now ? m->tat : (double)now) + interval_ms(r);
+    return 1;
+}
+
+static uint64_t bucket_due(const pd_member_t *m, const pd_rooms_t *r)
+{
+    double at = bucket_ready_at(m, r);
+    uint64_t due = (uint64_t)at;
+    return (double)due < at ? due + 1 : due;
+}
+
+/* ---- sending ---- */
+
+static pd_buf_t *scratch(pd_rooms_t *r)
+{
+    pd_buf_reset(&r->scratch);
+    return &r->scratch;
+}
+
+static pd_shared_t *frame_scratch(pd_rooms_t *r)
+{
+    return r->ops.frame(r->ctx, pd_buf_slice(&r->scratch).base, r->scratch.len);
+}
+
+static void send_to(pd_rooms_t *r, void *conn)
+{
+    pd_shared_t *msg = frame_scratch(r);
+    r->ops.deliver(r->ctx, conn, msg);
+    pd_shared_unref(msg);
+}
+
+/* Sends the scratch message to every live connection of room but except. */
+static void broadcast(pd_room_t *room, const void *except)
+{
+    pd_rooms_t *r = room->rooms;
+    pd_shared_t *msg = NULL;
+    pd_list_foreach(it, &room->conns) {
+        pd_member_t *m = pd_container_of(it, pd_member_t, conn_node);
+        if (m->conn == except)
+            continue;
+        if (!msg)
+            msg = frame_scratch(r);
+        r->ops.deliver(r->ctx, m->conn, msg);
+    }
+    pd_shared_unref(msg);
+}
+
+static pd_presence_entry_t user_entry(const user_t *u)
+{
+    return (pd_presence_entry_t){user_id_slice(u), pd_slice_cstr(u->id.user_name),
+                                 pd_slice_cstr(u->id.user_image), user_front(u)->loc.loc};
+}
+
+static void announce_presence(user_t *u, const void *except)
+{
+    pd_presence_entry_t e = user_entry(u);
+    pd_proto_enc_presence_changed(scratch(u->room->rooms), &e);
+    broadcast(u->room, except);
+}
+
+static void announce_joined(user_t *u, const void *except)
+{
+    pd_proto_enc_user_joined(scratch(u->room->rooms), user_id_slice(u),
+                             pd_slice_cstr(u->id.user_name), pd_slice_cstr(u->id.user_image));
+    broadcast(u->room, except);
+}
+
+static void announce_left(user_t *u)
+{
+    pd_proto_enc_user_left(scratch(u->room->rooms), user_id_slice(u));
+    broadcast(u->room, NULL);
+}
+
+/* The joining user is listed only when it is present through another member. */
+static void send_snapshot(pd_member_t *m)
+{
+    pd_room_t *room = m->user->room;
+    pd_buf_t *b = scratch(room->rooms);
+    pd_proto_enc_snapshot_begin(b, user_id_slice(m->user), pd_member_key(m));
+    int first = 1;
+    pd_list_foreach(it, &room->users_by_join) {
+        user_t *u = pd_container_of(it, user_t, room_node);
+        if (u == m->user && is_only_member(m))
+            continue;
+        pd_presence_entry_t e = user_entry(u);
+        pd_proto_enc_snapshot_entry(b, &e, first);
+        first = 0;
+    }
+    pd_proto_enc_snapshot_end(b);
+    send_to(room->rooms, m->conn);
+}
+
+/* ---- rooms ---- */
+
+static pd_room_t *room_new(pd_rooms_t *r, pd_slice_t id)
+{
+    pd_room_t *room = pd_malloc(sizeof(*room) + id.len + 1);
+    room->rooms = r;
+    pd_map_init(&room->users, next_random(r));
+    pd_map_init(&room->members, next_random(r));
+    pd_list_init(&room->users_by_join);
+    pd_list_init(&room->conns);
+    room->live = 0;
+    room->id_len = id.len;
+    if (id.len)
+        memcpy(room->id, id.base, id.len);
+    room->id[id.len] = '\0';
+    pd_map_put(&r->rooms, pd_room_id(room), room);
+    return room;
+}
+
+static void room_free(pd_room_t *room)
+{
+    pd_map_free(&room->users);
+    pd_map_free(&room->members);
+    free(room);
+}
+
+static void room_release_if_empty(pd_room_t *room)
+{
+    if (room->members.count)
+        return;
+    pd_map_del(&room->rooms->rooms, pd_room_id(room));
+    room_free(room);
+}
+
+/* ---- users ---- */
+
+static user_t *user_new(pd_room_t *room, pd_identity_t *id)
+{
+    user_t *u = pd_calloc(1, sizeof(*u));
+    u->room = room;
+    u->id = *id;
+    *id = (pd_identity_t){0};
+    u->id_len = strlen(u->id.user_id);
+    pd_list_init(&u->members);
+    pd_list_push_back(&room->users_by_join, &u->room_node);
+    pd_map_put(&room->users, user_id_slice(u), u);
+    return u;
+}
+
+/* Takes the name, image and expiry of a newer token for the same user. */
+static void user_take_profile(user_t *u, pd_identity_t *id)
+{
+    char *old_name = u->id.user_name, *old_image = u->id.user_image;
+    u->id.user_name = id->user_name;
+    u->id.user_image = id->user_image;
+    u->id.expires_at_ms = id->expires_at_ms;
+    id->user_name = old_name;
+    id->user_image = old_image;
+    pd_identity_free(id);
+    *id = (pd_identity_t){0};
+}
+
+static void user_unlink(user_t *u)
+{
+    pd_map_del(&u->room->users, user_id_slice(u));
+    pd_list_remove(&u->room_node);
+}
+
+static void user_free(user_t *u)
+{
+    pd_identity_free(&u->id);
+    free(u);
+}
+
+/* Never-updated members rank after updated ones, newest join first. */
+static void user_add_member(user_t *u, pd_member_t *m)
+{
+    pd_list_t *at = &u->members;
+    while (at->next != &u->members && member_of_user_node(at->next)->updated)
+        at = at->next;
+    pd_list_insert_after(at, &m->user_node);
+}
+
+/* ---- members ---- */
+
+static pd_slice_t key_slice(const pd_member_t *m)
+{
+    return pd_slice(m->key, m->key_len);
+}
+
+static void fresh_key(pd_rooms_t *r, pd_member_t *m)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    for (size_t i = 0; i < FRESH_KEY_LEN; i++)
+        m->key[i] = alphabet[next_random(r) % (sizeof(alphabet) - 1)];
+    m->key[FRESH_KEY_LEN] = '\0';
+    m->key_len = FRESH_KEY_LEN;
+}
+
+/* Indexes m under want when that key is free, else under a fresh one. */
+static void member_set_key(pd_member_t *m, pd_room_t *room, pd_slice_t want)
+{
+    if (want.base && want.len >= 1 && want.len <= KEY_MAX && !pd_map_get(&room->members, want)) {
+        memcpy(m->key, want.base, want.len);
+        m->key[want.len] = '\0';
+        m->key_len = want.len;
+    } else {
+        do
+            fresh_key(room->rooms, m);
+        while (pd_map_get(&room->members, key_slice(m)));
+    }
+    pd_map_put(&room->members, key_slice(m), m);
+}
+
+static void member_attach(pd_member_t *m, void *conn)
+{
+    pd_room_t *room = m->user->room;
+    m->conn = conn;
+    pd_list_push_back(&room->conns, &m->conn_node);
+    room->live++;
+    m->user->live++;
+}
+
+/* Takes m off the room's live connections; m->conn is kept for the caller. */
+static void member_detach(pd_member_t *m)
+{
+    if (!pd_list_linked(&m->conn_node))
+        return;
+    pd_list_remove(&m->conn_node);
+    m->user->room->live--;
+    m->user->live--;
+}
+
+static pd_member_t *member_new(user_t *u, pd_slice_t key, void *conn)
+{
+    pd_member_t *m = pd_calloc(1, sizeof(*m));
+    m->user = u;
+    m->loc.loc = unknown_loc;
+    m->pending.loc = unknown_loc;
+    pd_list_init(&m->conn_node);
+    pd_list_init(&m->linger.node);
+    pd_list_init(&m->pending_at.node);
+    member_set_key(m, u->room, key);
+    user_add_member(u, m);
+    member_attach(m, conn);
+    return m;
+}
+
+/* Removes m from the room's indexes and timers; it stays on its user's list. */
+static void member_unlink(pd_member_t *m)
+{
+    member_detach(m);
+    pd_list_remove(&m->linger.node);
+    pd_list_remove(&m->pending_at.node);
+    pd_map_del(&m->user->room->members, key_slice(m));
+}
+
+static void member_free(pd_member_t *m)
+{
+    loc_free(&m->loc);
+    loc_free(&m->pending);
+    free(m);
+}
+
+static void member_leave_now(pd_member_t *m)
+{
+    user_t *u = m->user;
+    pd_room_t *room = u->room;
+    int was_presence = is_presence(m);
+    member_unlink(m);
+    pd_list_remove(&m->user_node);
+    member_free(m);
+    if (pd_list_empty(&u->members)) {
+        user_unlink(u);
+        announce_left(u);
+        user_free(u);
+    } else if (was_presence) {
+        announce_presence(u, NULL);
+    }
+    room_release_if_empty(room);
+}
+
+static void member_start_linger(pd_member_t *m, uint64_t deadline)
+{
+    member_detach(m);
+    m->conn = NULL;
+    deadline_insert(&rooms_of(m)->lingering, &m->linger, deadline);
+}
+
+/* ---- updates ---- */
+
+static void drop_pending(pd_member_t *m)
+{
+    pd_list_remove(&m->pending_at.node);
+    loc_free(&m->pending);
+}
+
+/* Makes next (moved in) the member's location and announces it. */
+static void apply_update(pd_member_t *m, owned_loc_t *next)
+{
+    int quiet = m->took_over && is_presence(m) && loc_eq(&m->loc.loc, &next->loc);
+    m->took_over = 0;
+    loc_free(&m->loc);
+    m->loc = *next;
+    *next = (owned_loc_t){NULL, unknown_loc};
+    m->updated = 1;
+    pd_list_remove(&m->user_node);
+    pd_list_push_front(&m->user->members, &m->user_node);
+    if (!quiet)
+        announce_presence(m->user, m->conn);
+}
+
+static void defer_update(pd_member_t *m, const pd_location_t *loc)
+{
+    pd_rooms_t *r = rooms_of(m);
+    owned_loc_t next = loc_copy(loc);
+    loc_free(&m->pending);
+    m->pending = next;
+    if (!pd_list_linked(&m->pending_at.node))
+        deadline_insert(&r->pending, &m->pending_at, bucket_due(m, r));
+}
+
+int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms)
+{
+    if (!bucket_take(m, rooms_of(m), now_ms)) {
+        defer_update(m, loc);
+        return 1;
+    }
+    drop_pending(m);
+    owned_loc_t next = loc_copy(loc);
+    apply_update(m, &next);
+    return 0;
+}
+
+/* ---- joining ---- */
+
+static pd_member_t *newest_lingering(const user_t *u)
+{
+    pd_member_t *best = NULL;
+    pd_list_foreach(it, &u->members) {
+        pd_member_t *m = member_of_user_node(it);
+        if (!m->conn && (!best || m->linger.at > best->linger.at))
+            best = m;
+    }
+    return best;
+}
+
+static pd_member_t *takeover_target(const user_t *u, pd_slice_t key)
+{
+    pd_member_t *m = key.base ? pd_map_get(&u->room->members, key) : NULL;
+    if (m && m->user == u)
+        return m;
+    return newest_lingering(u);
+}
+
+static pd_join_status_t check_limits(const pd_rooms_t *r, const pd_room_t *room,
+                                     const user_t *u, const pd_member_t *target)
+{
+    if (target && target->conn)
+        return PD_JOIN_OK; /* replaces a live connection: the counts stay */
+    if (room && room->live >= r->cfg.max_conns_per_room)
+        return PD_JOIN_ROOM_FULL;
+    if (u && u->live >= r->cfg.max_conns_per_user)
+        return PD_JOIN_TOO_MANY;
+    return PD_JOIN_OK;
+}
+
+/*
+ * A lingering member taken over under another key is re-keyed, so that its
+ * old connection coming back later cannot replace the new one.
+ */
+static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn)
+{
+    m->took_over = 1;
+    if (m->conn) {
+        m->conn = conn;
+        return;
+    }
+    pd_list_remove(&m->linger.node);
+    member_attach(m, conn);
+    if (!pd_slice_eq(key, key_slice(m))) {
+        pd_map_del(&m->user->room->members, key_slice(m));
+        member_set_key(m, m->user->room, key);
+    }
+}
+
+pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
+                               pd_slice_t conn_key, void *conn, uint64_t now_ms,
+                               pd_member_t **out)
+{
+    pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
+    user_t *u = room ? pd_map_get(&room->users, pd_slice_cstr(id->user_id)) : NULL;
+    pd_member_t *target = u ? takeover_target(u, conn_key) : NULL;
+    pd_join_status_t st = check_limits(rooms, room, u, target);
+    if (st != PD_JOIN_OK)
+        return st;
+    if (!room)
+        room = room_new(rooms, room_id);
+    int first = !u;
+    if (first)
+        u = user_new(room, id);
+    else
+        user_take_profile(u, id);
+    void *replaced = target ? target->conn : NULL;
+    if (target)
+        member_take_over(target, conn_key, conn);
+    *out = target ? target : member_new(u, conn_key, conn);
+    send_snapshot(*out);
+    if (replaced)
+        rooms->ops.detached(rooms->ctx, replaced, PD_DETACH_REPLACED);
+    if (first)
+        announce_joined(u, conn);
+    return PD_JOIN_OK;
+}
+
+/* ---- leaving, kicking, ticking ---- */
+
+void pd_member_leave(pd_member_t *m, int linger, uint64_t now_ms)
+{
+    pd_rooms_t *r = rooms_of(m);
+    if (linger && r->cfg.linger_ms > 0 && m->conn)
+        member_start_linger(m, now_ms + r->cfg.linger_ms);
+    else
+        member_leave_now(m);
+}
+
+static void revoke(user_t *u, const char *reason)
+{
+    pd_rooms_t *r = u->room->rooms;
+    pd_proto_enc_permission_revoked(scratch(r), reason);
+    pd_shared_t *msg = NULL;
+    pd_list_foreach(it, &u->members) {
+        pd_member_t *m = member_of_user_node(it);
+        if (!m->conn)
+            continue;
+        if (!msg)
+            msg = frame_scratch(r);
+        r->ops.deliver(r->ctx, m->conn, msg);
+    }
+    pd_shared_unref(msg);
+}
+
+int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, const char *reason)
+{
+    pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
+    user_t *u = room ? pd_map_get(&room->users, user_id) : NULL;
+    if (!u)
+        return PD_ERR_NOT_FOUND;
+    int kicked = (int)u->live;
+    revoke(u, reason);
+    pd_list_foreach(it, &u->members)
+        member_unlink(member_of_user_node(it));
+    user_unlink(u);
+    announce_left(u);
+    pd_list_foreach_safe(it, tmp, &u->members) {
+        pd_member_t *m = member_of_user_node(it);
+        if (m->conn)
+            rooms->ops.detached(rooms->ctx, m->conn, PD_DETACH_KICKED);
+        member_free(m);
+    }
+    user_free(u);
+    room_release_if_empty(room);
+    return kicked;
+}
+
+static void expire_lingers(pd_rooms_t *r, uint64_t now)
+{
+    deadline_t *d;
+    while ((d = deadline_due(&r->lingering, now)))
+        member_leave_now(pd_container_of(d, pd_member_t, linger));
+}
+
+static void apply_due_updates(pd_rooms_t *r, uint64_t now)
+{
+    deadline_t *d;
+    while ((d = deadline_due(&r->pending, now))) {
+        pd_member_t *m = pd_container_of(d, pd_member_t, pending_at);
+        pd_list_remove(&d->node);
+        if (!bucket_take(m, r, now)) {
+            deadline_insert(&r->pending, d, bucket_due(m, r));
+            continue;
+        }
+        owned_loc_t next = m->pending;
+        m->pending = (owned_loc_t){NULL, unknown_loc};
+        apply_update(m, &next);
+    }
+}
+
+uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms)
+{
+    expire_lingers(rooms, now_ms);
+    apply_due_updates(rooms, now_ms);
+    uint64_t a = deadline_next(&rooms->lingering), b = deadline_next(&rooms->pending);
+    return a < b ? a : b;
+}
+
+/* ---- lifecycle ---- */
+
+pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops, void *ctx,
+                         uint64_t seed)
+{
+    pd_rooms_t *r = pd_calloc(1, sizeof(*r));
+    r->cfg = *cfg;
+    if (r->cfg.update_burst < 1.0)
+        r->cfg.update_burst = 1.0;
+    r->ops = *ops;
+    r->ctx = ctx;
+    r->rng = seed;
+    pd_map_init(&r->rooms, next_random(r));
+    pd_list_init(&r->lingering);
+    pd_list_init(&r->pending);
+    pd_buf_init(&r->scratch);
+    return r;
+}
+
+static void room_destroy(pd_room_t *room)
+{
+    pd_list_foreach_safe(it, tmp, &room->users_by_join) {
+        user_t *u = pd_container_of(it, user_t, room_node);
+        pd_list_foreach_safe(mit, mtmp, &u->members)
+            member_free(member_of_user_node(mit));
+        user_free(u);
+    }
+    room_free(room);
+}
+
+void pd_rooms_free(pd_rooms_t *rooms)
+{
+    if (!rooms)
+        return;
+    size_t iter = 0;
+    void *room;
+    while (pd_map_next(&rooms->rooms, &iter, NULL, &room))
+        room_destroy(room);
+    pd_map_free(&rooms->rooms);
+    pd_buf_free(&rooms->scratch);
+    free(rooms);
+}
+
+/* ---- the rest of the interface ---- */
+
+void pd_member_set_identity(pd_member_t *m, pd_identity_t *id)
+{
+    user_take_profile(m->user, id);
+}
+
+void pd_member_resync(pd_member_t *m)
+{
+    if (m->conn)
+        send_snapshot(m);
+}
+
+pd_slice_t pd_member_key(const pd_member_t *m)
+{
+    return key_slice(m);
+}
+
+pd_slice_t pd_member_user_id(const pd_member_t *m)
+{
+    return user_id_slice(m->user);
+}
+
+pd_room_t *pd_member_room(const pd_member_t *m)
+{
+    return m->user->room;
+}
+
+size_t pd_rooms_count(const pd_rooms_t *rooms)
+{
+    return rooms->rooms.count;
+}
+
+pd_room_t *pd_rooms_find(const pd_rooms_t *rooms, pd_slice_t room_id)
+{
+    return pd_map_get(&rooms->rooms, room_id);
+}
+
+pd_room_t *pd_rooms_next(const pd_rooms_t *rooms, size_t *iter)
+{
+    void *room;
+    return pd_map_next(&rooms->rooms, iter, NULL, &room) ? room : NULL;
+}
+
+pd_slice_t pd_room_id(const pd_room_t *room)
+{
+    return pd_slice(room->id, room->id_len);
+}
+
+size_t pd_room_user_count(const pd_room_t *room)
+{
+    return room->users.count;
+}
+
+size_t pd_room_conn_count(const pd_room_t *room)
+{
+    return room->live;
+}
+
+void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out)
+{
+    pd_buf_append_char(out, '[');
+    pd_list_foreach(it, &room->users_by_join) {
+        if (it != room->users_by_join.next)
+            pd_buf_append_char(out, ',');
+        pd_presence_entry_t e = user_entry(pd_container_of(it, user_t, room_node));
+        pd_proto_enc_entry(out, &e);
+    }
+    pd_buf_append_char(out, ']');
+}

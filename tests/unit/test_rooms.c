@@ -1,0 +1,924 @@
+/*
+ * Rooms and presence semantics, driven through fake ops that record every
+ * delivery as "<conn> <json>" lines (and "<conn> detached <why>"), so each
+ * test asserts the exact messages, their receivers and their order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "presence/rooms.h"
+
+/* Connections are their names; the rooms module only compares pointers. */
+static char A[] = "a", A2[] = "a2", A3[] = "a3", B[] = "b", C[] = "c", D[] = "d";
+
+typedef struct {
+    pd_rooms_t *rooms;
+    pd_buf_t log;
+    int frames;
+} fx_t;
+
+static pd_shared_t *rec_frame(void *ctx, const char *json, size_t len)
+{
+    fx_t *f = ctx;
+    f->frames++;
+    return pd_shared_copy(json, len);
+}
+
+static void rec_deliver(void *ctx, void *conn, pd_shared_t *msg)
+{
+    fx_t *f = ctx;
+    pd_buf_appendf(&f->log, "%s %.*s\n", (const char *)conn, (int)msg->len, msg->data);
+}
+
+static void rec_detached(void *ctx, void *conn, pd_detach_reason_t why)
+{
+    fx_t *f = ctx;
+    pd_buf_appendf(&f->log, "%s detached %s\n", (const char *)conn,
+                   why == PD_DETACH_REPLACED ? "REPLACED" : "KICKED");
+}
+
+static const pd_rooms_ops_t rec_ops = {rec_frame, rec_deliver, rec_detached};
+
+static fx_t *fx_new(const pd_rooms_config_t *cfg)
+{
+    fx_t *f = pd_calloc(1, sizeof(*f));
+    pd_buf_init(&f->log);
+    f->rooms = pd_rooms_new(cfg, &rec_ops, f, 42);
+    return f;
+}
+
+static int setup(void **state)
+{
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    *state = fx_new(&cfg);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    pd_rooms_free(f->rooms);
+    pd_buf_free(&f->log);
+    free(f);
+    return 0;
+}
+
+/* Compares and clears the log; expected uses ' for " to stay readable. */
+static void expect_log(fx_t *f, const char *expected)
+{
+    char want[4096];
+    assert_true(strlen(expected) < sizeof(want));
+    size_t i = 0;
+    for (; expected[i]; i++)
+        want[i] = expected[i] == '\'' ? '"' : expected[i];
+    want[i] = '\0';
+    assert_string_equal(pd_buf_slice(&f->log).base, want);
+    pd_buf_reset(&f->log);
+}
+
+static pd_identity_t ident(const char *user, const char *name, const char *image)
+{
+    pd_identity_t id = {pd_strndup(user, strlen(user)), pd_strndup(name, strlen(name)),
+                        image ? pd_strndup(image, strlen(image)) : NULL, 0};
+    return id;
+}
+
+static pd_member_t *join_in(fx_t *f, const char *room, const char *user, const char *name,
+                            const char *key, void *conn, uint64_t now)
+{
+    pd_identity_t id = ident(user, name, NULL);
+    pd_member_t *m = NULL;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr(room), &id, pd_slice_cstr(key), conn,
+                                   now, &m),
+                     PD_JOIN_OK);
+    assert_null(id.user_id);
+    assert_non_null(m);
+    return m;
+}
+
+static pd_member_t *join(fx_t *f, const char *user, const char *name, const char *key,
+                         void *conn)
+{
+    return join_in(f, "presence-ws1", user, name, key, conn, 0);
+}
+
+static pd_location_t loc3(const char *path, const char *type, const char *id)
+{
+    return (pd_location_t){pd_slice_cstr(path), pd_slice_cstr(type), pd_slice_cstr(id)};
+}
+
+static int update(pd_member_t *m, const char *path, uint64_t now)
+{
+    pd_location_t l = loc3(path, NULL, NULL);
+    return pd_member_update(m, &l, now);
+}
+
+static pd_room_t *room1(fx_t *f)
+{
+    return pd_rooms_find(f->rooms, pd_slice_cstr("presence-ws1"));
+}
+
+static void expect_users(fx_t *f, const char *expected)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    pd_room_encode_users(room1(f), &b);
+    pd_buf_append_char(&b, '\n');
+    pd_buf_t saved = f->log;
+    f->log = b;
+    expect_log(f, expected);
+    f->log = saved;
+    pd_buf_free(&b);
+}
+
+static void test_first_join_gets_empty_snapshot(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *m = join(f, "u1", "Al", "k1", A);
+    expect_log(f, "a {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k1'},"
+                  "'users':[]}\n");
+    assert_int_equal(pd_rooms_count(f->rooms), 1);
+    assert_ptr_equal(pd_member_room(m), room1(f));
+    assert_true(pd_slice_eq_cstr(pd_member_key(m), "k1"));
+    assert_true(pd_slice_eq_cstr(pd_member_user_id(m), "u1"));
+    assert_true(pd_slice_eq_cstr(pd_room_id(room1(f)), "presence-ws1"));
+    assert_int_equal(pd_room_user_count(room1(f)), 1);
+    assert_int_equal(pd_room_conn_count(room1(f)), 1);
+}
+
+static void test_second_user_join(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_buf_reset(&f->log);
+    pd_identity_t id = ident("u2", "Bo", "https://img/b.png");
+    pd_member_t *m;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k2"), B, 0, &m),
+                     PD_JOIN_OK);
+    expect_log(f, "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'k2'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n"
+                  "a {'type':'user_joined','userId':'u2','userName':'Bo',"
+                  "'userImage':'https://img/b.png'}\n");
+    assert_int_equal(pd_room_user_count(room1(f)), 2);
+}
+
+static void test_update_relayed_to_all_but_sender(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "k2", B);
+    join(f, "u3", "Cy", "k3", C);
+    pd_buf_reset(&f->log);
+    f->frames = 0;
+    pd_location_t l = loc3("/w/ws1/tasks/5", "task", "5");
+    assert_int_equal(pd_member_update(b, &l, 0), 0);
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo',"
+                  "'currentPath':'/w/ws1/tasks/5','resourceType':'task','resourceId':'5'}\n"
+                  "c {'type':'presence_changed','userId':'u2','userName':'Bo',"
+                  "'currentPath':'/w/ws1/tasks/5','resourceType':'task','resourceId':'5'}\n");
+    assert_int_equal(f->frames, 1);
+}
+
+static void test_multi_tab(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/x", 0);
+    pd_buf_reset(&f->log);
+    join(f, "u1", "Al", "k1b", A2);
+    expect_log(f, "a2 {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k1b'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/x'},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n");
+    assert_int_equal(pd_room_user_count(room1(f)), 2);
+    assert_int_equal(pd_room_conn_count(room1(f)), 3);
+    update(a, "/y", 0);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/y'}\n"
+                  "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'currentPath':'/y'}\n");
+}
+
+static void test_fallback_when_most_recent_tab_leaves(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1b", A2);
+    join(f, "u2", "Bo", "k2", B);
+    update(a2, "/two", 0);
+    update(a, "/one", 0);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'currentPath':'/two'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'currentPath':'/two'}\n");
+    expect_users(f, "[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'},"
+                    "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]\n");
+}
+
+static void test_older_tab_leaving_sends_nothing(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1b", A2);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/one", 0);
+    update(a2, "/two", 0);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "");
+}
+
+static void test_never_updated_tabs_rank_newest_first(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u1", "Al", "k1b", A2);
+    pd_member_t *a3 = join(f, "u1", "Al", "k1c", A3);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/one", 0);
+    pd_buf_reset(&f->log);
+    /* a is the presence; a3 (newest join, no update) ranks before a2. */
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n"
+                  "a3 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n");
+    pd_member_leave(a3, 0, 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n");
+}
+
+static void test_user_left_on_last_tab(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1b", A2);
+    join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a2, 0, 0);
+    expect_log(f, "a {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n");
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    assert_int_equal(pd_room_user_count(room1(f)), 1);
+    assert_int_equal(pd_room_conn_count(room1(f)), 1);
+}
+
+static void test_order_of_events(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "k2", B);
+    update(b, "/b", 0);
+    pd_member_leave(b, 0, 0);
+    expect_log(f, "a {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k1'},"
+                  "'users':[]}\n"
+                  "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'k2'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n"
+                  "a {'type':'user_joined','userId':'u2','userName':'Bo','userImage':null}\n"
+                  "a {'type':'presence_changed','userId':'u2','userName':'Bo','currentPath':'/b'}\n"
+                  "a {'type':'user_left','userId':'u2'}\n");
+}
+
+static void test_rate_limit_coalesces(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    char path[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(path, sizeof(path), "/p/%d", i);
+        assert_int_equal(update(a, path, 1000), 0);
+    }
+    assert_int_equal(f->frames, 2 + 1 + 40);
+    pd_buf_reset(&f->log);
+    assert_int_equal(update(a, "/p/40", 1000), 1);
+    assert_int_equal(update(a, "/p/41", 1010), 1);
+    assert_int_equal(update(a, "/p/42", 1020), 1);
+    expect_log(f, "");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1020), 1050);
+    assert_int_equal(pd_rooms_tick(f->rooms, 1049), 1050);
+    expect_log(f, "");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1050), UINT64_MAX);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'currentPath':'/p/42'}\n");
+    expect_users(f, "[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/p/42'},"
+                    "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]\n");
+    /* The bucket is empty again: the next one waits one interval. */
+    assert_int_equal(update(a, "/p/43", 1060), 1);
+    assert_int_equal(pd_rooms_tick(f->rooms, 1060), 1100);
+}
+
+static void test_rate_limit_fresh_token_supersedes_pending(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    for (int i = 0; i < 40; i++)
+        update(a, "/burst", 0);
+    pd_buf_reset(&f->log);
+    assert_int_equal(update(a, "/late", 10), 1);
+    /* A token is back before any tick ran: the newer update goes out now. */
+    assert_int_equal(update(a, "/now", 60), 0);
+    assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'currentPath':'/now'}\n");
+}
+
+static void test_pending_update_of_departed_member_is_dropped(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    for (int i = 0; i < 40; i++)
+        update(a, "/burst", 0);
+    assert_int_equal(update(a, "/late", 0), 1);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
+    expect_log(f, "");
+}
+
+static void test_linger_and_reconnect(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/a", 0);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 1, 100);
+    expect_log(f, "");
+    assert_int_equal(pd_room_conn_count(room1(f)), 1);
+    assert_int_equal(pd_room_user_count(room1(f)), 2);
+    assert_int_equal(pd_rooms_tick(f->rooms, 200), 5100);
+
+    join(f, "u3", "Cy", "k3", C);
+    expect_log(f, "c {'type':'presence_snapshot','self':{'userId':'u3','connectionId':'k3'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/a'},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n"
+                  "b {'type':'user_joined','userId':'u3','userName':'Cy','userImage':null}\n");
+
+    pd_member_t *a2 = join_in(f, "presence-ws1", "u1", "Al", "k9", A2, 3000);
+    assert_ptr_equal(a2, a);
+    assert_true(pd_slice_eq_cstr(pd_member_key(a2), "k9"));
+    expect_log(f, "a2 {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k9'},"
+                  "'users':[{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''},"
+                  "{'userId':'u3','userName':'Cy','userImage':null,'currentPath':''}]}\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 6000), UINT64_MAX);
+    assert_int_equal(update(a2, "/a", 6000), 0);
+    expect_log(f, "");
+    update(a2, "/a", 6100);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/a'}\n"
+                  "c {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/a'}\n");
+}
+
+static void test_linger_reconnect_elsewhere_is_relayed(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/a", 0);
+    pd_member_leave(a, 1, 0);
+    pd_member_t *a2 = join_in(f, "presence-ws1", "u1", "Al", NULL, A2, 10);
+    pd_buf_reset(&f->log);
+    update(a2, "/b", 20);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/b'}\n");
+    assert_int_not_equal(pd_member_key(a2).len, 0);
+    assert_false(pd_slice_eq_cstr(pd_member_key(a2), "k1"));
+}
+
+static void test_linger_expiry_sends_user_left(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 1, 1000);
+    assert_int_equal(pd_rooms_tick(f->rooms, 5999), 6000);
+    expect_log(f, "");
+    assert_int_equal(pd_rooms_tick(f->rooms, 6000), UINT64_MAX);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    assert_int_equal(pd_room_user_count(room1(f)), 1);
+}
+
+static void test_linger_takeover_prefers_key_then_newest(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k2", A2);
+    pd_member_t *a3 = join(f, "u1", "Al", "k3", A3);
+    join(f, "u2", "Bo", "kb", B);
+    pd_member_leave(a, 1, 10);
+    pd_member_leave(a3, 1, 20);
+    pd_member_leave(a2, 1, 30);
+    pd_buf_reset(&f->log);
+    assert_ptr_equal(join_in(f, "presence-ws1", "u1", "Al", "k3", C, 40), a3);
+    assert_ptr_equal(join_in(f, "presence-ws1", "u1", "Al", "new", D, 40), a2);
+    assert_true(pd_slice_eq_cstr(pd_member_key(a2), "new"));
+    assert_int_equal(pd_room_conn_count(room1(f)), 3);
+    /* a still lingers and expires alone; the user stays. */
+    assert_int_equal(pd_rooms_tick(f->rooms, 5010), UINT64_MAX);
+    assert_int_equal(pd_room_user_count(room1(f)), 2);
+    expect_log(f, "c {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k3'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n"
+                  "d {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'new'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n");
+}
+
+static void test_lingering_pending_update_still_applies(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    for (int i = 0; i < 40; i++)
+        update(a, "/burst", 0);
+    assert_int_equal(update(a, "/final", 0), 1);
+    pd_member_leave(a, 1, 0);
+    pd_buf_reset(&f->log);
+    assert_int_equal(pd_rooms_tick(f->rooms, 50), 5000);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'currentPath':'/final'}\n");
+}
+
+static void test_clean_leave_and_zero_linger_leave_at_once(void **state)
+{
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    cfg.linger_ms = 0;
+    fx_t *f = fx_new(&cfg);
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 1, 0);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    void *p = f;
+    teardown(&p);
+}
+
+static void test_pk_takeover_of_live_member(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/a", 0);
+    pd_buf_reset(&f->log);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1", A2);
+    assert_ptr_equal(a2, a);
+    expect_log(f, "a2 {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k1'},"
+                  "'users':[{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n"
+                  "a detached REPLACED\n");
+    assert_int_equal(pd_room_conn_count(room1(f)), 2);
+    update(a2, "/a", 10);
+    expect_log(f, "");
+    update(a2, "/b", 20);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/b'}\n");
+    pd_member_leave(a2, 0, 30);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+}
+
+static void test_pk_of_another_user_gets_fresh_key(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_buf_reset(&f->log);
+    pd_member_t *b = join(f, "u2", "Bo", "k1", B);
+    pd_slice_t key = pd_member_key(b);
+    assert_int_equal(key.len, 16);
+    for (size_t i = 0; i < key.len; i++)
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                               key.base[i]));
+    char want[512];
+    snprintf(want, sizeof(want),
+             "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'%.*s'},"
+             "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n"
+             "a {'type':'user_joined','userId':'u2','userName':'Bo','userImage':null}\n",
+             (int)key.len, key.base);
+    expect_log(f, want);
+    pd_member_t *c = join(f, "u3", "Cy", NULL, C);
+    assert_int_equal(pd_member_key(c).len, 16);
+    assert_false(pd_slice_eq(pd_member_key(c), key));
+}
+
+static void test_limits(void **state)
+{
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    cfg.max_conns_per_room = 2;
+    cfg.max_conns_per_user = 1;
+    fx_t *f = fx_new(&cfg);
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *out = NULL;
+    pd_identity_t id = ident("u1", "Al", NULL);
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k2"), A2, 0, &out),
+                     PD_JOIN_TOO_MANY);
+    assert_string_equal(id.user_id, "u1");
+    assert_null(out);
+    /* A takeover adds no connection, so it is allowed at the limit. */
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k1"), A2, 0, &out),
+                     PD_JOIN_OK);
+    assert_ptr_equal(out, a);
+    join(f, "u2", "Bo", "kb", B);
+    id = ident("u3", "Cy", NULL);
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("kc"), C, 0, &out),
+                     PD_JOIN_ROOM_FULL);
+    /* Lingering members hold no connection. */
+    pd_member_leave(a, 1, 0);
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("kc"), C, 0, &out),
+                     PD_JOIN_OK);
+    id = ident("u1", "Al", NULL);
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k1"), A3, 0, &out),
+                     PD_JOIN_ROOM_FULL);
+    pd_identity_free(&id);
+    assert_int_equal(pd_room_conn_count(room1(f)), 2);
+    assert_int_equal(pd_room_user_count(room1(f)), 3);
+    void *p = f;
+    teardown(&p);
+}
+
+static void test_kick(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    join(f, "u1", "Al", "k1b", A2);
+    pd_member_t *a3 = join(f, "u1", "Al", "k1c", A3);
+    join(f, "u2", "Bo", "k2", B);
+    pd_member_leave(a3, 1, 0);
+    pd_buf_reset(&f->log);
+    f->frames = 0;
+    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"),
+                                   "removed from workspace"),
+                     2);
+    /* The user's connections are visited most recent first. */
+    expect_log(f, "a2 {'type':'permission_revoked','reason':'removed from workspace'}\n"
+                  "a {'type':'permission_revoked','reason':'removed from workspace'}\n"
+                  "b {'type':'user_left','userId':'u1'}\n"
+                  "a2 detached KICKED\n"
+                  "a detached KICKED\n");
+    assert_int_equal(f->frames, 2);
+    assert_int_equal(pd_room_user_count(room1(f)), 1);
+    assert_int_equal(pd_room_conn_count(room1(f)), 1);
+    assert_int_equal(pd_rooms_tick(f->rooms, 100000), UINT64_MAX);
+    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"),
+                                   "x"),
+                     PD_ERR_NOT_FOUND);
+    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("nope"), pd_slice_cstr("u2"), "x"),
+                     PD_ERR_NOT_FOUND);
+    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u2"),
+                                   "x"),
+                     1);
+    assert_int_equal(pd_rooms_count(f->rooms), 0);
+    expect_log(f, "b {'type':'permission_revoked','reason':'x'}\nb detached KICKED\n");
+}
+
+static void test_kick_lingering_user_counts_zero(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    pd_member_leave(a, 1, 0);
+    pd_buf_reset(&f->log);
+    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"),
+                                   "x"),
+                     0);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 100000), UINT64_MAX);
+}
+
+static void test_encode_users(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_identity_t id = ident("u2", "B\"o", "https://img/b.png");
+    pd_member_t *b;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k2"), B, 0, &b),
+                     PD_JOIN_OK);
+    pd_location_t l = loc3("/w/ws1/documents/42", "document", "42");
+    pd_member_update(b, &l, 0);
+    pd_buf_t out = PD_BUF_INIT;
+    pd_room_encode_users(room1(f), &out);
+    assert_string_equal(out.base,
+                        "[{\"userId\":\"u1\",\"userName\":\"Al\",\"userImage\":null,"
+                        "\"currentPath\":\"\"},"
+                        "{\"userId\":\"u2\",\"userName\":\"B\\\"o\","
+                        "\"userImage\":\"https://img/b.png\","
+                        "\"currentPath\":\"/w/ws1/documents/42\",\"resourceType\":\"document\","
+                        "\"resourceId\":\"42\"}]");
+    pd_buf_free(&out);
+}
+
+static void test_room_freed_when_empty(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join_in(f, "presence-ws2", "u2", "Bo", "k1", B, 0);
+    assert_int_equal(pd_rooms_count(f->rooms), 2);
+    pd_member_leave(a, 0, 0);
+    assert_int_equal(pd_rooms_count(f->rooms), 1);
+    assert_null(room1(f));
+    pd_member_leave(b, 1, 0);
+    assert_int_equal(pd_rooms_count(f->rooms), 1);
+    assert_int_equal(pd_rooms_tick(f->rooms, 5000), UINT64_MAX);
+    assert_int_equal(pd_rooms_count(f->rooms), 0);
+}
+
+static void test_rooms_are_isolated_and_iterable(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join_in(f, "presence-ws2", "u2", "Bo", "k2", B, 0);
+    pd_buf_reset(&f->log);
+    update(a, "/x", 0);
+    expect_log(f, "");
+    size_t iter = 0, n = 0;
+    pd_room_t *room;
+    while ((room = pd_rooms_next(f->rooms, &iter))) {
+        assert_ptr_equal(pd_rooms_find(f->rooms, pd_room_id(room)), room);
+        n++;
+    }
+    assert_int_equal(n, 2);
+}
+
+static void test_binary_room_and_user_ids(void **state)
+{
+    fx_t *f = *state;
+    const char rid[] = {'r', 0, 'x'};
+    pd_identity_t id = ident("u1", "Al", NULL);
+    pd_member_t *m;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice(rid, 3), &id, PD_SLICE_NULL, A, 0, &m),
+                     PD_JOIN_OK);
+    assert_null(pd_rooms_find(f->rooms, pd_slice(rid, 1)));
+    assert_ptr_equal(pd_rooms_find(f->rooms, pd_slice(rid, 3)), pd_member_room(m));
+    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice(rid, 3), pd_slice("u1x", 2), "x"), 1);
+}
+
+static void test_resync_and_identity_refresh(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    pd_identity_t id = ident("u1", "Alice", "https://img/a.png");
+    pd_member_set_identity(a, &id);
+    assert_null(id.user_name);
+    expect_log(f, "");
+    update(a, "/r", 0);
+    pd_member_resync(a);
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Alice',"
+                  "'currentPath':'/r'}\n"
+                  "a {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k1'},"
+                  "'users':[{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n");
+}
+
+/* ---- a random workload against a reference model ---- */
+
+enum { N_USERS = 1000, MAX_TABS = 3, N_OPS = 12000 };
+
+typedef struct {
+    pd_member_t *m;
+    void *conn;
+    uint64_t joined, updated; /* sequence numbers; updated 0: never */
+    char path[24];
+} tab_t;
+
+typedef struct {
+    tab_t tabs[MAX_TABS];
+    int ntabs;
+    char seen[24]; /* what the observer believes; seen_present says if at all */
+    int seen_present;
+} model_user_t;
+
+typedef struct {
+    model_user_t users[N_USERS];
+    void *observer;
+    uint64_t seq, rng;
+} model_t;
+
+static uint64_t model_rand(model_t *mo)
+{
+    mo->rng ^= mo->rng << 13;
+    mo->rng ^= mo->rng >> 7;
+    mo->rng ^= mo->rng << 17;
+    return mo->rng;
+}
+
+static model_user_t *observed_user(model_t *mo, const cJSON *msg)
+{
+    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "userId"));
+    assert_non_null(uid);
+    assert_int_equal(uid[0], 'u');
+    return &mo->users[atoi(uid + 1)];
+}
+
+static void observe(model_t *mo, const cJSON *msg)
+{
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "type"));
+    assert_non_null(type);
+    if (strcmp(type, "presence_snapshot") == 0)
+        return; /* the observer joins first: its snapshot is empty */
+    model_user_t *u = observed_user(mo, msg);
+    if (strcmp(type, "user_joined") == 0) {
+        assert_false(u->seen_present);
+        u->seen_present = 1;
+        u->seen[0] = '\0';
+    } else if (strcmp(type, "user_left") == 0) {
+        assert_true(u->seen_present);
+        u->seen_present = 0;
+    } else {
+        assert_string_equal(type, "presence_changed");
+        assert_true(u->seen_present);
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "currentPath"));
+        snprintf(u->seen, sizeof(u->seen), "%s", path);
+    }
+}
+
+static pd_shared_t *model_frame(void *ctx, const char *json, size_t len)
+{
+    return pd_shared_copy(json, len);
+}
+
+static void model_deliver(void *ctx, void *conn, pd_shared_t *msg)
+{
+    model_t *mo = ctx;
+    if (conn != mo->observer)
+        return;
+    cJSON *j = cJSON_ParseWithLength(msg->data, msg->len);
+    assert_non_null(j);
+    observe(mo, j);
+    cJSON_Delete(j);
+}
+
+static void model_detached(void *ctx, void *conn, pd_detach_reason_t why)
+{
+    fail_msg("unexpected detach");
+}
+
+static const char *model_presence(const model_user_t *u)
+{
+    const tab_t *best = NULL;
+    for (int i = 0; i < u->ntabs; i++)
+        if (u->tabs[i].updated && (!best || u->tabs[i].updated > best->updated))
+            best = &u->tabs[i];
+    return best ? best->path : "";
+}
+
+static void model_join(model_t *mo, pd_rooms_t *rooms, int ui)
+{
+    model_user_t *u = &mo->users[ui];
+    char uid[16];
+    snprintf(uid, sizeof(uid), "u%d", ui);
+    pd_identity_t id = ident(uid, uid, NULL);
+    void *conn = (void *)(uintptr_t)(++mo->seq * 8);
+    pd_member_t *m = NULL;
+    int st = pd_rooms_join(rooms, pd_slice_cstr("presence-rnd"), &id, PD_SLICE_NULL, conn,
+                           mo->seq * 100, &m);
+    if (u->ntabs == MAX_TABS) {
+        assert_int_equal(st, PD_JOIN_TOO_MANY);
+        pd_identity_free(&id);
+        return;
+    }
+    assert_int_equal(st, PD_JOIN_OK);
+    u->tabs[u->ntabs++] = (tab_t){m, conn, mo->seq, 0, ""};
+}
+
+static void model_update(model_t *mo, tab_t *t)
+{
+    mo->seq++;
+    snprintf(t->path, sizeof(t->path), "/p/%u", (unsigned)(model_rand(mo) % 50));
+    t->updated = mo->seq;
+    assert_int_equal(update(t->m, t->path, mo->seq * 100), 0);
+}
+
+static void model_leave(model_t *mo, model_user_t *u, int ti)
+{
+    mo->seq++;
+    pd_member_leave(u->tabs[ti].m, 0, mo->seq * 100);
+    u->tabs[ti] = u->tabs[--u->ntabs];
+}
+
+static void model_step(model_t *mo, pd_rooms_t *rooms)
+{
+    int ui = (int)(model_rand(mo) % N_USERS);
+    model_user_t *u = &mo->users[ui];
+    unsigned op = (unsigned)(model_rand(mo) % 10);
+    if (op < 4 || u->ntabs == 0) {
+        model_join(mo, rooms, ui);
+        return;
+    }
+    int ti = (int)(model_rand(mo) % (uint64_t)u->ntabs);
+    if (op < 8)
+        model_update(mo, &u->tabs[ti]);
+    else
+        model_leave(mo, u, ti);
+}
+
+static void model_check(model_t *mo, pd_rooms_t *rooms)
+{
+    pd_room_t *room = pd_rooms_find(rooms, pd_slice_cstr("presence-rnd"));
+    pd_buf_t out = PD_BUF_INIT;
+    pd_room_encode_users(room, &out);
+    cJSON *users = cJSON_Parse(out.base);
+    size_t present = 0;
+    for (int i = 0; i < N_USERS; i++) {
+        model_user_t *u = &mo->users[i];
+        assert_int_equal(u->seen_present, u->ntabs > 0);
+        if (u->ntabs)
+            assert_string_equal(u->seen, model_presence(u));
+        present += u->ntabs > 0;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, users) {
+        const char *uid = cJSON_GetStringValue(cJSON_GetObjectItem(e, "userId"));
+        if (strcmp(uid, "observer") == 0)
+            continue;
+        model_user_t *u = observed_user(mo, e);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(e, "currentPath")),
+                            model_presence(u));
+    }
+    assert_int_equal(cJSON_GetArraySize(users), present + 1);
+    assert_int_equal(pd_room_user_count(room), present + 1);
+    cJSON_Delete(users);
+    pd_buf_free(&out);
+}
+
+static void test_random_workload_matches_model(void **state)
+{
+    model_t *mo = pd_calloc(1, sizeof(*mo));
+    mo->rng = 0x2545f4914f6cdd1dULL;
+    mo->observer = &mo->observer;
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    cfg.max_conns_per_user = MAX_TABS;
+    pd_rooms_ops_t ops = {model_frame, model_deliver, model_detached};
+    pd_rooms_t *rooms = pd_rooms_new(&cfg, &ops, mo, 7);
+    pd_identity_t id = ident("observer", "Obs", NULL);
+    pd_member_t *obs;
+    assert_int_equal(pd_rooms_join(rooms, pd_slice_cstr("presence-rnd"), &id, PD_SLICE_NULL,
+                                   mo->observer, 0, &obs),
+                     PD_JOIN_OK);
+    for (int i = 0; i < N_OPS; i++)
+        model_step(mo, rooms);
+    model_check(mo, rooms);
+    for (int i = 0; i < N_USERS; i++)
+        while (mo->users[i].ntabs)
+            model_leave(mo, &mo->users[i], 0);
+    model_check(mo, rooms);
+    pd_member_leave(obs, 0, 0);
+    assert_int_equal(pd_rooms_count(rooms), 0);
+    pd_rooms_free(rooms);
+    free(mo);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_first_join_gets_empty_snapshot),
+        T(test_second_user_join),
+        T(test_update_relayed_to_all_but_sender),
+        T(test_multi_tab),
+        T(test_fallback_when_most_recent_tab_leaves),
+        T(test_older_tab_leaving_sends_nothing),
+        T(test_never_updated_tabs_rank_newest_first),
+        T(test_user_left_on_last_tab),
+        T(test_order_of_events),
+        T(test_rate_limit_coalesces),
+        T(test_rate_limit_fresh_token_supersedes_pending),
+        T(test_pending_update_of_departed_member_is_dropped),
+        T(test_linger_and_reconnect),
+        T(test_linger_reconnect_elsewhere_is_relayed),
+        T(test_linger_expiry_sends_user_left),
+        T(test_linger_takeover_prefers_key_then_newest),
+        T(test_lingering_pending_update_still_applies),
+        cmocka_unit_test(test_clean_leave_and_zero_linger_leave_at_once),
+        T(test_pk_takeover_of_live_member),
+        T(test_pk_of_another_user_gets_fresh_key),
+        cmocka_unit_test(test_limits),
+        T(test_kick),
+        T(test_kick_lingering_user_counts_zero),
+        T(test_encode_users),
+        T(test_room_freed_when_empty),
+        T(test_rooms_are_isolated_and_iterable),
+        T(test_binary_room_and_user_ids),
+        T(test_resync_and_identity_refresh),
+        cmocka_unit_test(test_random_workload_matches_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
