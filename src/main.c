@@ -5,6 +5,7 @@
  * Exit codes: 0 after a clean drain, 1 when the server cannot start (the
  * port is taken), 2 for a bad configuration.
  */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <uv.h>
@@ -42,7 +43,10 @@ static int run(pd_config_t *cfg)
     }
     if (pd_server_listen(server, err, sizeof(err)) != 0) {
         fprintf(stderr, "presenced: %s\n", err);
+        pd_server_drain(server);
+        uv_run(loop, UV_RUN_DEFAULT);
         pd_server_free(server);
+        uv_loop_close(loop);
         return 1;
     }
     uv_signal_init(loop, &sigterm);
@@ -77,7 +81,9 @@ int main(int argc, char **argv)
     if (cfg.dev)
         pd_log(PD_LOG_WARN, "development mode: tokens are minted at /dev/token for anyone who asks",
                NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = run(&cfg);
+    curl_global_cleanup();
     pd_config_free(&cfg);
     return rc;
 }

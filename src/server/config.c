@@ -23,6 +23,7 @@ typedef enum {
     OPT_ORIGINS,  /* comma-separated list, repeatable */
     OPT_LOGLEVEL, /* int */
     OPT_SECRET,   /* env only: the secret itself */
+    OPT_HEADER,   /* one "Name: value" per use (env: one per line) */
 } opt_type_t;
 
 typedef struct {
@@ -94,6 +95,21 @@ static const opt_t options[] = {
      "N", "messages kept while a connection is being admitted (default 32)"},
     {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", OPT_ORIGINS, 0, "ORIGINS",
      "comma-separated Origin values allowed to connect (default: any)"},
+    {"verify-url", "PRESENCED_VERIFY_URL", OPT_STR, OFF(verify_url), "URL",
+     "check tokens with POST URL (the app's verify endpoint) instead of JWTs"},
+    {"verify-timeout", "PRESENCED_VERIFY_TIMEOUT", OPT_SECONDS, OFF(verify_timeout_ms), "SECONDS",
+     "answer time allowed to the verify endpoint (default 3)"},
+    {"verify-header", "PRESENCED_VERIFY_HEADERS", OPT_HEADER, 0, "'NAME: VALUE'",
+     "extra header for verify requests, repeatable (env: one per line)"},
+    {"verify-max-inflight", "PRESENCED_VERIFY_MAX_INFLIGHT", OPT_UINT, OFF(verify_max_inflight), "N",
+     "concurrent verify requests; more wait in a queue (default 64)"},
+    {"verify-cache-ttl", "PRESENCED_VERIFY_CACHE_TTL", OPT_SECONDS, OFF(verify_cache_ttl_ms),
+     "SECONDS", "reuse a successful verification this long (default 30; 0 disables)"},
+    {"verify-cache-max", "PRESENCED_VERIFY_CACHE_MAX", OPT_UINT, OFF(verify_cache_max), "N",
+     "verifications kept in the cache (default 10000)"},
+    {"api-secret-file", "PRESENCED_API_SECRET_FILE", OPT_FILE, OFF(api_secret), "FILE",
+     "enable the HTTP API (/api/rooms) for this Bearer secret; env PRESENCED_API_SECRET inline"},
+    {NULL, "PRESENCED_API_SECRET", OPT_SECRET, OFF(api_secret), NULL, NULL},
     {"log-level", "PRESENCED_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), "LEVEL",
      "debug, info (default), warn, error or off"},
 };
@@ -124,15 +140,32 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->max_send_buffer = 256 * 1024;
     cfg->max_pending_msgs = 32;
     cfg->log_level = PD_LOG_INFO;
+    cfg->verify_timeout_ms = 3000;
+    cfg->verify_max_inflight = 64;
+    cfg->verify_cache_ttl_ms = 30000;
+    cfg->verify_cache_max = 10000;
 }
 
-static void free_origins(pd_config_t *cfg)
+static void free_list(char ***list, size_t *n)
 {
-    for (size_t i = 0; i < cfg->n_allowed_origins; i++)
-        free(cfg->allowed_origins[i]);
-    free(cfg->allowed_origins);
-    cfg->allowed_origins = NULL;
-    cfg->n_allowed_origins = 0;
+    for (size_t i = 0; i < *n; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
+static void list_add(char ***list, size_t *n, const char *item, size_t len)
+{
+    *list = pd_realloc(*list, (*n + 1) * sizeof(char *));
+    (*list)[(*n)++] = pd_strndup(item, len);
+}
+
+static void wipe_free(char *secret, size_t len)
+{
+    if (secret)
+        memset(secret, 0, len);
+    free(secret);
 }
 
 void pd_config_free(pd_config_t *cfg)
@@ -140,14 +173,15 @@ void pd_config_free(pd_config_t *cfg)
     free(cfg->listen_host);
     free(cfg->port_file);
     free(cfg->static_dir);
-    if (cfg->jwt_secret)
-        memset(cfg->jwt_secret, 0, cfg->jwt_secret_len);
-    free(cfg->jwt_secret);
+    wipe_free(cfg->jwt_secret, cfg->jwt_secret_len);
+    wipe_free(cfg->api_secret, cfg->api_secret_len);
     free(cfg->jwt_public_key);
     free(cfg->jwt_alg);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
-    free_origins(cfg);
+    free(cfg->verify_url);
+    free_list(&cfg->allowed_origins, &cfg->n_allowed_origins);
+    free_list(&cfg->verify_headers, &cfg->n_verify_headers);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -215,14 +249,30 @@ static int parse_origins(pd_config_t *cfg, const char *v)
         }
         while (n && p[n - 1] == ' ')
             n--;
-        if (n) {
-            cfg->allowed_origins = pd_realloc(cfg->allowed_origins,
-                                              (cfg->n_allowed_origins + 1) * sizeof(char *));
-            cfg->allowed_origins[cfg->n_allowed_origins++] = pd_strndup(p, n);
-        }
+        if (n)
+            list_add(&cfg->allowed_origins, &cfg->n_allowed_origins, p, n);
         if (!comma)
             break;
         p = comma + 1;
+    }
+    return 0;
+}
+
+/* One header per flag; the environment variable holds one per line. */
+static int parse_headers(pd_config_t *cfg, const char *v, char *err, size_t errlen)
+{
+    for (const char *p = v; *p;) {
+        size_t n = strcspn(p, "\n");
+        size_t len = n && p[n - 1] == '\r' ? n - 1 : n;
+        if (len) {
+            if (!memchr(p, ':', len) || memchr(p, '\r', len)) {
+                snprintf(err, errlen, "--verify-header wants \"Name: value\", got \"%.*s\"",
+                         (int)len, p);
+                return PD_ERR_CONFIG;
+            }
+            list_add(&cfg->verify_headers, &cfg->n_verify_headers, p, len);
+        }
+        p += n + (p[n] == '\n');
     }
     return 0;
 }
@@ -278,6 +328,7 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
         *(size_t *)((char *)field + sizeof(char *)) = strlen(v);
         return 0;
     case OPT_LISTEN: return parse_listen(cfg, v, err, errlen);
+    case OPT_HEADER: return parse_headers(cfg, v, err, errlen);
     case OPT_ORIGINS: return parse_origins(cfg, v);
     case OPT_LOGLEVEL:
         if ((*(int *)field = pd_log_parse_level(v)) < 0)
@@ -380,10 +431,16 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
     int hs = strcmp(cfg->jwt_alg, "HS256") == 0;
     if (!hs && strcmp(cfg->jwt_alg, "RS256") != 0 && strcmp(cfg->jwt_alg, "ES256") != 0)
         return fail(err, errlen, "--jwt-alg must be HS256, RS256 or ES256, not %s%s", cfg->jwt_alg, "");
-    if (!cfg->dev && hs && !cfg->jwt_secret)
+    if (cfg->verify_url && strncmp(cfg->verify_url, "http://", 7) != 0 &&
+        strncmp(cfg->verify_url, "https://", 8) != 0)
+        return fail(err, errlen, "--verify-url must be an http:// or https:// URL%s%s", "", "");
+    if (cfg->verify_url && (cfg->verify_timeout_ms == 0 || cfg->verify_max_inflight == 0))
+        return fail(err, errlen, "--verify-timeout and --verify-max-inflight must be above zero%s%s",
+                    "", "");
+    if (!cfg->dev && !cfg->verify_url && hs && !cfg->jwt_secret)
         return fail(err, errlen, "no token key: give --jwt-secret-file FILE (or PRESENCED_JWT_SECRET),%s%s",
                     " or --dev to try it out", "");
-    if (!hs && !cfg->jwt_public_key)
+    if (!hs && !cfg->jwt_public_key && !cfg->verify_url)
         return fail(err, errlen, "--jwt-alg %s needs --jwt-public-key FILE%s", cfg->jwt_alg, "");
     if (cfg->idle_timeout_ms == 0 || cfg->ping_interval_ms == 0)
         return fail(err, errlen, "--ping-interval and --idle-timeout must be above zero%s%s", "", "");

@@ -48,6 +48,17 @@ typedef struct {
     char **allowed_origins;    /* NULL: any Origin is accepted */
     size_t n_allowed_origins;
 
+    char *verify_url;          /* tokens go to this endpoint instead of JWT checks */
+    uint64_t verify_timeout_ms;/* (3 s) */
+    char **verify_headers;     /* extra "Name: value" request headers */
+    size_t n_verify_headers;
+    unsigned verify_max_inflight; /* (64) */
+    uint64_t verify_cache_ttl_ms; /* (30 s; 0 disables) */
+    unsigned verify_cache_max; /* (10000) */
+
+    char *api_secret;          /* enables /api/ with this Bearer secret */
+    size_t api_secret_len;
+
     int log_level;             /* PD_LOG_* */
 } pd_config_t;
 

@@ -53,10 +53,13 @@ static void shed_backlog(pd_conn_t *c)
         c->resyncs = 0;
     }
     if (++c->resyncs > MAX_RESYNCS_PER_WINDOW) {
-        srv->metrics.evictions[PD_EVICT_SLOW]++;
-        pd_log(PD_LOG_INFO, "closing slow reader", " conn=%p", (void *)c);
+        /*
+         * This runs inside a broadcast: leaving the room here would change
+         * the room under its own loop. The flush phase closes it instead.
+         */
+        c->evict_slow = 1;
         c->resync = 0;
-        pd_conn_close_ws(c, 1013, "SLOW_CONSUMER");
+        pd_server_wants_flush(srv, c);
         return;
     }
     srv->metrics.resyncs_total++;
@@ -66,10 +69,12 @@ static void shed_backlog(pd_conn_t *c)
 
 void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame)
 {
-    if (c->state != CONN_OPEN || c->resync)
+    if (c->state != CONN_OPEN || c->resync || c->evict_slow)
         return;
+    /* One message always fits an empty queue: a large room's snapshot may
+     * be bigger than the bound, which is about backlog, not message size. */
     size_t queued = c->outq.bytes - (c->writing ? c->inflight : 0);
-    if (queued + frame->len > c->srv->cfg->max_send_buffer) {
+    if (queued && queued + frame->len > c->srv->cfg->max_send_buffer) {
         shed_backlog(c);
         return;
     }
@@ -84,7 +89,7 @@ void pd_conn_send_json(pd_conn_t *c, pd_slice_t json)
     pd_shared_unref(frame);
 }
 
-static void send_code(pd_conn_t *c, const char *type, const char *code, const char *message)
+void pd_conn_send_code(pd_conn_t *c, const char *type, const char *code, const char *message)
 {
     pd_buf_t *b = &c->srv->scratch;
     pd_buf_reset(b);
@@ -145,6 +150,11 @@ static void write_rest(pd_conn_t *c)
 /* uv_buf_t and struct iovec share their layout on Unix (libuv documents it). */
 void pd_conn_flush(pd_conn_t *c)
 {
+    if (c->evict_slow && c->state == CONN_OPEN) {
+        c->srv->metrics.evictions[PD_EVICT_SLOW]++;
+        pd_log(PD_LOG_INFO, "closing slow reader", " conn=%p", (void *)c);
+        pd_conn_close_ws(c, 1013, "SLOW_CONSUMER");
+    }
     if (c->writing || c->state == CONN_CLOSED)
         return;
     if (!pd_outq_empty(&c->outq)) {
@@ -190,8 +200,10 @@ static void on_closed(uv_handle_t *h)
     free(c);
 }
 
+/* Every way out of a room passes here, so pending token checks end here too. */
 static void leave_room(pd_conn_t *c, int linger)
 {
+    pd_admit_cancel(c);
     if (!c->member)
         return;
     pd_member_t *m = c->member;
@@ -254,50 +266,6 @@ static void handle_update(pd_conn_t *c, const pd_location_t *loc)
         srv->latency_t0[srv->n_latency++] = uv_hrtime();
 }
 
-static pd_auth_status_t verify(pd_conn_t *c, pd_slice_t token, pd_slice_t room,
-                               pd_identity_t *id)
-{
-    if (!token.base || token.len == 0)
-        return PD_AUTH_MISSING;
-    return pd_jwt_verify(c->srv->jwt, token, room, (int64_t)time(NULL), id);
-}
-
-static void reject_auth(pd_conn_t *c, pd_auth_status_t st)
-{
-    const char *code = pd_auth_code(st);
-    c->srv->metrics.auth_failures[st]++;
-    if (st == PD_AUTH_UNAVAILABLE) {
-        send_code(c, "error", code, NULL);
-        pd_conn_close_ws(c, 1013, code);
-        return;
-    }
-    send_code(c, "auth_error", code, NULL);
-    pd_conn_close_ws(c, 1008, code);
-}
-
-static void handle_refresh(pd_conn_t *c, pd_slice_t token)
-{
-    pd_identity_t id = {0};
-    pd_slice_t room = pd_room_id(pd_member_room(c->member));
-    pd_auth_status_t st = verify(c, token, room, &id);
-    if (st == PD_AUTH_OK && !pd_slice_eq(pd_slice_cstr(id.user_id), pd_member_user_id(c->member)))
-        st = PD_AUTH_FORBIDDEN;
-    if (st == PD_AUTH_UNAVAILABLE) {
-        send_code(c, "error", pd_auth_code(st), NULL);
-    } else if (st != PD_AUTH_OK) {
-        reject_auth(c, st);
-    } else {
-        pd_buf_t *b = &c->srv->scratch;
-        pd_buf_reset(b);
-        pd_proto_enc_auth_ok(b, pd_slice_cstr(id.user_id), pd_slice_cstr(id.user_name));
-        c->expires_at_ms = id.expires_at_ms;
-        c->refresh_asked = 0;
-        pd_member_set_identity(c->member, &id);
-        pd_conn_send_json(c, pd_buf_slice(b));
-    }
-    pd_identity_free(&id);
-}
-
 static void handle_ping(pd_conn_t *c, pd_slice_t id)
 {
     pd_buf_t *b = &c->srv->scratch;
@@ -306,24 +274,30 @@ static void handle_ping(pd_conn_t *c, pd_slice_t id)
     pd_conn_send_json(c, pd_buf_slice(b));
 }
 
-static void ws_on_text(void *ud, const char *data, size_t len)
+void pd_conn_handle_text(pd_conn_t *c, const char *data, size_t len)
 {
-    pd_conn_t *c = ud;
     pd_server_t *srv = c->srv;
-    srv->metrics.messages_in_total++;
     if (c->state != CONN_OPEN || !c->member)
         return;
     char err[160];
     if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
         srv->metrics.bad_messages_total++;
-        send_code(c, "error", "BAD_MESSAGE", err);
+        pd_conn_send_code(c, "error", "BAD_MESSAGE", err);
         return;
     }
     switch (srv->msg.type) {
     case PD_MSG_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
-    case PD_MSG_TOKEN_REFRESH: handle_refresh(c, srv->msg.token); break;
+    case PD_MSG_TOKEN_REFRESH: pd_admit_refresh(c, srv->msg.token); break;
     case PD_MSG_PING: handle_ping(c, srv->msg.ping_id); break;
     }
+}
+
+static void ws_on_text(void *ud, const char *data, size_t len)
+{
+    pd_conn_t *c = ud;
+    c->srv->metrics.messages_in_total++;
+    if (!pd_admit_buffer(c, data, len))
+        pd_conn_handle_text(c, data, len);
 }
 
 static void ws_on_close(void *ud, uint16_t code, pd_slice_t reason)
@@ -374,7 +348,7 @@ static int valid_id_char(char ch)
            ch == '_' || ch == '-';
 }
 
-static int valid_id(pd_slice_t s, size_t max)
+int pd_valid_id(pd_slice_t s, size_t max)
 {
     if (s.len < 1 || s.len > max)
         return 0;
@@ -399,78 +373,16 @@ static int upgrade_status(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t
                           const char **extra)
 {
     *extra = NULL;
-    if (!valid_id(workspace, 128))
+    if (!pd_valid_id(workspace, 128))
         return 404;
     int st = pd_http_websocket_check(req);
     if (st == 405)
         *extra = "Allow: GET\r\n";
     else if (st == 426)
-        *extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+        *extra = PD_HTTP_WS_426_HEADERS;
     if (st)
         return st;
     return origin_allowed(c->srv->cfg, req->origin) ? 0 : 403;
-}
-
-static pd_slice_t find_token(const pd_http_request_t *req, char *buf, size_t cap)
-{
-    ssize_t n = pd_http_query_param(req->query, "token", buf, cap);
-    if (n > 0)
-        return pd_slice(buf, (size_t)n);
-    pd_slice_t a = req->authorization;
-    if (a.base && a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
-        size_t i = 7;
-        while (i < a.len && a.base[i] == ' ')
-            i++;
-        return pd_slice(a.base + i, a.len - i);
-    }
-    return PD_SLICE_NULL;
-}
-
-static pd_slice_t find_conn_key(const pd_http_request_t *req, char *buf, size_t cap)
-{
-    ssize_t n = pd_http_query_param(req->query, "_pk", buf, cap);
-    if (n > 0 && valid_id(pd_slice(buf, (size_t)n), 64))
-        return pd_slice(buf, (size_t)n);
-    return PD_SLICE_NULL;
-}
-
-static void join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key)
-{
-    pd_server_t *srv = c->srv;
-    int64_t expires = id->expires_at_ms;
-    pd_join_status_t st = pd_rooms_join(srv->rooms, room, id, key, c, pd_server_now(srv),
-                                        &c->member);
-    if (st == PD_JOIN_ROOM_FULL) {
-        srv->metrics.admission_rejects_room_full++;
-        send_code(c, "error", "ROOM_FULL", NULL);
-        pd_conn_close_ws(c, 1013, "ROOM_FULL");
-    } else if (st == PD_JOIN_TOO_MANY) {
-        srv->metrics.admission_rejects_too_many++;
-        send_code(c, "error", "TOO_MANY_CONNECTIONS", NULL);
-        pd_conn_close_ws(c, 1008, "TOO_MANY_CONNECTIONS");
-    } else {
-        c->expires_at_ms = expires;
-    }
-}
-
-static void admit(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
-{
-    char room_buf[160];
-    int n = snprintf(room_buf, sizeof(room_buf), "presence-%.*s", (int)workspace.len,
-                     workspace.base);
-    pd_slice_t room = pd_slice(room_buf, (size_t)n);
-    char *token_buf = pd_malloc(c->srv->proto_limits.max_token + 1);
-    char key_buf[80];
-    pd_slice_t token = find_token(req, token_buf, c->srv->proto_limits.max_token + 1);
-    pd_slice_t key = find_conn_key(req, key_buf, sizeof(key_buf));
-    pd_identity_t id = {0};
-    pd_auth_status_t st = verify(c, token, room, &id);
-    free(token_buf);
-    if (st != PD_AUTH_OK)
-        reject_auth(c, st);
-    else
-        join(c, room, &id, key);
-    pd_identity_free(&id);
 }
 
 static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
@@ -491,7 +403,7 @@ static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
     c->last_ping_ms = pd_server_now(srv);
     srv->metrics.http_connections--;
     srv->metrics.connections++;
-    admit(c, req, workspace);
+    pd_admit_start(c, req, workspace);
 }
 
 static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
@@ -594,10 +506,10 @@ static void sweep_tokens(pd_conn_t *c, uint64_t now)
     if (!c->refresh_asked && wall_ms() >= c->expires_at_ms) {
         c->refresh_asked = 1;
         c->deadline_ms = now + srv->cfg->token_grace_ms;
-        send_code(c, "error", "TOKEN_REFRESH_REQUIRED", NULL);
+        pd_conn_send_code(c, "error", "TOKEN_REFRESH_REQUIRED", NULL);
     } else if (c->refresh_asked && now >= c->deadline_ms) {
         srv->metrics.evictions[PD_EVICT_EXPIRED]++;
-        send_code(c, "auth_error", "AUTH_EXPIRED", NULL);
+        pd_conn_send_code(c, "auth_error", "AUTH_EXPIRED", NULL);
         pd_conn_close_ws(c, 1008, "AUTH_EXPIRED");
     }
 }

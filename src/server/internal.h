@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "outq.h"
 #include "server.h"
+#include "verifier.h"
 
 #define PD_MAX_IOV 64
 #define PD_LATENCY_SAMPLES 256
@@ -47,7 +48,8 @@ struct pd_server {
     int draining;
     unsigned max_conns;
 
-    pd_jwt_verifier_t *jwt;
+    pd_jwt_verifier_t *jwt;         /* local tokens, or */
+    pd_verifier_t *verifier;        /* the verify endpoint */
     unsigned char dev_secret[32];
     const unsigned char *mint_key; /* HS256 key /dev/token signs with */
     size_t mint_key_len;
@@ -80,6 +82,7 @@ struct pd_conn {
     unsigned resync : 1;       /* backlog dropped; a snapshot follows when drained */
     unsigned refresh_asked : 1;/* TOKEN_REFRESH_REQUIRED sent */
     unsigned clean_close : 1;  /* the peer sent a close frame */
+    unsigned evict_slow : 1;   /* fell behind too often; closed in the flush phase */
     pd_list_t link;            /* in srv->conns */
     pd_list_t flush_link;      /* in srv->flush_list */
     size_t inflight;           /* bytes handed to uv_write */
@@ -94,11 +97,19 @@ struct pd_conn {
     pd_http_parser_t *http;    /* only while reading the request */
     pd_ws_t *ws;
     pd_member_t *member;
+    struct pd_admission *admission; /* while the token is being checked */
+    pd_verify_req_t *refresh;       /* a token_refresh being checked */
     pd_outq_t outq;
 };
 
 /* conn.c */
 void pd_conn_accept(pd_server_t *srv);
+/* 1 when s is 1..max bytes of [A-Za-z0-9_-] (workspace ids, _pk). */
+int pd_valid_id(pd_slice_t s, size_t max);
+/* Sends {"type":type,"code":code[,"message":message]} (type "error" or "auth_error"). */
+void pd_conn_send_code(pd_conn_t *c, const char *type, const char *code, const char *message);
+/* Decodes and applies one message of an admitted connection. */
+void pd_conn_handle_text(pd_conn_t *c, const char *data, size_t len);
 /* Queues a single message (JSON text) for conn, framed for it alone. */
 void pd_conn_send_json(pd_conn_t *c, pd_slice_t json);
 /* Queues a shared, already framed message. */
@@ -119,6 +130,17 @@ pd_shared_t *pd_server_frame(pd_server_t *srv, const char *json, size_t len);
 void pd_server_wants_flush(pd_server_t *srv, pd_conn_t *c);
 void pd_server_schedule_tick(pd_server_t *srv);
 uint64_t pd_server_now(const pd_server_t *srv);
+
+/* admit.c: admission (JWT or verify endpoint) and token refresh. */
+void pd_admit_start(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace);
+/* Keeps a message that arrived while admission is pending; 0 when not pending. */
+int pd_admit_buffer(pd_conn_t *c, const char *data, size_t len);
+void pd_admit_refresh(pd_conn_t *c, pd_slice_t token);
+/* Drops pending checks and buffered messages (the connection is leaving). */
+void pd_admit_cancel(pd_conn_t *c);
+
+/* api.c: answers /api/rooms...; returns 0 when the path is not the API's. */
+int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req);
 
 /* routes.c: answers a complete plain HTTP request (not a room upgrade). */
 void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req);

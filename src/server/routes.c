@@ -2,6 +2,7 @@
  * Plain HTTP endpoints beside the WebSocket: /healthz, /metrics and, in
  * development mode, /dev/token. Every response closes its connection.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,10 +43,36 @@ static void respond_error(pd_conn_t *c, int status, const char *message)
     pd_buf_free(&body);
 }
 
+static void render_verifier(const pd_verifier_t *v, pd_buf_t *out)
+{
+    pd_verifier_stats_t st;
+    pd_verifier_stats(v, &st);
+    pd_buf_appendf(out,
+                   "# HELP presenced_verify_requests_total Requests sent to the verify endpoint.\n"
+                   "# TYPE presenced_verify_requests_total counter\n"
+                   "presenced_verify_requests_total %llu\n"
+                   "# HELP presenced_verify_cache_hits_total Verifications answered from the cache.\n"
+                   "# TYPE presenced_verify_cache_hits_total counter\n"
+                   "presenced_verify_cache_hits_total %llu\n"
+                   "# HELP presenced_verify_failures_total Verifications that found the endpoint unavailable.\n"
+                   "# TYPE presenced_verify_failures_total counter\n"
+                   "presenced_verify_failures_total %llu\n"
+                   "# HELP presenced_verify_inflight Verify requests in flight.\n"
+                   "# TYPE presenced_verify_inflight gauge\n"
+                   "presenced_verify_inflight %u\n"
+                   "# HELP presenced_verify_queued Verify requests waiting for a slot.\n"
+                   "# TYPE presenced_verify_queued gauge\n"
+                   "presenced_verify_queued %u\n",
+                   (unsigned long long)st.requests, (unsigned long long)st.cache_hits,
+                   (unsigned long long)st.failures, st.inflight, st.queued);
+}
+
 static void handle_metrics(pd_conn_t *c)
 {
     pd_buf_t body = PD_BUF_INIT;
     pd_metrics_render(&c->srv->metrics, pd_rooms_count(c->srv->rooms), &body);
+    if (c->srv->verifier)
+        render_verifier(c->srv->verifier, &body);
     pd_routes_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
     pd_buf_free(&body);
 }
@@ -54,21 +81,6 @@ static int query_field(pd_slice_t query, const char *name, char *out, size_t cap
 {
     ssize_t n = pd_http_query_param(query, name, out, cap);
     return n > 0 ? 1 : 0;
-}
-
-static int valid_workspace(const char *w)
-{
-    size_t n = strlen(w);
-    if (n < 1 || n > 128)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = w[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
 }
 
 static long dev_ttl(pd_slice_t query)
@@ -85,7 +97,7 @@ static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
 {
     char user[129], name[257], ws[129], picture[1024], room[160];
     if (!query_field(query, "user", user, sizeof(user)) ||
-        !query_field(query, "workspace", ws, sizeof(ws)) || !valid_workspace(ws)) {
+        !query_field(query, "workspace", ws, sizeof(ws)) || !pd_valid_id(pd_slice_cstr(ws), 128)) {
         respond_error(c, 400, "user and workspace ([A-Za-z0-9_-]{1,128}) are required");
         return;
     }
@@ -110,14 +122,86 @@ static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
     free(token);
 }
 
+static const char *content_type(const char *name)
+{
+    static const char *types[][2] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".json", "application/json"},
+        {".ico", "image/x-icon"}, {".map", "application/json"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i][0]) == 0)
+            return types[i][1];
+    return "application/octet-stream";
+}
+
+/* Only plain relative names: no "..", no hidden files, a fixed alphabet. */
+static int safe_static_path(pd_slice_t p)
+{
+    if (p.len < 2 || p.len > 200 || p.base[0] != '/')
+        return 0;
+    for (size_t i = 1; i < p.len; i++) {
+        char ch = p.base[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '/' || ch == '.';
+        if (!ok || (ch == '.' && p.base[i - 1] == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+static int read_static(const char *path, pd_buf_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[16384];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && out->len < (8u << 20))
+        pd_buf_append(out, chunk, n);
+    fclose(f);
+    return 0;
+}
+
+/*
+ * Development mode serves the demo from --static-dir. Files are small and
+ * read synchronously; this never runs outside --dev, which is loopback only.
+ * Paths without a file extension are the demo's client-side routes and get
+ * index.html (history API navigation).
+ */
+static int serve_static(pd_conn_t *c, pd_slice_t path)
+{
+    const char *dir = c->srv->cfg->static_dir;
+    if (!c->srv->cfg->dev || !dir)
+        return 0;
+    const char *last_slash = memrchr(path.base, '/', path.len);
+    int has_ext = last_slash && memchr(last_slash, '.', path.len - (size_t)(last_slash - path.base));
+    pd_slice_t file = has_ext && safe_static_path(path) ? path : PD_SLICE_LIT("/index.html");
+    char full[4096];
+    snprintf(full, sizeof(full), "%s%.*s", dir, (int)file.len, file.base);
+    pd_buf_t body = PD_BUF_INIT;
+    if (read_static(full, &body) != 0) {
+        pd_buf_free(&body);
+        return 0;
+    }
+    pd_routes_respond(c, 200, content_type(full), pd_buf_slice(&body), "Cache-Control: no-cache\r\n");
+    pd_buf_free(&body);
+    return 1;
+}
+
 void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req)
 {
     pd_slice_t path = req->path;
+    if (pd_api_handle(c, req))
+        return;
     int get = req->method == PD_HTTP_GET || req->method == PD_HTTP_HEAD;
     int known = pd_slice_eq_cstr(path, "/healthz") || pd_slice_eq_cstr(path, "/metrics") ||
                 (c->srv->cfg->dev && pd_slice_eq_cstr(path, "/dev/token"));
     if (!known) {
-        respond_error(c, 404, "not found");
+        if (!get || !serve_static(c, path))
+            respond_error(c, 404, "not found");
     } else if (!get) {
         pd_routes_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
                           "Allow: GET\r\n");

@@ -143,9 +143,31 @@ static unsigned raise_fd_limit(const pd_config_t *cfg)
     return derived;
 }
 
+static int make_endpoint_verifier(pd_server_t *srv, char *err, size_t errlen)
+{
+    const pd_config_t *cfg = srv->cfg;
+    char **headers = pd_calloc(cfg->n_verify_headers + 1, sizeof(char *));
+    for (size_t i = 0; i < cfg->n_verify_headers; i++)
+        headers[i] = cfg->verify_headers[i];
+    pd_verifier_config_t vc = {
+        .url = cfg->verify_url,
+        .timeout_ms = cfg->verify_timeout_ms,
+        .headers = (const char *const *)headers,
+        .max_inflight = cfg->verify_max_inflight,
+        .max_queue = srv->max_conns,
+        .cache_ttl_ms = cfg->verify_cache_ttl_ms,
+        .cache_max = cfg->verify_cache_max,
+    };
+    srv->verifier = pd_verifier_new(srv->loop, &vc, err, errlen);
+    free(headers);
+    return srv->verifier ? 0 : PD_ERR_CONFIG;
+}
+
 static int make_verifier(pd_server_t *srv, char *err, size_t errlen)
 {
     const pd_config_t *cfg = srv->cfg;
+    if (cfg->verify_url)
+        return make_endpoint_verifier(srv, err, errlen);
     pd_jwt_config_t jc = {.alg = cfg->jwt_alg, .leeway_s = cfg->jwt_leeway_s,
                           .issuer = cfg->jwt_issuer, .audience = cfg->jwt_audience};
     if (strcmp(cfg->jwt_alg, "HS256") != 0) {
@@ -190,12 +212,12 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_server_t *srv = pd_calloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = cfg;
+    init_limits(srv);
+    srv->max_conns = raise_fd_limit(cfg);
     if (make_verifier(srv, err, errlen) != 0) {
         free(srv);
         return NULL;
     }
-    init_limits(srv);
-    srv->max_conns = raise_fd_limit(cfg);
     pd_rooms_config_t rc = {cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,
                             cfg->burst, cfg->linger_ms};
     srv->rooms = pd_rooms_new(&rc, &rooms_ops, srv, random_seed());
@@ -275,6 +297,8 @@ static void close_all_handles(pd_server_t *srv)
 {
     pd_list_foreach_safe(it, tmp, &srv->conns)
         pd_conn_abort(pd_container_of(it, pd_conn_t, link));
+    pd_verifier_close(srv->verifier);
+    srv->verifier = NULL;
     uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->sweep,
                               (uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->drain_timer};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
@@ -298,7 +322,7 @@ void pd_server_drain(pd_server_t *srv)
         return;
     srv->draining = 1;
     pd_log(PD_LOG_INFO, "draining", " connections=%u", srv->n_conns);
-    if (srv->listening && !uv_is_closing((uv_handle_t *)&srv->listener))
+    if (!uv_is_closing((uv_handle_t *)&srv->listener))
         uv_close((uv_handle_t *)&srv->listener, NULL);
     pd_list_foreach_safe(it, tmp, &srv->conns) {
         pd_conn_t *c = pd_container_of(it, pd_conn_t, link);

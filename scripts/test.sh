@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds presenced with AddressSanitizer and
+# UndefinedBehaviorSanitizer, runs every test (unit, black-box against the
+# real binary, interop with Node's ws), then runs each fuzz driver for a
+# short, fixed time. Exits non-zero on any failure.
+#   PD_FUZZ_SECONDS  seconds per fuzz driver (default 15; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+fuzz_seconds=${PD_FUZZ_SECONDS:-15}
+
+scripts/deps.sh test
+
+if [ -f tests/interop/package-lock.json ]; then
+    if [ ! -d tests/interop/node_modules ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules ]; then
+        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+        touch tests/interop/node_modules
+    fi
+fi
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DPD_SANITIZE=ON >/dev/null
+if ! cmake --build build/test -j"$(nproc)" >build/test/build.log 2>&1; then
+    cat build/test/build.log; exit 1
+fi
+ctest --test-dir build/test --output-on-failure -j2 2>&1 | tee build/test/ctest.log || true
+ctest_passed=$(sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' build/test/ctest.log)
+read -r total failed <<<"${ctest_passed:-0 1}"
+passed=$((total - failed))
+
+fuzz_passed=0
+fuzz_failed=0
+if [ "$fuzz_seconds" != 0 ]; then
+    cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DPD_FUZZ=ON -DPD_TESTS=OFF >/dev/null
+    cmake --build build/fuzz -j"$(nproc)" >/dev/null
+    for f in build/fuzz/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=$(basename "$f")
+        corpus=$(mktemp -d)
+        [ -d "fuzz/corpus/$name" ] && cp "fuzz/corpus/$name"/* "$corpus"/ 2>/dev/null || true
+        if "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 "$corpus" \
+                >"build/fuzz/$name.log" 2>&1; then
+            echo "fuzz: $name ran ${fuzz_seconds}s: $(grep -o 'Done [0-9]* runs' "build/fuzz/$name.log" | tail -1)"
+            fuzz_passed=$((fuzz_passed + 1))
+        else
+            echo "fuzz: $name FAILED (see below)"; tail -40 "build/fuzz/$name.log"
+            fuzz_failed=$((fuzz_failed + 1))
+        fi
+        rm -rf "$corpus"
+    done
+fi
+
+echo
+echo "tests: $((passed + fuzz_passed)) passed, $((failed + fuzz_failed)) failed"
+[ "$failed" -eq 0 ] && [ "$fuzz_failed" -eq 0 ]

@@ -1,0 +1,253 @@
+/*
+ * Admission: from an upgraded WebSocket to a member of its room. Tokens are
+ * checked locally (JWT) or by the app's verify endpoint; in the second case
+ * the answer comes on a later loop turn, and the messages the client sends
+ * meanwhile (PartySocket sends its first presence_update on open) are kept
+ * and applied in order once it is admitted, or dropped if it is not.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../base/mem.h"
+#include "internal.h"
+
+typedef struct pd_admission {
+    pd_verify_req_t *req;
+    char room[160];
+    size_t room_len;
+    char key[72];
+    size_t key_len;
+    pd_buf_t pending;      /* messages as [uint32 length][bytes] */
+    unsigned n_pending;
+    pd_buf_t last_update;  /* the newest presence_update that did not fit */
+} pd_admission_t;
+
+static void admission_free(pd_conn_t *c)
+{
+    pd_admission_t *a = c->admission;
+    if (!a)
+        return;
+    c->admission = NULL;
+    if (a->req)
+        pd_verifier_cancel(a->req);
+    pd_buf_free(&a->pending);
+    pd_buf_free(&a->last_update);
+    free(a);
+}
+
+void pd_admit_cancel(pd_conn_t *c)
+{
+    admission_free(c);
+    if (c->refresh) {
+        pd_verifier_cancel(c->refresh);
+        c->refresh = NULL;
+    }
+}
+
+static void reject(pd_conn_t *c, pd_auth_status_t st)
+{
+    const char *code = pd_auth_code(st);
+    c->srv->metrics.auth_failures[st]++;
+    if (st == PD_AUTH_UNAVAILABLE) {
+        pd_conn_send_code(c, "error", code, NULL);
+        pd_conn_close_ws(c, 1013, code);
+        return;
+    }
+    pd_conn_send_code(c, "auth_error", code, NULL);
+    pd_conn_close_ws(c, 1008, code);
+}
+
+static pd_auth_status_t verify_local(pd_conn_t *c, pd_slice_t token, pd_slice_t room,
+                                     pd_identity_t *id)
+{
+    return pd_jwt_verify(c->srv->jwt, token, room, (int64_t)time(NULL), id);
+}
+
+static int join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key)
+{
+    pd_server_t *srv = c->srv;
+    int64_t expires = id->expires_at_ms;
+    pd_join_status_t st = pd_rooms_join(srv->rooms, room, id, key, c, pd_server_now(srv),
+                                        &c->member);
+    if (st == PD_JOIN_ROOM_FULL) {
+        srv->metrics.admission_rejects_room_full++;
+        pd_conn_send_code(c, "error", "ROOM_FULL", NULL);
+        pd_conn_close_ws(c, 1013, "ROOM_FULL");
+        return -1;
+    }
+    if (st == PD_JOIN_TOO_MANY) {
+        srv->metrics.admission_rejects_too_many++;
+        pd_conn_send_code(c, "error", "TOO_MANY_CONNECTIONS", NULL);
+        pd_conn_close_ws(c, 1008, "TOO_MANY_CONNECTIONS");
+        return -1;
+    }
+    c->expires_at_ms = expires;
+    return 0;
+}
+
+/* ---- messages that arrive during a check ------------------------------ */
+
+int pd_admit_buffer(pd_conn_t *c, const char *data, size_t len)
+{
+    pd_admission_t *a = c->admission;
+    if (!a)
+        return 0;
+    if (a->n_pending < c->srv->cfg->max_pending_msgs) {
+        uint32_t n = (uint32_t)len;
+        pd_buf_append(&a->pending, &n, sizeof(n));
+        pd_buf_append(&a->pending, data, len);
+        a->n_pending++;
+        return 1;
+    }
+    /* Past the bound only the newest location is kept: it is the one that matters. */
+    pd_server_t *srv = c->srv;
+    char err[8];
+    if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) == 0 &&
+        srv->msg.type == PD_MSG_PRESENCE_UPDATE) {
+        pd_buf_reset(&a->last_update);
+        pd_buf_append(&a->last_update, data, len);
+    }
+    return 1;
+}
+
+/* Applies the kept messages in order; any of them may close the connection. */
+static void replay(pd_conn_t *c, pd_buf_t *pending, pd_buf_t *last_update)
+{
+    size_t off = 0;
+    while (off + sizeof(uint32_t) <= pending->len && c->member) {
+        uint32_t n;
+        memcpy(&n, pending->base + off, sizeof(n));
+        off += sizeof(n);
+        pd_conn_handle_text(c, pending->base + off, n);
+        off += n;
+    }
+    if (last_update->len && c->member)
+        pd_conn_handle_text(c, last_update->base, last_update->len);
+}
+
+static void on_admission_checked(void *ud, pd_auth_status_t st, pd_identity_t *id)
+{
+    pd_conn_t *c = ud;
+    pd_admission_t *a = c->admission;
+    a->req = NULL;
+    c->admission = NULL;
+    if (st != PD_AUTH_OK) {
+        reject(c, st);
+    } else if (join(c, pd_slice(a->room, a->room_len), id,
+                    a->key_len ? pd_slice(a->key, a->key_len) : PD_SLICE_NULL) == 0) {
+        replay(c, &a->pending, &a->last_update);
+    }
+    c->admission = a;
+    admission_free(c);
+}
+
+/* ---- the start --------------------------------------------------------- */
+
+static pd_slice_t find_token(const pd_http_request_t *req, char *buf, size_t cap)
+{
+    ssize_t n = pd_http_query_param(req->query, "token", buf, cap);
+    if (n > 0)
+        return pd_slice(buf, (size_t)n);
+    pd_slice_t a = req->authorization;
+    if (a.base && a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
+        size_t i = 7;
+        while (i < a.len && a.base[i] == ' ')
+            i++;
+        return pd_slice(a.base + i, a.len - i);
+    }
+    return PD_SLICE_NULL;
+}
+
+static size_t find_conn_key(const pd_http_request_t *req, char *buf, size_t cap)
+{
+    ssize_t n = pd_http_query_param(req->query, "_pk", buf, cap);
+    return n > 0 && pd_valid_id(pd_slice(buf, (size_t)n), 64) ? (size_t)n : 0;
+}
+
+static void start_remote(pd_conn_t *c, pd_slice_t token, pd_slice_t room, pd_slice_t key)
+{
+    pd_admission_t *a = pd_calloc(1, sizeof(*a));
+    memcpy(a->room, room.base, room.len);
+    a->room_len = room.len;
+    if (key.len)
+        memcpy(a->key, key.base, key.len);
+    a->key_len = key.len;
+    c->admission = a;
+    a->req = pd_verifier_start(c->srv->verifier, token, room, on_admission_checked, c);
+}
+
+void pd_admit_start(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
+{
+    char room_buf[160];
+    int n = snprintf(room_buf, sizeof(room_buf), "presence-%.*s", (int)workspace.len,
+                     workspace.base);
+    pd_slice_t room = pd_slice(room_buf, (size_t)n);
+    size_t cap = c->srv->proto_limits.max_token + 1;
+    char *token_buf = pd_malloc(cap);
+    char key_buf[72];
+    pd_slice_t token = find_token(req, token_buf, cap);
+    pd_slice_t key = pd_slice(key_buf, find_conn_key(req, key_buf, sizeof(key_buf)));
+    if (!key.len)
+        key = PD_SLICE_NULL;
+    if (!token.base || !token.len) {
+        reject(c, PD_AUTH_MISSING);
+    } else if (c->srv->verifier) {
+        start_remote(c, token, room, key);
+    } else {
+        pd_identity_t id = {0};
+        pd_auth_status_t st = verify_local(c, token, room, &id);
+        if (st != PD_AUTH_OK)
+            reject(c, st);
+        else
+            join(c, room, &id, key);
+        pd_identity_free(&id);
+    }
+    free(token_buf);
+}
+
+/* ---- token_refresh ----------------------------------------------------- */
+
+static void refreshed(pd_conn_t *c, pd_auth_status_t st, pd_identity_t *id)
+{
+    if (st == PD_AUTH_OK && !pd_slice_eq(pd_slice_cstr(id->user_id), pd_member_user_id(c->member)))
+        st = PD_AUTH_FORBIDDEN;
+    if (st == PD_AUTH_UNAVAILABLE) {
+        /* The connection stays; a running grace period still ends it. */
+        pd_conn_send_code(c, "error", pd_auth_code(st), NULL);
+        return;
+    }
+    if (st != PD_AUTH_OK) {
+        reject(c, st);
+        return;
+    }
+    pd_buf_t *b = &c->srv->scratch;
+    pd_buf_reset(b);
+    pd_proto_enc_auth_ok(b, pd_slice_cstr(id->user_id), pd_slice_cstr(id->user_name));
+    c->expires_at_ms = id->expires_at_ms;
+    c->refresh_asked = 0;
+    pd_member_set_identity(c->member, id);
+    pd_conn_send_json(c, pd_buf_slice(b));
+}
+
+static void on_refresh_checked(void *ud, pd_auth_status_t st, pd_identity_t *id)
+{
+    pd_conn_t *c = ud;
+    c->refresh = NULL;
+    if (c->member)
+        refreshed(c, st, id);
+}
+
+void pd_admit_refresh(pd_conn_t *c, pd_slice_t token)
+{
+    pd_slice_t room = pd_room_id(pd_member_room(c->member));
+    if (c->srv->verifier) {
+        if (c->refresh)
+            pd_verifier_cancel(c->refresh);
+        c->refresh = pd_verifier_start(c->srv->verifier, token, room, on_refresh_checked, c);
+        return;
+    }
+    pd_identity_t id = {0};
+    refreshed(c, verify_local(c, token, room, &id), &id);
+    pd_identity_free(&id);
+}

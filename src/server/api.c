@@ -1,0 +1,154 @@
+/*
+ * The HTTP API for the app's backend (docs/api.md): list rooms, list a
+ * room's users, and kick a user. Off unless --api-secret-file is given;
+ * every call carries "Authorization: Bearer <secret>", compared in constant
+ * time.
+ */
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define API_PREFIX "/api/rooms"
+
+static void respond(pd_conn_t *c, int status, pd_slice_t json)
+{
+    pd_routes_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
+}
+
+static void respond_error(pd_conn_t *c, int status, const char *message)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_buf_append_cstr(&body, "{\"error\":");
+    pd_json_append_string(&body, pd_slice_cstr(message));
+    pd_buf_append_char(&body, '}');
+    respond(c, status, pd_buf_slice(&body));
+    pd_buf_free(&body);
+}
+
+static void digest(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+/* Hashing first makes the comparison constant-time in the length too. */
+static int authorized(const pd_server_t *srv, pd_slice_t header)
+{
+    if (!header.base || header.len < 7 || strncasecmp(header.base, "Bearer ", 7) != 0)
+        return 0;
+    unsigned char want[32], got[32];
+    digest(srv->cfg->api_secret, srv->cfg->api_secret_len, want);
+    digest(header.base + 7, header.len - 7, got);
+    return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+}
+
+static void list_rooms(pd_conn_t *c)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_buf_append_cstr(&body, "{\"rooms\":[");
+    size_t iter = 0;
+    int first = 1;
+    for (pd_room_t *r; (r = pd_rooms_next(c->srv->rooms, &iter)); first = 0) {
+        pd_buf_append_cstr(&body, first ? "{\"roomId\":" : ",{\"roomId\":");
+        pd_json_append_string(&body, pd_room_id(r));
+        pd_buf_appendf(&body, ",\"users\":%zu,\"connections\":%zu}", pd_room_user_count(r),
+                       pd_room_conn_count(r));
+    }
+    pd_buf_append_cstr(&body, "]}");
+    respond(c, 200, pd_buf_slice(&body));
+    pd_buf_free(&body);
+}
+
+static void show_room(pd_conn_t *c, pd_room_t *r)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_buf_append_cstr(&body, "{\"roomId\":");
+    pd_json_append_string(&body, pd_room_id(r));
+    pd_buf_append_cstr(&body, ",\"users\":");
+    pd_room_encode_users(r, &body);
+    pd_buf_append_char(&body, '}');
+    respond(c, 200, pd_buf_slice(&body));
+    pd_buf_free(&body);
+}
+
+static void kick(pd_conn_t *c, pd_slice_t room_id, pd_slice_t body)
+{
+    cJSON *json = body.base ? cJSON_ParseWithLength(body.base, body.len) : NULL;
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(json, "userId");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(json, "reason");
+    if (!cJSON_IsString(user) || !*user->valuestring) {
+        cJSON_Delete(json);
+        respond_error(c, 400, "body must be {\"userId\":\"…\"}");
+        return;
+    }
+    const char *why = cJSON_IsString(reason) ? reason->valuestring : "removed from the workspace";
+    pd_slice_t user_id = pd_slice_cstr(user->valuestring);
+    int n = pd_rooms_kick(c->srv->rooms, room_id, user_id, why);
+    if (c->srv->verifier)
+        pd_verifier_forget_user(c->srv->verifier, user_id);
+    cJSON_Delete(json);
+    if (n < 0) {
+        respond_error(c, 404, "no such user in this room");
+        return;
+    }
+    pd_buf_t out = PD_BUF_INIT;
+    pd_buf_appendf(&out, "{\"kicked\":%d}", n);
+    respond(c, 200, pd_buf_slice(&out));
+    pd_buf_free(&out);
+}
+
+/* The part of path after "/api/rooms/", split at the next '/'. */
+static void split_room(pd_slice_t rest, pd_slice_t *room, pd_slice_t *action)
+{
+    const char *slash = memchr(rest.base, '/', rest.len);
+    *room = pd_slice(rest.base, slash ? (size_t)(slash - rest.base) : rest.len);
+    *action = slash ? pd_slice(slash + 1, rest.len - room->len - 1) : PD_SLICE_NULL;
+}
+
+static void route_room(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t rest)
+{
+    pd_slice_t room_id, action;
+    split_room(rest, &room_id, &action);
+    pd_room_t *room = pd_rooms_find(c->srv->rooms, room_id);
+    if (!action.base && req->method == PD_HTTP_GET) {
+        if (room)
+            show_room(c, room);
+        else
+            respond_error(c, 404, "no such room");
+    } else if (pd_slice_eq_cstr(action, "kick") && req->method == PD_HTTP_POST) {
+        if (room)
+            kick(c, room_id, req->body);
+        else
+            respond_error(c, 404, "no such room");
+    } else if (!action.base || pd_slice_eq_cstr(action, "kick")) {
+        respond_error(c, 405, "method not allowed");
+    } else {
+        respond_error(c, 404, "not found");
+    }
+}
+
+int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req)
+{
+    pd_slice_t path = req->path;
+    size_t plen = strlen(API_PREFIX);
+    if (path.len < plen || memcmp(path.base, API_PREFIX, plen) != 0 ||
+        (path.len > plen && path.base[plen] != '/'))
+        return 0;
+    if (!c->srv->cfg->api_secret) {
+        respond_error(c, 404, "the API is off (start presenced with --api-secret-file)");
+    } else if (!authorized(c->srv, req->authorization)) {
+        pd_routes_respond(c, 401, "application/json", PD_SLICE_LIT("{\"error\":\"unauthorized\"}"),
+                          "WWW-Authenticate: Bearer\r\n");
+    } else if (path.len <= plen + 1) {
+        if (req->method == PD_HTTP_GET)
+            list_rooms(c);
+        else
+            respond_error(c, 405, "method not allowed");
+    } else {
+        route_room(c, req, pd_slice(path.base + plen + 1, path.len - plen - 1));
+    }
+    return 1;
+}
