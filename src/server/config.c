@@ -45,7 +45,7 @@ static const opt_t options[] = {
     {"dev", "PRESENCED_DEV", OPT_FLAG, OFF(dev), NULL,
      "development mode: random secret, GET /dev/token, demo at /; loopback only"},
     {"static-dir", "PRESENCED_STATIC_DIR", OPT_STR, OFF(static_dir), "DIR",
-     "dev mode: serve the demo from DIR (default: the installed demo)"},
+     "dev mode: serve the demo app from DIR at / (scripts/run.sh passes demo/)"},
     {"jwt-secret-file", "PRESENCED_JWT_SECRET_FILE", OPT_FILE, OFF(jwt_secret), "FILE",
      "HS256 secret (a trailing newline is not part of it); env PRESENCED_JWT_SECRET gives it inline"},
     {NULL, "PRESENCED_JWT_SECRET", OPT_SECRET, OFF(jwt_secret), NULL, NULL},
