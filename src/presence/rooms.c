@@ -469,7 +469,8 @@ static void member_leave_now(pd_member_t *m)
 {
     user_t *u = m->user;
     pd_room_t *room = u->room;
-    int was_presence = is_presence(m);
+    /* A member that never updated leaves the user's location as it was (""). */
+    int was_presence = is_presence(m) && m->updated;
     member_unlink(m);
     pd_list_remove(&m->user_node);
     member_free(m);

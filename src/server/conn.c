@@ -16,6 +16,7 @@
 #define CLOSE_GRACE_MS 2000
 #define RESYNC_WINDOW_MS 60000
 #define MAX_RESYNCS_PER_WINDOW 3
+#define TURN_BURST_FACTOR 8
 #define ROOM_PREFIX "/parties/presence/"
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -39,43 +40,49 @@ static void enqueue_raw(pd_conn_t *c, pd_shared_t *frame)
 }
 
 /*
- * The reader is too slow for its room: drop what it has not started to
- * receive and send a fresh snapshot once the socket drains, instead of
- * buffering without bound. One that keeps falling behind is closed.
+ * The reader is too slow for its room: drop the backlog it has not started
+ * to receive (keeping the first keep entries, which are being written) and
+ * send a fresh snapshot once the socket drains, instead of buffering without
+ * bound. One that keeps falling behind is closed. This can run inside a
+ * broadcast, where leaving the room would change the room under its own
+ * loop, so the close itself happens in the flush phase.
  */
-static void shed_backlog(pd_conn_t *c)
+static void shed_backlog(pd_conn_t *c, uint32_t keep)
 {
     pd_server_t *srv = c->srv;
     uint64_t now = pd_server_now(srv);
-    pd_outq_truncate(&c->outq, c->writing ? c->inflight_items : 0);
+    pd_outq_truncate(&c->outq, keep);
     if (now - c->resync_window_ms > RESYNC_WINDOW_MS) {
         c->resync_window_ms = now;
         c->resyncs = 0;
     }
     if (++c->resyncs > MAX_RESYNCS_PER_WINDOW) {
-        /*
-         * This runs inside a broadcast: leaving the room here would change
-         * the room under its own loop. The flush phase closes it instead.
-         */
         c->evict_slow = 1;
         c->resync = 0;
-        pd_server_wants_flush(srv, c);
-        return;
+    } else {
+        srv->metrics.resyncs_total++;
+        c->resync = 1;
     }
-    srv->metrics.resyncs_total++;
-    c->resync = 1;
     pd_server_wants_flush(srv, c);
 }
 
+/*
+ * The bound applies to what the kernel has refused. While the socket still
+ * takes everything (no write in flight), one loop turn may queue a burst of
+ * up to TURN_BURST_FACTOR times the bound; the flush decides whether the
+ * reader kept up. A single message always fits an empty queue: a large
+ * room's snapshot may be bigger than the bound, which is about backlog.
+ */
 void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame)
 {
-    if (c->state != CONN_OPEN || c->resync || c->evict_slow)
+    /* A drain closes everyone: the leaves it causes are news to no one. */
+    if (c->state != CONN_OPEN || c->resync || c->evict_slow || c->srv->draining)
         return;
-    /* One message always fits an empty queue: a large room's snapshot may
-     * be bigger than the bound, which is about backlog, not message size. */
+    size_t max = c->srv->cfg->max_send_buffer;
     size_t queued = c->outq.bytes - (c->writing ? c->inflight : 0);
-    if (queued && queued + frame->len > c->srv->cfg->max_send_buffer) {
-        shed_backlog(c);
+    size_t limit = c->writing ? max : max * TURN_BURST_FACTOR;
+    if (queued && queued + frame->len > limit) {
+        shed_backlog(c, c->writing ? c->inflight_items : 0);
         return;
     }
     c->srv->metrics.messages_out_total++;
@@ -170,6 +177,9 @@ void pd_conn_flush(pd_conn_t *c)
             pd_outq_consume(&c->outq, (size_t)r);
             c->srv->metrics.bytes_out_total += (size_t)r;
         }
+        /* What the kernel did not take now is backlog: bound it. */
+        if (c->outq.bytes > c->srv->cfg->max_send_buffer && c->state == CONN_OPEN)
+            shed_backlog(c, c->outq.offset ? 1 : 0);
         if (!pd_outq_empty(&c->outq)) {
             write_rest(c);
             return;

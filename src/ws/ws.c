@@ -11,6 +11,7 @@
 
 #define WS_DEFAULT_MAX_MESSAGE 4096
 #define WS_MAX_CLOSE_REASON 123
+#define WS_MAX_CONTROL_PAYLOAD 125
 
 struct pd_ws {
     pd_ws_config_t cfg; /* max_message already defaulted */
@@ -31,6 +32,9 @@ struct pd_ws {
     unsigned busy;       /* > 0 while wslay is running our callbacks */
     /* Set by a callback that fails the connection; sent once wslay returns. */
     uint16_t fail_code;
+    char *close_payload; /* the close frame being received; see ws_close_end() */
+    uint8_t close_len;
+    unsigned in_close : 1;
     unsigned msg_open : 1;
     unsigned close_sent : 1;
     unsigned close_received : 1;
@@ -166,15 +170,71 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx,
     ws->frame_size = ws_header_size(arg->payload_length, !ws->cfg.client) + arg->payload_length;
     if (!wslay_is_ctrl_frame(arg->opcode))
         ws->msg_open = !arg->fin;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+        ws->in_close = 1;
+        ws->close_len = 0;
+        if (!ws->close_payload)
+            ws->close_payload = pd_malloc(WS_MAX_CONTROL_PAYLOAD);
+    }
     /* Refusing at the first frame spares buffering a message we will drop. */
     if (arg->opcode == WSLAY_BINARY_FRAME && !ws->cfg.client)
         ws_fail(ws, WSLAY_CODE_UNSUPPORTED_DATA);
+}
+
+static void ws_frame_chunk_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud)
+{
+    pd_ws_t *ws = ud;
+    if (!ws->in_close)
+        return;
+    size_t room = WS_MAX_CONTROL_PAYLOAD - ws->close_len;
+    size_t n = arg->data_length < room ? arg->data_length : room;
+    memcpy(ws->close_payload + ws->close_len, arg->data, n);
+    ws->close_len += (uint8_t)n;
+}
+
+static void ws_peer_close_done(pd_ws_t *ws, uint16_t code, pd_slice_t reason)
+{
+    ws->close_received = 1;
+    ws_flush(ws);
+    ws->cb.on_close(ws->ud, code, reason);
+}
+
+/*
+ * wslay refuses close codes 1012-1014 (service restart, try again later,
+ * bad gateway), which RFC 6455's registry allows and this server sends
+ * (1013 for ROOM_FULL), and accepts a close payload of one byte, which the
+ * RFC forbids. Both are settled here, when the close frame ends and before
+ * wslay judges it: our echo is queued first, so wslay's 1002 finds the
+ * close already queued and goes nowhere.
+ */
+static void ws_close_end(pd_ws_t *ws)
+{
+    ws->in_close = 0;
+    uint16_t code = ws->close_len >= 2
+                        ? (uint16_t)(((uint8_t)ws->close_payload[0] << 8) | (uint8_t)ws->close_payload[1])
+                        : 0;
+    pd_slice_t reason = pd_slice(ws->close_payload + 2, ws->close_len >= 2 ? ws->close_len - 2u : 0);
+    if (ws->close_len == 1) {
+        ws_fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
+    } else if (code >= 1012 && code <= 1014) {
+        if (!ws_utf8_valid(reason)) {
+            ws_fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
+        } else {
+            ws_check(wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason.base, reason.len));
+            ws_peer_close_done(ws, code, reason);
+        }
+    }
+    free(ws->close_payload);
+    ws->close_payload = NULL;
 }
 
 static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *ud)
 {
     pd_ws_t *ws = ud;
     ws->unframed -= ws->frame_size;
+    if (ws->in_close)
+        ws_close_end(ws);
 }
 
 /*
@@ -187,6 +247,8 @@ static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *ud)
  */
 static void ws_peer_close(pd_ws_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
 {
+    if (ws_done(ws))
+        return; /* settled by ws_close_end() */
     uint16_t code = arg->status_code ? arg->status_code : WSLAY_CODE_NO_STATUS_RCVD;
     pd_slice_t reason = PD_SLICE_NULL;
     if (arg->status_code)
@@ -195,9 +257,7 @@ static void ws_peer_close(pd_ws_t *ws, const struct wslay_event_on_msg_recv_arg 
         ws_fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
         return;
     }
-    ws->close_received = 1;
-    ws_flush(ws);
-    ws->cb.on_close(ws->ud, code, reason);
+    ws_peer_close_done(ws, code, reason);
 }
 
 /* After our close the peer's data is of no use to anyone: only its close counts. */
@@ -236,6 +296,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .send_callback = ws_send_cb,
     .genmask_callback = ws_genmask_cb,
     .on_frame_recv_start_callback = ws_frame_start_cb,
+    .on_frame_recv_chunk_callback = ws_frame_chunk_cb,
     .on_frame_recv_end_callback = ws_frame_end_cb,
     .on_msg_recv_callback = ws_msg_cb,
 };
@@ -312,6 +373,7 @@ void pd_ws_free(pd_ws_t *ws)
     if (!ws)
         return;
     wslay_event_context_free(ws->ctx);
+    free(ws->close_payload);
     free(ws);
 }
 
@@ -412,4 +474,21 @@ size_t pd_ws_text_header(uint8_t out[10], size_t len)
     for (int i = 0; i < 8; i++)
         out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
     return 10;
+}
+
+size_t pd_ws_client_text_frame(char *out, size_t cap, const char *data, size_t len,
+                               const uint8_t mask[4])
+{
+    uint8_t hdr[10];
+    size_t h = pd_ws_text_header(hdr, len);
+    if (len > cap || cap - len < h + 4)
+        return 0;
+    hdr[1] |= 0x80; /* the mask bit */
+    memcpy(out, hdr, h);
+    memcpy(out + h, mask, 4);
+    uint8_t *p = (uint8_t *)out + h + 4;
+    const uint8_t *d = (const uint8_t *)data;
+    for (size_t i = 0; i < len; i++)
+        p[i] = d[i] ^ mask[i & 3];
+    return h + 4 + len;
 }

@@ -458,6 +458,38 @@ static void test_close_without_code(void **state)
     pd_buf_free(&b);
 }
 
+/* RFC 6455's registry has 1012-1014; this server sends 1013 (ROOM_FULL). */
+static void test_close_codes_1012_to_1014(void **state)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    put_close(&b, 1013, "ROOM_FULL");
+    expect_server(&b, 0, 0, "out|close:1013:ROOM_FULL|", "\x88\x0b\x03\xf5ROOM_FULL", 13);
+    pd_buf_reset(&b);
+    put_close(&b, 1012, "");
+    expect_server(&b, 0, 0, "out|close:1012:|", "\x88\x02\x03\xf4", 4);
+    pd_buf_reset(&b);
+    put_close(&b, 1014, "\xff");
+    expect_close(&b, 0, "", CLOSE_1007);
+    pd_buf_reset(&b);
+    put_close(&b, 1015, "");
+    expect_close(&b, 0, "", CLOSE_1002);
+    pd_buf_free(&b);
+
+    rec_t *c = rec_new(1, 0);
+    assert_int_equal(pd_ws_feed(c->ws, "\x88\x0b\x03\xf5ROOM_FULL", 13), 0);
+    assert_log(c, "out|close:1013:ROOM_FULL|");
+    assert_int_equal(pd_ws_close_received(c->ws), 1);
+    rec_free(c);
+}
+
+static void test_close_one_byte_payload(void **state)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    put_frame(&b, 0x88, "\x03", 1, 1);
+    expect_close(&b, 0, "", CLOSE_1002);
+    pd_buf_free(&b);
+}
+
 static void test_close_reason_utf8(void **state)
 {
     pd_buf_t b = PD_BUF_INIT;
@@ -720,6 +752,72 @@ static void test_text_header(void **state)
     assert_memory_equal(h, "\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10);
 }
 
+/* Client frames built without a codec: exact bytes, then a server reads them. */
+static void test_client_text_frame_bytes(void **state)
+{
+    char f[32];
+    assert_int_equal(pd_ws_client_text_frame(f, sizeof(f), "hello", 5, MASK), 2 + 4 + 5);
+    pd_buf_t want = PD_BUF_INIT;
+    put_str(&want, 0x81, "hello");
+    assert_memory_equal(f, want.base, want.len);
+    assert_memory_equal(f, "\x81\x85\x37\xfa\x21\x3d\x5f\x9f\x4d\x51\x58", 11);
+    assert_int_equal(pd_ws_client_text_frame(f, sizeof(f), "", 0, MASK), 6);
+    assert_memory_equal(f, "\x81\x80\x37\xfa\x21\x3d", 6);
+    pd_buf_free(&want);
+}
+
+static void test_client_text_frame_lengths(void **state)
+{
+    static const size_t lens[] = {125, 126, 65535, 65536};
+    static const size_t hdrs[] = {6, 8, 8, 14};
+    char *payload = test_malloc(65536);
+    char *f = test_malloc(65536 + PD_WS_CLIENT_FRAME_OVERHEAD);
+    memset(payload, 'z', 65536);
+    for (size_t k = 0; k < 4; k++) {
+        size_t n = pd_ws_client_text_frame(f, 65536 + 14, payload, lens[k], MASK);
+        assert_int_equal(n, hdrs[k] + lens[k]);
+        pd_buf_t want = PD_BUF_INIT;
+        put_frame(&want, 0x81, payload, lens[k], 1);
+        assert_int_equal(want.len, n);
+        assert_memory_equal(f, want.base, n);
+        pd_buf_free(&want);
+    }
+    test_free(payload);
+    test_free(f);
+}
+
+static void test_client_text_frame_too_small(void **state)
+{
+    char f[16];
+    memset(f, '#', sizeof(f));
+    assert_int_equal(pd_ws_client_text_frame(f, 10, "hello", 5, MASK), 0);
+    assert_int_equal(pd_ws_client_text_frame(f, 4, "hello", 5, MASK), 0);
+    assert_int_equal(pd_ws_client_text_frame(f, 0, "", 0, MASK), 0);
+    for (size_t i = 0; i < sizeof(f); i++)
+        assert_int_equal(f[i], '#');
+    assert_int_equal(pd_ws_client_text_frame(f, 11, "hello", 5, MASK), 11);
+}
+
+static void test_client_text_frame_read_by_server(void **state)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    const char *msgs[] = {"{\"type\":\"ping\"}", "caf\xc3\xa9", ""};
+    for (size_t k = 0; k < 3; k++) {
+        char f[64];
+        size_t n = pd_ws_client_text_frame(f, sizeof(f), msgs[k], strlen(msgs[k]), MASK);
+        assert_true(n > 0);
+        pd_buf_append(&b, f, n);
+    }
+    for (size_t i = 0; i < NSPLITS; i++) {
+        rec_t *s = rec_new(0, 0);
+        assert_int_equal(feed_buf(s, &b, &SPLITS[i]), 0);
+        assert_log(s, "text:{\"type\":\"ping\"}|text:caf\xc3\xa9|text:|");
+        assert_int_equal(pd_ws_has_context(s->ws), 0);
+        rec_free(s);
+    }
+    pd_buf_free(&b);
+}
+
 /* Replies from inside on_text go out in order and survive context release. */
 static void echo_text(void *ud, const char *data, size_t len)
 {
@@ -770,6 +868,8 @@ int main(void)
         cmocka_unit_test(test_close_handshake),
         cmocka_unit_test(test_close_without_code),
         cmocka_unit_test(test_close_reason_utf8),
+        cmocka_unit_test(test_close_codes_1012_to_1014),
+        cmocka_unit_test(test_close_one_byte_payload),
         cmocka_unit_test(test_close_frame_bytes),
         cmocka_unit_test(test_after_close_sent),
         cmocka_unit_test(test_context_lifecycle),
@@ -781,6 +881,10 @@ int main(void)
         cmocka_unit_test(test_client_close_handshake),
         cmocka_unit_test(test_text_header),
         cmocka_unit_test(test_send_from_callback),
+        cmocka_unit_test(test_client_text_frame_bytes),
+        cmocka_unit_test(test_client_text_frame_lengths),
+        cmocka_unit_test(test_client_text_frame_too_small),
+        cmocka_unit_test(test_client_text_frame_read_by_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
