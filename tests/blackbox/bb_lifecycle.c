@@ -1,0 +1,220 @@
+/*
+ * The process and its resources: a slow reader does not stall its room or
+ * grow the server's buffers without bound, SIGTERM drains every connection
+ * with 1001 and exits 0, and bad configuration exits 2.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdt_http.h"
+#include "pdt_suite.h"
+#include "pdt_token.h"
+#include "pdt_ws.h"
+
+static pdt_server_t srv;
+
+static const char *const server_args[] = {
+    "--linger", "0", "--max-send-buffer", "16384", "--rate", "10000", "--burst", "10000", NULL,
+};
+
+/*
+ * Each round floods more bytes than the kernel buffers for a member that
+ * does not read (a loopback send buffer grows to 4 MiB), so that the
+ * server's own --max-send-buffer has to act.
+ */
+#define ROUND 5000
+#define PAD 1000
+#define ROUNDS 5
+
+/* What one member believes the flooder's location is, following snapshots too. */
+typedef struct {
+    pdt_ws_t *c;
+    int flood_seen; /* the last update number from the flooder, -1 none */
+    int snapshots;  /* presence_snapshot messages, the first included */
+    int want;       /* the update number waited for */
+} view_t;
+
+static int flood_number(const char *path)
+{
+    int k = -1;
+    if (path == NULL || sscanf(path, "/f/%d/", &k) != 1)
+        return -1;
+    return k;
+}
+
+static void apply(view_t *v, const cJSON *m)
+{
+    const char *type = pdt_str(m, "type");
+    const char *user = pdt_str(m, "userId");
+    if (type != NULL && strcmp(type, "presence_snapshot") == 0) {
+        v->snapshots++;
+        v->flood_seen = flood_number(pdt_str(pdt_snapshot_user(m, "flood"), "currentPath"));
+    } else if (type != NULL && strcmp(type, "presence_changed") == 0 && user != NULL &&
+               strcmp(user, "flood") == 0) {
+        v->flood_seen = flood_number(pdt_str(m, "currentPath"));
+    }
+}
+
+static int saw_update(void *arg)
+{
+    view_t *v = arg;
+    const cJSON *m;
+    while ((m = pdt_next(v->c, 0)) != NULL)
+        apply(v, m);
+    return v->flood_seen >= v->want || v->c->close_code != 0;
+}
+
+/*
+ * Sends updates first..first+ROUND-1. The observer takes each one before the
+ * next is sent, so it is never behind by more than a message: only the
+ * paused member is slow.
+ */
+static void flood_round(pdt_ws_t *f, view_t *obs, int first)
+{
+    char pad[PAD + 1];
+    memset(pad, 'z', PAD);
+    pad[PAD] = '\0';
+    for (int k = first; k < first + ROUND; k++) {
+        pdt_sendf(f, "{\"type\":\"presence_update\",\"currentPath\":\"/f/%d/%s\"}", k, pad);
+        obs->want = k;
+        if (!pdt_wait(saw_update, obs, PDT_WAIT_MS) || obs->c->close_code != 0)
+            fail_msg("the observer stalled at update %d of %d (%d snapshots, close %d)",
+                     obs->flood_seen, k, obs->snapshots, obs->c->close_code);
+    }
+}
+
+/* Lets the slow member read until it is consistent again; returns 0 once it is closed. */
+static int slow_catches_up(view_t *slow, int last, int round)
+{
+    int before = slow->snapshots;
+    pdt_ws_pause(slow->c, 0);
+    slow->want = last;
+    pdt_wait(saw_update, slow, 20000);
+    print_message("round %d: slow reader got %d new snapshots, at update %d, close %d\n", round,
+                  slow->snapshots - before, slow->flood_seen, slow->c->close_code);
+    if (slow->c->close_code != 0) {
+        if (slow->c->close_code != 1013 && slow->c->close_code != 1006)
+            fail_msg("slow reader closed with %d (want 1013 or a dropped socket)",
+                     slow->c->close_code);
+        return 0;
+    }
+    if (slow->flood_seen != last)
+        fail_msg("slow reader is open but stuck at update %d of %d", slow->flood_seen, last);
+    if (slow->snapshots == before)
+        fail_msg("the slow reader was neither resynchronised nor closed: the server buffered "
+                 "more than --max-send-buffer for it");
+    pdt_ws_pause(slow->c, 1);
+    return 1;
+}
+
+/*
+ * A member that never keeps up, round after round: each time it is either
+ * resynchronised or closed, while the observer and the server carry on.
+ */
+static void test_slow_reader_does_not_stall_room(void **state)
+{
+    pdt_ws_opts_t o = {.workspace = "s-slow", .label = "slow", .rcvbuf = 4096};
+    o.token = pdt_token("slow", "Slow", "s-slow", 3600);
+    view_t slow = {pdt_ws_open(srv.port, &o), -1, 0, 0};
+    apply(&slow, pdt_expect(slow.c, "presence_snapshot"));
+    pdt_ws_pause(slow.c, 1);
+    view_t obs = {pdt_join(srv.port, "s-slow", "observer"), -1, 1, 0};
+    pdt_ws_t *f = pdt_join(srv.port, "s-slow", "flood");
+    pdt_expect(obs.c, "user_joined");
+
+    int open = 1;
+    for (int r = 0; r < ROUNDS && open; r++) {
+        flood_round(f, &obs, r * ROUND);
+        open = slow_catches_up(&slow, (r + 1) * ROUND - 1, r);
+    }
+    pd_buf_t resp = PD_BUF_INIT;
+    assert_int_equal(pdt_http_get(srv.port, "/healthz", &resp), 200);
+    pd_buf_free(&resp);
+    flood_round(f, &obs, ROUNDS * ROUND);
+}
+
+/*
+ * A draining server closes every connection with 1001. Members may hear
+ * others leave before their own close; anything else is wrong.
+ */
+static void expect_going_away(pdt_ws_t *c)
+{
+    const cJSON *m;
+    while ((m = pdt_next(c, PDT_WAIT_MS)) != NULL) {
+        const char *type = pdt_str(m, "type");
+        if (type == NULL || strcmp(type, "user_left") != 0)
+            fail_msg("%s: got %s while the server drained", c->label, cJSON_PrintUnformatted(m));
+        print_message("%s: user_left %s during the drain\n", c->label, pdt_str(m, "userId"));
+    }
+    pdt_expect_close(c, 1001, NULL);
+}
+
+/* A server of the test's own, discarded by the teardown even when the test fails. */
+static pdt_server_t own;
+
+static int teardown_own(void **state)
+{
+    pdt_server_discard(&own, 0);
+    return pdt_teardown(state);
+}
+
+static void test_sigterm_drains(void **state)
+{
+    static const char *const args[] = {"--linger", "0", NULL};
+    assert_int_equal(pdt_server_start(&own, args), 0);
+    pdt_ws_t *a = pdt_join(own.port, "t-term", "alice");
+    pdt_ws_t *b = pdt_join(own.port, "t-term", "bob");
+    pdt_expect(a, "user_joined");
+    pdt_server_signal(&own, SIGTERM);
+    expect_going_away(a);
+    expect_going_away(b);
+    int rc = pdt_server_wait(&own, 5000);
+    pdt_server_discard(&own, rc != 0);
+    if (rc != 0)
+        fail_msg("presenced exited with %d within 5 s of SIGTERM (want 0)", rc);
+}
+
+static void expect_config_error(const char *const *args)
+{
+    pdt_server_t s;
+    int rc = pdt_server_run(&s, args, 10000);
+    pdt_server_discard(&s, rc != 2);
+    if (rc != 2)
+        fail_msg("presenced %s ... exited with %d (want 2)", args[0], rc);
+}
+
+static void test_bad_configuration_exits_2(void **state)
+{
+    static const char *const no_secret[] = {"--listen", "127.0.0.1:0", NULL};
+    static const char *const unknown[] = {"--no-such-flag", "--dev", NULL};
+    static const char *const bad_number[] = {"--dev", "--listen", "127.0.0.1:0", "--rate",
+                                             "fast", NULL};
+    static const char *const timeouts[] = {"--dev", "--listen", "127.0.0.1:0",
+                                           "--ping-interval", "5", "--idle-timeout", "2", NULL};
+    expect_config_error(no_secret);
+    expect_config_error(unknown);
+    expect_config_error(bad_number);
+    expect_config_error(timeouts);
+}
+
+static void test_help_exits_0(void **state)
+{
+    static const char *const help[] = {"--help", NULL};
+    pdt_server_t s;
+    int rc = pdt_server_run(&s, help, 10000);
+    pdt_server_discard(&s, rc != 0);
+    assert_int_equal(rc, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        PDT_TEST(test_slow_reader_does_not_stall_room),
+        cmocka_unit_test_teardown(test_sigterm_drains, teardown_own),
+        PDT_TEST(test_bad_configuration_exits_2),
+        PDT_TEST(test_help_exits_0),
+    };
+    return PDT_SUITE(tests, &srv, server_args, 110);
+}

@@ -1,0 +1,89 @@
+/*
+ * Liveness: a member whose socket dies without a close frame, or who stops
+ * answering, leaves the room by itself; server pings arrive and answering
+ * them is enough to stay. The bounds are liveness bounds, far above the
+ * configured timeouts, not performance assertions.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "pdt_suite.h"
+#include "pdt_token.h"
+#include "pdt_ws.h"
+
+static pdt_server_t srv;
+
+static const char *const server_args[] = {
+    "--linger", "0", "--ping-interval", "0.5", "--idle-timeout", "1.5", NULL,
+};
+
+static void test_abrupt_close_leaves(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "v-drop", "bob");
+    pdt_ws_t *alice = pdt_join(srv.port, "v-drop", "alice");
+    pdt_expect(bob, "user_joined");
+    pdt_ws_drop(alice);
+    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+}
+
+static void test_reset_leaves(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "v-rst", "bob");
+    pdt_ws_t *alice = pdt_join(srv.port, "v-rst", "alice");
+    pdt_expect(bob, "user_joined");
+    pdt_ws_reset(alice);
+    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+}
+
+static void test_half_close_leaves(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "v-fin", "bob");
+    pdt_ws_t *alice = pdt_join(srv.port, "v-fin", "alice");
+    pdt_expect(bob, "user_joined");
+    shutdown(alice->fd, SHUT_WR);
+    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    if (!pdt_wait_closed(alice, PDT_WAIT_MS))
+        fail_msg("the server kept a half-closed connection open");
+}
+
+static void test_unresponsive_client_evicted(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "v-mute", "bob");
+    pdt_ws_t *alice = pdt_join(srv.port, "v-mute", "alice");
+    pdt_expect(bob, "user_joined");
+    /* alice keeps her socket open but never reads, so never answers a ping. */
+    pdt_ws_pause(alice, 1);
+    assert_field(pdt_expect_within(bob, "user_left", 10000), "userId", "alice");
+    pdt_ws_pause(alice, 0);
+    if (!pdt_wait_closed(alice, 5000))
+        fail_msg("the server did not close the silent connection");
+    if (alice->close_code != 1001 && alice->close_code != 1006)
+        fail_msg("silent connection closed with %d \"%s\" (want 1001, or no close frame)",
+                 alice->close_code, alice->close_reason);
+}
+
+static void test_pings_keep_connection(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "v-ping", "bob");
+    pdt_ws_t *alice = pdt_join(srv.port, "v-ping", "alice");
+    pdt_expect(bob, "user_joined");
+    /* Three idle timeouts in which alice only answers pings (the codec does). */
+    pdt_expect_silence(bob, 4500);
+    pdt_assert_quiet(alice);
+    if (alice->pings < 3)
+        fail_msg("only %u server pings in 4.5 s with --ping-interval 0.5", alice->pings);
+    pdt_send(alice, "{\"type\":\"ping\",\"id\":3}");
+    pdt_expect(alice, "pong");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        PDT_TEST(test_abrupt_close_leaves),
+        PDT_TEST(test_reset_leaves),
+        PDT_TEST(test_half_close_leaves),
+        PDT_TEST(test_unresponsive_client_evicted),
+        PDT_TEST(test_pings_keep_connection),
+    };
+    return PDT_SUITE(tests, &srv, server_args, 100);
+}

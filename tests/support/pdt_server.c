@@ -1,0 +1,291 @@
+#include "pdt_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pdt_token.h"
+
+#ifndef PRESENCED_BIN
+#error "PRESENCED_BIN must name the presenced binary"
+#endif
+
+/*
+ * The servers this program started, so the watchdog's signal handler can
+ * kill them; a handler cannot be handed a context, hence the global.
+ */
+#define MAX_SERVERS 8
+static volatile pid_t running[MAX_SERVERS];
+
+/* Replaces the slot holding from with to (0 is a free slot). */
+static void swap_pid(pid_t from, pid_t to)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (running[i] == from) {
+            running[i] = to;
+            return;
+        }
+    }
+}
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "\n*** black-box test timed out; killing the server ***\n";
+    (void)sig;
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (running[i] > 0)
+            kill(running[i], SIGKILL);
+    ssize_t rc = write(2, msg, sizeof(msg) - 1);
+    (void)rc;
+    _exit(1);
+}
+
+void pdt_watchdog(unsigned seconds)
+{
+    signal(SIGALRM, on_alarm);
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    alarm(seconds);
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static int make_files(pdt_server_t *s)
+{
+    snprintf(s->dir, sizeof(s->dir), "/tmp/pdt-XXXXXX");
+    if (mkdtemp(s->dir) == NULL) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(s->log_path, sizeof(s->log_path), "%s/server.log", s->dir);
+    snprintf(s->port_path, sizeof(s->port_path), "%s/port", s->dir);
+    snprintf(s->secret_path, sizeof(s->secret_path), "%s/secret", s->dir);
+    /* The trailing newline is part of the test: the server must strip it. */
+    return write_file(s->secret_path, PDT_SECRET "\n");
+}
+
+static void exec_child(const pdt_server_t *s, const char *const *argv)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int log = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int null = open("/dev/null", O_RDONLY);
+    if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+        _exit(126);
+    execv(PRESENCED_BIN, (char *const *)argv);
+    _exit(127);
+}
+
+static int spawn(pdt_server_t *s, const char *const *argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return -1;
+    }
+    if (pid == 0)
+        exec_child(s, argv);
+    s->pid = pid;
+    s->status = -1;
+    swap_pid(0, pid);
+    return 0;
+}
+
+static void reaped(pdt_server_t *s, int wstatus)
+{
+    swap_pid(s->pid, 0);
+    s->pid = 0;
+    s->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+int pdt_server_alive(pdt_server_t *s)
+{
+    int wstatus;
+    if (s->pid == 0)
+        return 0;
+    if (waitpid(s->pid, &wstatus, WNOHANG) == s->pid) {
+        reaped(s, wstatus);
+        return 0;
+    }
+    return 1;
+}
+
+int pdt_server_wait(pdt_server_t *s, int timeout_ms)
+{
+    long deadline = now_ms() + timeout_ms;
+    while (pdt_server_alive(s)) {
+        if (now_ms() >= deadline)
+            return -1;
+        usleep(5000);
+    }
+    return s->status;
+}
+
+static int read_port(const pdt_server_t *s)
+{
+    char text[32] = {0};
+    FILE *f = fopen(s->port_path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    /* Only a complete line counts: the server may be half-way through writing. */
+    if (n == 0 || text[n - 1] != '\n')
+        return 0;
+    return atoi(text);
+}
+
+static int wait_port(pdt_server_t *s)
+{
+    long deadline = now_ms() + 10000;
+    while (now_ms() < deadline) {
+        s->port = read_port(s);
+        if (s->port > 0)
+            return 0;
+        if (!pdt_server_alive(s)) {
+            fprintf(stderr, "presenced exited with %d before listening\n", s->status);
+            return -1;
+        }
+        usleep(10000);
+    }
+    fprintf(stderr, "presenced wrote no port file within 10 s\n");
+    return -1;
+}
+
+static void build_argv(const pdt_server_t *s, const char *const *extra, const char **argv,
+                       size_t cap)
+{
+    size_t n = 0;
+    const char *fixed[] = {PRESENCED_BIN,     "--listen",      "127.0.0.1:0",
+                           "--port-file",     s->port_path,    "--jwt-secret-file",
+                           s->secret_path};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        argv[n++] = fixed[i];
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < cap; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+}
+
+int pdt_server_start(pdt_server_t *s, const char *const *extra_args)
+{
+    const char *argv[64];
+    memset(s, 0, sizeof(*s));
+    if (make_files(s) != 0)
+        return -1;
+    build_argv(s, extra_args, argv, 64);
+    if (spawn(s, argv) != 0)
+        return -1;
+    if (wait_port(s) != 0) {
+        pdt_server_discard(s, 1);
+        return -1;
+    }
+    return 0;
+}
+
+int pdt_server_run(pdt_server_t *s, const char *const *args, int timeout_ms)
+{
+    const char *argv[64] = {PRESENCED_BIN};
+    size_t n = 1;
+    memset(s, 0, sizeof(*s));
+    if (make_files(s) != 0)
+        return -1;
+    for (size_t i = 0; args[i] != NULL && n + 1 < 64; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    if (spawn(s, argv) != 0)
+        return -1;
+    int rc = pdt_server_wait(s, timeout_ms);
+    if (rc < 0)
+        pdt_server_stop(s);
+    return rc;
+}
+
+void pdt_server_signal(const pdt_server_t *s, int sig)
+{
+    if (s->pid > 0)
+        kill(s->pid, sig);
+}
+
+int pdt_server_stop(pdt_server_t *s)
+{
+    if (s->pid == 0)
+        return s->status;
+    kill(s->pid, SIGTERM);
+    int rc = pdt_server_wait(s, 10000);
+    if (rc >= 0)
+        return rc;
+    fprintf(stderr, "presenced ignored SIGTERM for 10 s; killing it\n");
+    kill(s->pid, SIGKILL);
+    pdt_server_wait(s, 10000);
+    return -1;
+}
+
+void pdt_server_dump_log(const pdt_server_t *s)
+{
+    char line[4096];
+    FILE *f = fopen(s->log_path, "r");
+    fprintf(stderr, "----- presenced log (%s) -----\n", s->log_path);
+    if (f == NULL) {
+        fprintf(stderr, "(no log: %s)\n", strerror(errno));
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL)
+        fputs(line, stderr);
+    fclose(f);
+    fprintf(stderr, "----- end of presenced log -----\n");
+}
+
+static void remove_files(pdt_server_t *s)
+{
+    if (s->dir[0] == '\0')
+        return;
+    unlink(s->log_path);
+    unlink(s->port_path);
+    unlink(s->secret_path);
+    rmdir(s->dir);
+    s->dir[0] = '\0';
+}
+
+int pdt_server_finish(pdt_server_t *s, int failed)
+{
+    int rc = pdt_server_stop(s);
+    if (rc != 0)
+        fprintf(stderr, "presenced exited with status %d (expected 0)\n", rc);
+    if (failed > 0 || rc != 0)
+        pdt_server_dump_log(s);
+    remove_files(s);
+    return failed > 0 || rc != 0;
+}
+
+void pdt_server_discard(pdt_server_t *s, int dump_log)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        pdt_server_wait(s, 10000);
+    }
+    if (dump_log)
+        pdt_server_dump_log(s);
+    remove_files(s);
+}
