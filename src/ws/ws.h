@@ -94,4 +94,19 @@ int pd_ws_has_context(const pd_ws_t *ws);
  */
 size_t pd_ws_text_header(uint8_t out[10], size_t len);
 
+/* The most a client frame adds to its payload: a 10-byte header and the mask. */
+#define PD_WS_CLIENT_FRAME_OVERHEAD 14
+
+/*
+ * Writes a complete client text frame (final, masked with mask, RFC 6455
+ * 5.3) carrying len bytes of data into out, without a codec: for callers
+ * that frame many messages themselves, such as a load generator. Returns
+ * the frame's length (len + 6, 8 or 14), or 0 when that is more than cap
+ * (out is then untouched). data must be valid UTF-8 and must not overlap
+ * out. The caller picks the masking key; RFC 6455 10.3 wants it
+ * unpredictable to intermediaries, which pd_ws_send_text() guarantees.
+ */
+size_t pd_ws_client_text_frame(char *out, size_t cap, const char *data, size_t len,
+                               const uint8_t mask[4]);
+
 #endif
