@@ -33,7 +33,9 @@ fuzz_passed=0
 fuzz_failed=0
 if [ "$fuzz_seconds" != 0 ]; then
     cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DPD_FUZZ=ON -DPD_TESTS=OFF >/dev/null
-    cmake --build build/fuzz -j"$(nproc)" >/dev/null
+    if ! cmake --build build/fuzz -j"$(nproc)" >build/fuzz/build.log 2>&1; then
+        cat build/fuzz/build.log; exit 1
+    fi
     for f in build/fuzz/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         name=$(basename "$f")

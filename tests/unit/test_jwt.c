@@ -194,7 +194,10 @@ static char *pem_of(EVP_PKEY *pkey, int private_key)
     assert_int_equal(ok, 1);
     char *data = NULL;
     long n = BIO_get_mem_data(bio, &data);
-    char *pem = strndup(data, (size_t)n);
+    /* The BIO's bytes are not NUL-terminated: copy exactly n of them. */
+    char *pem = malloc((size_t)n + 1);
+    memcpy(pem, data, (size_t)n);
+    pem[n] = '\0';
     BIO_free(bio);
     return pem;
 }
