@@ -11,6 +11,7 @@
 
 #include "../base/mem.h"
 #include "internal.h"
+#include "log.h"
 
 typedef struct pd_admission {
     pd_verify_req_t *req;
@@ -45,10 +46,11 @@ void pd_admit_cancel(pd_conn_t *c)
     }
 }
 
-static void reject(pd_conn_t *c, pd_auth_status_t st)
+static void reject(pd_conn_t *c, pd_auth_status_t st, pd_slice_t room)
 {
     const char *code = pd_auth_code(st);
     c->srv->metrics.auth_failures[st]++;
+    pd_log(PD_LOG_INFO, "admission refused", " code=%s room=%.*s", code, (int)room.len, room.base);
     if (st == PD_AUTH_UNAVAILABLE) {
         pd_conn_send_code(c, "error", code, NULL);
         pd_conn_close_ws(c, 1013, code);
@@ -83,6 +85,11 @@ static int join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key
         return -1;
     }
     c->expires_at_ms = expires;
+    if (pd_log_enabled(PD_LOG_DEBUG)) {
+        pd_slice_t user = pd_member_user_id(c->member), k = pd_member_key(c->member);
+        pd_log(PD_LOG_DEBUG, "admitted", " room=%.*s user=%.*s conn=%.*s", (int)room.len,
+               room.base, (int)user.len, user.base, (int)k.len, k.base);
+    }
     return 0;
 }
 
@@ -133,7 +140,7 @@ static void on_admission_checked(void *ud, pd_auth_status_t st, pd_identity_t *i
     a->req = NULL;
     c->admission = NULL;
     if (st != PD_AUTH_OK) {
-        reject(c, st);
+        reject(c, st, pd_slice(a->room, a->room_len));
     } else if (join(c, pd_slice(a->room, a->room_len), id,
                     a->key_len ? pd_slice(a->key, a->key_len) : PD_SLICE_NULL) == 0) {
         replay(c, &a->pending, &a->last_update);
@@ -191,14 +198,14 @@ void pd_admit_start(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
     if (!key.len)
         key = PD_SLICE_NULL;
     if (!token.base || !token.len) {
-        reject(c, PD_AUTH_MISSING);
+        reject(c, PD_AUTH_MISSING, room);
     } else if (c->srv->verifier) {
         start_remote(c, token, room, key);
     } else {
         pd_identity_t id = {0};
         pd_auth_status_t st = verify_local(c, token, room, &id);
         if (st != PD_AUTH_OK)
-            reject(c, st);
+            reject(c, st, room);
         else
             join(c, room, &id, key);
         pd_identity_free(&id);
@@ -218,7 +225,7 @@ static void refreshed(pd_conn_t *c, pd_auth_status_t st, pd_identity_t *id)
         return;
     }
     if (st != PD_AUTH_OK) {
-        reject(c, st);
+        reject(c, st, pd_room_id(pd_member_room(c->member)));
         return;
     }
     pd_buf_t *b = &c->srv->scratch;
