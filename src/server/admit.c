@@ -60,6 +60,17 @@ static void reject(pd_conn_t *c, pd_auth_status_t st, pd_slice_t room)
     pd_conn_close_ws(c, 1008, code);
 }
 
+/* An endpoint's expiresAt already past counts as a JWT's exp would. */
+static pd_auth_status_t check_expiry(pd_auth_status_t st, const pd_identity_t *id)
+{
+    if (st != PD_AUTH_OK || !id->expires_at_ms)
+        return st;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return id->expires_at_ms <= now_ms ? PD_AUTH_EXPIRED : st;
+}
+
 static pd_auth_status_t verify_local(pd_conn_t *c, pd_slice_t token, pd_slice_t room,
                                      pd_identity_t *id)
 {
@@ -139,6 +150,7 @@ static void on_admission_checked(void *ud, pd_auth_status_t st, pd_identity_t *i
     pd_admission_t *a = c->admission;
     a->req = NULL;
     c->admission = NULL;
+    st = check_expiry(st, id);
     if (st != PD_AUTH_OK) {
         reject(c, st, pd_slice(a->room, a->room_len));
     } else if (join(c, pd_slice(a->room, a->room_len), id,
@@ -242,7 +254,7 @@ static void on_refresh_checked(void *ud, pd_auth_status_t st, pd_identity_t *id)
     pd_conn_t *c = ud;
     c->refresh = NULL;
     if (c->member)
-        refreshed(c, st, id);
+        refreshed(c, check_expiry(st, id), id);
 }
 
 void pd_admit_refresh(pd_conn_t *c, pd_slice_t token)

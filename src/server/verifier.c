@@ -30,6 +30,8 @@ struct pd_verify_req {
     pd_buf_t response;
     unsigned char key[SHA256_DIGEST_LENGTH];
     uint64_t started_ms;
+    uint64_t epoch;          /* v->epoch when it started */
+    int from_cache;
     pd_verify_cb cb;
     void *ud;
     pd_auth_status_t result;
@@ -61,7 +63,7 @@ struct pd_verifier {
     pd_map_t cache;
     pd_list_t cache_fifo;
     unsigned open_handles;
-    int closing;
+    uint64_t epoch;         /* bumped by forget_user: older answers are not cached */
     pd_verifier_stats_t stats;
 };
 
@@ -131,6 +133,7 @@ static void cache_put(pd_verifier_t *v, const unsigned char *key, const pd_ident
 
 void pd_verifier_forget_user(pd_verifier_t *v, pd_slice_t user_id)
 {
+    v->epoch++;
     pd_list_foreach_safe(it, tmp, &v->cache_fifo) {
         cache_entry_t *e = pd_container_of(it, cache_entry_t, fifo);
         if (pd_slice_eq(pd_slice_cstr(e->id.user_id), user_id))
@@ -172,7 +175,12 @@ static void finish(pd_verify_req_t *r, pd_auth_status_t st)
     r->result = st;
     if (st == PD_AUTH_UNAVAILABLE)
         v->stats.failures++;
-    if (st == PD_AUTH_OK)
+    /*
+     * A hit is not cached again (that would extend its life for as long as
+     * someone keeps reconnecting), nor an answer that was in flight when a
+     * user was forgotten (it may be about that user).
+     */
+    if (st == PD_AUTH_OK && !r->from_cache && r->epoch == v->epoch)
         cache_put(v, r->key, &r->id);
     pd_list_push_back(&v->done, &r->link);
     uv_timer_start(&v->done_timer, on_done_timer, 0, 0);
@@ -285,6 +293,7 @@ pd_verify_req_t *pd_verifier_start(pd_verifier_t *v, pd_slice_t token, pd_slice_
     r->ud = ud;
     r->state = REQ_QUEUED;
     r->started_ms = uv_now(v->loop);
+    r->epoch = v->epoch;
     pd_list_init(&r->link);
     pd_buf_init(&r->body);
     pd_buf_init(&r->response);
@@ -293,6 +302,8 @@ pd_verify_req_t *pd_verifier_start(pd_verifier_t *v, pd_slice_t token, pd_slice_
     if (hit) {
         v->stats.cache_hits++;
         pd_identity_copy(&r->id, &hit->id);
+        r->state = REQ_DONE; /* never queued: finish() must not count it out */
+        r->from_cache = 1;
         finish(r, PD_AUTH_OK);
         return r;
     }
