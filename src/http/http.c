@@ -17,6 +17,7 @@ enum {
     PIECE_ORIGIN,
     PIECE_AUTHORIZATION,
     PIECE_CONTENT_TYPE,
+    PIECE_ACCEPT,
     PIECE_BODY,
 };
 
@@ -24,10 +25,12 @@ _Static_assert(PIECE_BODY + 1 == PD_HTTP_PIECES, "one offset pair per piece");
 
 #define ABSENT SIZE_MAX
 
-static const struct {
+typedef struct {
     const char *name;
     int piece;
-} known_headers[] = {
+} known_header_t;
+
+static const known_header_t known_headers[] = {
     {"Host", PIECE_HOST},
     {"Upgrade", PIECE_UPGRADE},
     {"Connection", PIECE_CONNECTION},
@@ -35,6 +38,13 @@ static const struct {
     {"Sec-WebSocket-Version", PIECE_VERSION},
     {"Origin", PIECE_ORIGIN},
     {"Authorization", PIECE_AUTHORIZATION},
+    {"Content-Type", PIECE_CONTENT_TYPE},
+};
+
+static const known_header_t known_response_headers[] = {
+    {"Upgrade", PIECE_UPGRADE},
+    {"Connection", PIECE_CONNECTION},
+    {"Sec-WebSocket-Accept", PIECE_ACCEPT},
     {"Content-Type", PIECE_CONTENT_TYPE},
 };
 
@@ -102,9 +112,18 @@ static void piece_move_to_end(pd_http_parser_t *p, int piece)
     memcpy(b + end, b + start, len);
     memmove(b + start, b + start + len, end - start);
     b[end] = '\0';
-    for (int i = 0; i < PD_HTTP_PIECES; i++)
-        if (piece_present(p, i) && p->off[i][0] > start)
+    for (int i = 0; i < PD_HTTP_PIECES; i++) {
+        if (i == piece || !piece_present(p, i) || p->off[i][0] <= start)
+            continue;
+        /*
+         * Only an empty piece can sit inside the moved range (it was opened
+         * at the end of store before this piece grew over that spot).
+         */
+        if (p->off[i][0] >= start + len)
             p->off[i][0] -= len;
+        else
+            p->off[i][0] = start;
+    }
     p->off[piece][0] = end - len;
 }
 
@@ -146,11 +165,14 @@ static pd_slice_t piece_slice(const pd_http_parser_t *p, int piece)
 
 /* ---- Header name/value pairing across http_parser callbacks. ---- */
 
-static int known_piece(const char *name, size_t len)
+static int known_piece(const pd_http_parser_t *p, const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof known_headers / sizeof known_headers[0]; i++)
-        if (ascii_ieq(name, len, known_headers[i].name))
-            return known_headers[i].piece;
+    const known_header_t *table = p->response ? known_response_headers : known_headers;
+    size_t n = p->response ? sizeof known_response_headers / sizeof known_response_headers[0]
+                           : sizeof known_headers / sizeof known_headers[0];
+    for (size_t i = 0; i < n; i++)
+        if (ascii_ieq(name, len, table[i].name))
+            return table[i].piece;
     return -1;
 }
 
@@ -158,7 +180,7 @@ static int known_piece(const char *name, size_t len)
 static void header_value_begin(pd_http_parser_t *p)
 {
     size_t name_len = p->store.len - p->name_start;
-    p->cur_piece = known_piece(p->store.base + p->name_start, name_len);
+    p->cur_piece = known_piece(p, p->store.base + p->name_start, name_len);
     store_truncate(p, p->name_start);
     p->hdr = PD_HTTP_HDR_VALUE;
     if (p->cur_piece >= 0)
@@ -270,16 +292,28 @@ static const http_parser_settings parser_settings = {
 
 /* ---- Feeding. ---- */
 
-void pd_http_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits)
+static void parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits,
+                        enum http_parser_type type)
 {
     memset(p, 0, sizeof *p);
-    http_parser_init(&p->parser, HTTP_REQUEST);
+    http_parser_init(&p->parser, type);
+    p->response = type == HTTP_RESPONSE;
     p->limits = limits ? *limits : PD_HTTP_LIMITS_DEFAULT;
     pd_buf_init(&p->store);
     p->hdr = PD_HTTP_HDR_NONE;
     p->cur_piece = -1;
     for (int i = 0; i < PD_HTTP_PIECES; i++)
         p->off[i][0] = ABSENT;
+}
+
+void pd_http_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits)
+{
+    parser_init(p, limits, HTTP_REQUEST);
+}
+
+void pd_http_response_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits)
+{
+    parser_init(p, limits, HTTP_RESPONSE);
 }
 
 void pd_http_parser_free(pd_http_parser_t *p)
@@ -306,6 +340,19 @@ static void split_target(pd_http_request_t *r)
     size_t path_len = q ? (size_t)(q - t) : before_hash;
     r->path = pd_slice(t, path_len);
     r->query = q ? pd_slice(q + 1, before_hash - path_len - 1) : PD_SLICE_NULL;
+}
+
+static void response_finish(pd_http_parser_t *p)
+{
+    pd_http_response_t *r = &p->resp;
+    r->status = (int)p->parser.status_code;
+    r->http_major = p->parser.http_major;
+    r->http_minor = p->parser.http_minor;
+    r->upgrade = piece_slice(p, PIECE_UPGRADE);
+    r->connection = piece_slice(p, PIECE_CONNECTION);
+    r->sec_websocket_accept = piece_slice(p, PIECE_ACCEPT);
+    r->content_type = piece_slice(p, PIECE_CONTENT_TYPE);
+    r->body = piece_slice(p, PIECE_BODY);
 }
 
 static void request_finish(pd_http_parser_t *p)
@@ -370,7 +417,10 @@ ssize_t pd_http_feed(pd_http_parser_t *p, const char *data, size_t len)
             p->header_bytes += got;
         used += got;
         if (p->done) {
-            request_finish(p);
+            if (p->response)
+                response_finish(p);
+            else
+                request_finish(p);
             return (ssize_t)used;
         }
         if (HTTP_PARSER_ERRNO(&p->parser) != HPE_OK || got < n)
@@ -381,7 +431,12 @@ ssize_t pd_http_feed(pd_http_parser_t *p, const char *data, size_t len)
 
 const pd_http_request_t *pd_http_request(const pd_http_parser_t *p)
 {
-    return p->done ? &p->req : NULL;
+    return p->done && !p->response ? &p->req : NULL;
+}
+
+const pd_http_response_t *pd_http_response(const pd_http_parser_t *p)
+{
+    return p->done && p->response ? &p->resp : NULL;
 }
 
 int pd_http_error_status(const pd_http_parser_t *p)
@@ -514,6 +569,38 @@ int pd_http_ws_accept(pd_slice_t key, char out[29])
         return PD_ERR_NOMEM;
     EVP_EncodeBlock((unsigned char *)out, digest, (int)digest_len);
     return 0;
+}
+
+/* ---- The client's side of the handshake. ---- */
+
+void pd_http_write_ws_request(pd_buf_t *out, pd_slice_t host, pd_slice_t target, pd_slice_t key,
+                              const char *extra_headers)
+{
+    pd_buf_append(out, "GET ", 4);
+    pd_buf_append_slice(out, target);
+    pd_buf_append_cstr(out, " HTTP/1.1\r\nHost: ");
+    pd_buf_append_slice(out, host);
+    pd_buf_append_cstr(out, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: ");
+    pd_buf_append_slice(out, key);
+    pd_buf_append_cstr(out, "\r\nSec-WebSocket-Version: 13\r\n");
+    if (extra_headers)
+        pd_buf_append_cstr(out, extra_headers);
+    pd_buf_append(out, "\r\n", 2);
+}
+
+int pd_http_ws_check_response(const pd_http_response_t *resp, pd_slice_t key)
+{
+    char expected[29];
+    if (resp->status != 101)
+        return PD_ERR_NOT_FOUND;
+    if (!list_has_token(resp->upgrade, "websocket") ||
+        !list_has_token(resp->connection, "upgrade"))
+        return PD_ERR_PROTO;
+    int r = pd_http_ws_accept(key, expected);
+    if (r != 0)
+        return r;
+    return pd_slice_eq_cstr(resp->sec_websocket_accept, expected) ? 0 : PD_ERR_PROTO;
 }
 
 /* ---- Responses. ---- */

@@ -5,6 +5,10 @@
  * a buffer it owns (about limits.max_header_bytes + limits.max_body_bytes at
  * most), so feeding can happen in chunks of any size, down to one byte. One
  * parser reads one request: pipelined requests are not read.
+ *
+ * The same parser reads the other half of a WebSocket opening handshake, a
+ * server's response, for the client library (pd_http_response_parser_init());
+ * the helpers for that side are at the end of this header.
  */
 #ifndef PD_HTTP_HTTP_H
 #define PD_HTTP_HTTP_H
@@ -67,8 +71,25 @@ typedef enum {
     PD_HTTP_HDR_VALUE, /* inside a header value */
 } pd_http_hdr_state_t;
 
-/* Request target, eight headers and the body: the pieces the parser keeps. */
-#define PD_HTTP_PIECES 10
+/*
+ * A parsed response (the client's side of the handshake). Slices follow the
+ * rules of pd_http_request_t.
+ */
+typedef struct {
+    int status; /* e.g. 101 */
+    int http_major, http_minor;
+    pd_slice_t upgrade;
+    pd_slice_t connection;
+    pd_slice_t sec_websocket_accept;
+    pd_slice_t content_type;
+    pd_slice_t body; /* base NULL when empty; a 101's never has one */
+} pd_http_response_t;
+
+/*
+ * Request target, eight request headers, Sec-WebSocket-Accept (responses
+ * only) and the body: the pieces the parser keeps.
+ */
+#define PD_HTTP_PIECES 11
 
 /*
  * Parser state. The fields are private to http.c; callers only allocate the
@@ -92,6 +113,8 @@ typedef struct {
      */
     size_t off[PD_HTTP_PIECES][2];
     pd_http_request_t req;
+    int response;             /* reading a response, not a request */
+    pd_http_response_t resp;
 } pd_http_parser_t;
 
 /*
@@ -125,7 +148,10 @@ void pd_http_parser_free(pd_http_parser_t *p);
  */
 ssize_t pd_http_feed(pd_http_parser_t *p, const char *data, size_t len);
 
-/* The request once pd_http_feed() reported it complete, else NULL. */
+/*
+ * The request once pd_http_feed() reported it complete, else NULL (also for
+ * a parser reading a response).
+ */
 const pd_http_request_t *pd_http_request(const pd_http_parser_t *p);
 
 /* The status to answer after pd_http_feed() failed, else 0. */
@@ -185,5 +211,44 @@ void pd_http_write_response(pd_buf_t *out, int status, const char *content_type,
 
 /* The reason phrase for a status code ("Not Found"); "Unknown" if unknown. */
 const char *pd_http_reason(int status);
+
+/* ---- The client's side of the WebSocket handshake. ---- */
+
+/*
+ * Prepares p, as pd_http_parser_init() does, to read one response instead
+ * of a request. pd_http_feed() then works as documented there, with these
+ * differences: a 101 response ends with its headers (the bytes after them
+ * are WebSocket frames); any other response ends after its Content-Length
+ * or chunked body (one without either is read until the connection ends,
+ * which the parser cannot see: the caller learns only that it is
+ * incomplete). Errors carry the status a server would have answered for the
+ * same flaw (400 malformed, 413 body over max_body_bytes, 431 head over
+ * max_header_bytes, 505 a major version other than 1), so that callers can
+ * tell them apart.
+ */
+void pd_http_response_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits);
+
+/* The response once pd_http_feed() reported it complete, else NULL. */
+const pd_http_response_t *pd_http_response(const pd_http_parser_t *p);
+
+/*
+ * Appends a WebSocket opening handshake request (RFC 6455 4.1): GET target
+ * HTTP/1.1, Host, Upgrade, Connection, Sec-WebSocket-Key, Sec-WebSocket-
+ * Version 13, extra_headers (NULL or lines each ending in "\r\n") and the
+ * empty line. target is sent as given (the caller percent-encodes it).
+ */
+void pd_http_write_ws_request(pd_buf_t *out, pd_slice_t host, pd_slice_t target, pd_slice_t key,
+                              const char *extra_headers);
+
+/*
+ * Checks a server's answer to a handshake sent with key (RFC 6455 4.1,
+ * the client's checks). Returns 0 when the connection is now a WebSocket,
+ * PD_ERR_NOT_FOUND when the status is not 101 (the server refused: look at
+ * resp->status), or PD_ERR_PROTO when it is 101 but Upgrade lacks
+ * "websocket", Connection lacks "upgrade", or Sec-WebSocket-Accept is not
+ * the one key calls for. A key that is not the base64 form of 16 bytes
+ * gets PD_ERR_INVALID (and PD_ERR_NOMEM is as for pd_http_ws_accept()).
+ */
+int pd_http_ws_check_response(const pd_http_response_t *resp, pd_slice_t key);
 
 #endif

@@ -562,3 +562,22 @@ void pd_proto_enc_permission_revoked(pd_buf_t *b, const char *reason)
     append_cstring(b, reason);
     pd_buf_append_char(b, '}');
 }
+
+void pd_proto_enc_presence_update(pd_buf_t *b, const pd_location_t *loc)
+{
+    APPEND_LIT(b, "{\"type\":\"presence_update\"");
+    append_location(b, loc);
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_token_refresh(pd_buf_t *b, pd_slice_t token)
+{
+    APPEND_LIT(b, "{\"type\":\"token_refresh\",\"token\":");
+    pd_json_append_string(b, token);
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_ping(pd_buf_t *b, unsigned long long id)
+{
+    pd_buf_appendf(b, "{\"type\":\"ping\",\"id\":%llu}", id);
+}

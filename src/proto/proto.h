@@ -148,4 +148,15 @@ void pd_proto_enc_pong(pd_buf_t *b, pd_slice_t id_json);
 /* {"type":"permission_revoked","reason":reason} */
 void pd_proto_enc_permission_revoked(pd_buf_t *b, const char *reason);
 
+/*
+ * Client -> server messages, for the client library, with the same rules
+ * as the encoders above:
+ * {"type":"presence_update","currentPath":…[,"resourceType":…][,"resourceId":…]}
+ */
+void pd_proto_enc_presence_update(pd_buf_t *b, const pd_location_t *loc);
+/* {"type":"token_refresh","token":…} */
+void pd_proto_enc_token_refresh(pd_buf_t *b, pd_slice_t token);
+/* {"type":"ping","id":id}: the id as a JSON integer. */
+void pd_proto_enc_ping(pd_buf_t *b, unsigned long long id);
+
 #endif

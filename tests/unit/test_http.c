@@ -255,6 +255,29 @@ static void test_repeated_headers_joined(void **state)
         check_repeated(seed, 5);
 }
 
+/*
+ * An empty header opened right after a repeated one used to end up inside
+ * the repeat's bytes once it grew, and moving the repeat again then threw
+ * the empty header's offset out of the buffer (found by fuzz_http).
+ */
+static void test_repeat_grows_over_empty_header(void **state)
+{
+    (void)state;
+    const char *text = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade:\r\nHost: b\r\n"
+                       "Connection: x\r\nHost: c\r\nUpgrade: w\r\nOrigin: o\r\n\r\n";
+    for (size_t chunk = 0; chunk <= 7; chunk++) {
+        pd_http_parser_t p;
+        pd_http_parser_init(&p, NULL);
+        assert_true(feed_chunked(&p, text, strlen(text), (uint32_t)chunk + 1, chunk) > 0);
+        const pd_http_request_t *req = pd_http_request(&p);
+        assert_slice(req->host, "a, b, c");
+        assert_slice(req->upgrade, ", w");
+        assert_slice(req->connection, "x");
+        assert_slice(req->origin, "o");
+        pd_http_parser_free(&p);
+    }
+}
+
 static void test_empty_and_padded_values(void **state)
 {
     (void)state;
@@ -789,6 +812,205 @@ static void test_reason(void **state)
         assert_string_equal(pd_http_reason(cases[i].status), cases[i].reason);
 }
 
+/* ---- The client's side: reading responses, writing the request. ---- */
+
+static const char upgrade_response[] =
+    "HTTP/1.1 101 Switching Protocols\r\n"
+    "Upgrade: websocket\r\n"
+    "Server: test\r\n"
+    "Connection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+    "\r\n";
+
+static void parse_response(uint32_t seed, size_t max_chunk)
+{
+    pd_http_parser_t p;
+    pd_http_response_parser_init(&p, NULL);
+    ssize_t r = feed_chunked(&p, upgrade_response, sizeof upgrade_response - 1, seed, max_chunk);
+    assert_int_equal(r, sizeof upgrade_response - 1);
+    const pd_http_response_t *resp = pd_http_response(&p);
+    assert_non_null(resp);
+    assert_null(pd_http_request(&p));
+    assert_int_equal(resp->status, 101);
+    assert_int_equal(resp->http_major, 1);
+    assert_int_equal(resp->http_minor, 1);
+    assert_slice(resp->upgrade, "websocket");
+    assert_slice(resp->connection, "Upgrade");
+    assert_slice(resp->sec_websocket_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_slice(resp->content_type, NULL);
+    assert_slice(resp->body, NULL);
+    assert_int_equal(pd_http_ws_check_response(resp, PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ==")),
+                     0);
+    pd_http_parser_free(&p);
+}
+
+static void test_response_whole_and_in_pieces(void **state)
+{
+    (void)state;
+    parse_response(0, 0);
+    parse_response(1, 1);
+    for (uint32_t seed = 1; seed <= 50; seed++)
+        parse_response(seed, 1 + seed % 17);
+}
+
+/* Frames the server sends right after its 101 are left to the caller. */
+static void test_response_frames_not_consumed(void **state)
+{
+    (void)state;
+    char text[sizeof upgrade_response + 8];
+    size_t head = sizeof upgrade_response - 1;
+    memcpy(text, upgrade_response, head);
+    memcpy(text + head, "\x81\x02hi", 4);
+    pd_http_parser_t p;
+    pd_http_response_parser_init(&p, NULL);
+    assert_int_equal(pd_http_feed(&p, text, head + 4), head);
+    assert_non_null(pd_http_response(&p));
+    assert_int_equal(pd_http_feed(&p, "x", 1), PD_ERR_INVALID);
+    pd_http_parser_free(&p);
+}
+
+/* A refusal is read to the end of its body, so the caller can show it. */
+static void test_response_refusal_with_body(void **state)
+{
+    (void)state;
+    static const char text[] = "HTTP/1.1 404 Not Found\r\n"
+                               "Content-Type: application/json\r\n"
+                               "Content-Length: 21\r\n"
+                               "Connection: close\r\n"
+                               "\r\n"
+                               "{\"error\":\"not found\"}";
+    for (size_t max = 0; max <= 3; max++) {
+        pd_http_parser_t p;
+        pd_http_response_parser_init(&p, NULL);
+        assert_int_equal(feed_chunked(&p, text, sizeof text - 1, 7, max), sizeof text - 1);
+        const pd_http_response_t *resp = pd_http_response(&p);
+        assert_non_null(resp);
+        assert_int_equal(resp->status, 404);
+        assert_slice(resp->content_type, "application/json");
+        assert_slice(resp->body, "{\"error\":\"not found\"}");
+        assert_int_equal(pd_http_ws_check_response(resp, PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ==")),
+                         PD_ERR_NOT_FOUND);
+        pd_http_parser_free(&p);
+    }
+}
+
+/* Request headers are not kept from a response, nor the reverse. */
+static void test_response_keeps_its_own_headers(void **state)
+{
+    (void)state;
+    static const char text[] = "HTTP/1.1 200 OK\r\nHost: h\r\nAuthorization: x\r\n"
+                               "Sec-WebSocket-Accept: a\r\nSec-WebSocket-Accept: b\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    pd_http_parser_t p;
+    pd_http_response_parser_init(&p, NULL);
+    assert_int_equal(feed_all(&p, text), sizeof text - 1);
+    const pd_http_response_t *resp = pd_http_response(&p);
+    assert_slice(resp->sec_websocket_accept, "a, b");
+    assert_slice(resp->body, "abcde");
+    assert_slice(resp->upgrade, NULL);
+    pd_http_parser_free(&p);
+
+    static const char req[] = "GET / HTTP/1.1\r\nSec-WebSocket-Accept: a\r\n\r\n";
+    pd_http_parser_init(&p, NULL);
+    assert_int_equal(feed_all(&p, req), sizeof req - 1);
+    assert_null(pd_http_response(&p));
+    assert_non_null(pd_http_request(&p));
+    pd_http_parser_free(&p);
+}
+
+static void expect_response_failure(const char *text, const pd_http_limits_t *limits,
+                                    ssize_t code, int status)
+{
+    pd_http_parser_t p;
+    pd_http_response_parser_init(&p, limits);
+    assert_int_equal(feed_all(&p, text), code);
+    assert_int_equal(pd_http_error_status(&p), status);
+    assert_null(pd_http_response(&p));
+    pd_http_parser_free(&p);
+}
+
+static void test_response_errors(void **state)
+{
+    (void)state;
+    pd_http_limits_t small = {64, 4};
+    expect_response_failure("HTTP/1.1 abc\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_response_failure("GET / HTTP/1.1\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_response_failure("HTTP/2.0 101 OK\r\n\r\n", NULL, PD_ERR_PROTO, 505);
+    expect_response_failure("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde", &small,
+                            PD_ERR_TOO_LARGE, 413);
+    expect_response_failure("HTTP/1.1 101 Switching Protocols\r\nX-Long: "
+                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+                            &small, PD_ERR_TOO_LARGE, 431);
+    expect_response_failure("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", NULL,
+                            PD_ERR_PARTIAL, 0);
+}
+
+static pd_http_response_t response_101(const char *upgrade, const char *connection,
+                                       const char *accept)
+{
+    return (pd_http_response_t){.status = 101,
+                                .upgrade = pd_slice_cstr(upgrade),
+                                .connection = pd_slice_cstr(connection),
+                                .sec_websocket_accept = pd_slice_cstr(accept)};
+}
+
+static void test_ws_check_response(void **state)
+{
+    (void)state;
+    pd_slice_t key = PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ==");
+    const char *good = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    pd_http_response_t r = response_101("WebSocket", "keep-alive, upgrade", good);
+    assert_int_equal(pd_http_ws_check_response(&r, key), 0);
+    r = response_101("websocket", "Upgrade", "s3pPLMBiTxaQ9kYGzzhZRbK+xOp=");
+    assert_int_equal(pd_http_ws_check_response(&r, key), PD_ERR_PROTO);
+    r = response_101("websocket", "Upgrade", NULL);
+    assert_int_equal(pd_http_ws_check_response(&r, key), PD_ERR_PROTO);
+    r = response_101("h2c", "Upgrade", good);
+    assert_int_equal(pd_http_ws_check_response(&r, key), PD_ERR_PROTO);
+    r = response_101("websocket", "close", good);
+    assert_int_equal(pd_http_ws_check_response(&r, key), PD_ERR_PROTO);
+    r = response_101("websocket", "Upgrade", good);
+    assert_int_equal(pd_http_ws_check_response(&r, PD_SLICE_LIT("short")), PD_ERR_INVALID);
+    r.status = 403;
+    assert_int_equal(pd_http_ws_check_response(&r, key), PD_ERR_NOT_FOUND);
+}
+
+static void test_write_ws_request(void **state)
+{
+    (void)state;
+    pd_buf_t b = PD_BUF_INIT;
+    pd_http_write_ws_request(&b, PD_SLICE_LIT("example.com:8080"),
+                             PD_SLICE_LIT("/parties/presence/ws1?_pk=k1"),
+                             PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ=="),
+                             "Authorization: Bearer t\r\n");
+    assert_string_equal(b.base, "GET /parties/presence/ws1?_pk=k1 HTTP/1.1\r\n"
+                                "Host: example.com:8080\r\n"
+                                "Upgrade: websocket\r\n"
+                                "Connection: Upgrade\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Version: 13\r\n"
+                                "Authorization: Bearer t\r\n"
+                                "\r\n");
+    /* What the client writes, the server's parser accepts as a handshake. */
+    pd_http_parser_t p;
+    pd_http_parser_init(&p, NULL);
+    assert_int_equal(pd_http_feed(&p, b.base, b.len), b.len);
+    const pd_http_request_t *req = pd_http_request(&p);
+    assert_int_equal(pd_http_websocket_check(req), 0);
+    assert_slice(req->authorization, "Bearer t");
+    assert_slice(req->query, "_pk=k1");
+    pd_http_parser_free(&p);
+    pd_buf_reset(&b);
+    pd_http_write_ws_request(&b, PD_SLICE_LIT("h"), PD_SLICE_LIT("/"),
+                             PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ=="), NULL);
+    assert_string_equal(b.base, "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Version: 13\r\n\r\n");
+    pd_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -800,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_parser_may_move_between_feeds),
         cmocka_unit_test(test_upgrade_with_body),
         cmocka_unit_test(test_repeated_headers_joined),
+        cmocka_unit_test(test_repeat_grows_over_empty_header),
         cmocka_unit_test(test_empty_and_padded_values),
         cmocka_unit_test(test_prefix_header_names_ignored),
         cmocka_unit_test(test_target_split),
@@ -827,6 +1050,13 @@ int main(void)
         cmocka_unit_test(test_write_upgrade),
         cmocka_unit_test(test_write_response),
         cmocka_unit_test(test_reason),
+        cmocka_unit_test(test_response_whole_and_in_pieces),
+        cmocka_unit_test(test_response_frames_not_consumed),
+        cmocka_unit_test(test_response_refusal_with_body),
+        cmocka_unit_test(test_response_keeps_its_own_headers),
+        cmocka_unit_test(test_response_errors),
+        cmocka_unit_test(test_ws_check_response),
+        cmocka_unit_test(test_write_ws_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

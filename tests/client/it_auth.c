@@ -1,0 +1,214 @@
+/*
+ * Tokens against the real presenced: a refresh in place (no reconnect, no
+ * leave/join seen by others), an expired token retried at once with a new
+ * one, an invalid one backed off, a forbidden one stopping for good, and a
+ * provider that has no token or answers too late.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static ct_server_t srv;
+static uv_loop_t loop;
+
+static int setup(void **state)
+{
+    uv_loop_init(&loop);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    ct_pump(&loop, 10);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return 0;
+}
+
+/* ---- Refresh in place. ---- */
+
+static uv_timer_t late_answer;
+
+static void answer_refresh(uv_timer_t *t)
+{
+    ct_client_t *cc = t->data;
+    char *token = ct_token(cc->user, cc->name, cc->workspace, 3600);
+    assert_int_equal(presence_client_token(cc->c, token), 0);
+    free(token);
+}
+
+/* The first token lives 2 s; the refresh is answered 200 ms later, from a timer. */
+static char *short_then_async(ct_client_t *cc, presence_token_reason_t why)
+{
+    if (why == PRESENCE_TOKEN_CONNECT)
+        return ct_token(cc->user, cc->name, cc->workspace, 2);
+    late_answer.data = cc;
+    uv_timer_start(&late_answer, answer_refresh, 200, 0);
+    return CT_TOKEN_LATER;
+}
+
+/* The same, answered at once from inside the provider. */
+static char *short_then_long(ct_client_t *cc, presence_token_reason_t why)
+{
+    return ct_token(cc->user, cc->name, cc->workspace, why == PRESENCE_TOKEN_CONNECT ? 2 : 3600);
+}
+
+static void test_refresh_without_reconnect(void **state)
+{
+    uv_timer_init(&loop, &late_answer);
+    ct_client_t *b = ct_client_new(&loop, ct_server_url(&srv), "t1", "u2", NULL, NULL);
+    ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "t1", "u1", NULL, NULL);
+    ct_client_t *c = ct_client_new(&loop, ct_server_url(&srv), "t1", "u3", NULL, NULL);
+    a->token_fn = short_then_async;
+    c->token_fn = short_then_long;
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(c, PRESENCE_EV_CONNECTED) == 1, 5000);
+    uint64_t connected_at = ct_now_ms();
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_JOINED) == 2, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_TOKEN_REFRESHED) == 1 &&
+                       ct_count(c, PRESENCE_EV_TOKEN_REFRESHED) == 1, 8000);
+    assert_int_equal(a->refresh_calls, 1);
+    assert_int_equal(c->refresh_calls, 1);
+    /* Past the old tokens' expiry plus the grace period: still the same connections. */
+    ct_run_for(&loop, (int)((int64_t)connected_at + 6000 - (int64_t)ct_now_ms()));
+    ct_client_t *refreshed[] = {a, c};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ct_count(refreshed[i], PRESENCE_EV_CONNECTED), 1);
+        assert_int_equal(ct_count(refreshed[i], PRESENCE_EV_DISCONNECTED), 0);
+        assert_int_equal(presence_client_state(refreshed[i]->c), PRESENCE_CONNECTED);
+    }
+    /* Nobody saw them leave and come back. */
+    assert_int_equal(ct_count(b, PRESENCE_EV_LEFT), 0);
+    assert_int_equal(ct_count(b, PRESENCE_EV_JOINED), 2);
+    uv_close((uv_handle_t *)&late_answer, NULL);
+    ct_client_close(a);
+    ct_client_close(c);
+    ct_client_close(b);
+}
+
+/* ---- Admission failures. ---- */
+
+/*
+ * Tokens from a NULL-terminated script: "expired", "invalid", "forbidden" or
+ * "none", one per request; valid ones once it has run out.
+ */
+static char *scripted(ct_client_t *cc, presence_token_reason_t why)
+{
+    const char *const *script = cc->data;
+    const char *what = "valid";
+    for (int i = 0; script[i]; i++)
+        if (i == cc->token_calls - 1)
+            what = script[i];
+    if (strcmp(what, "expired") == 0)
+        return ct_token(cc->user, cc->name, cc->workspace, -60);
+    if (strcmp(what, "invalid") == 0)
+        return strdup("not.a.token");
+    if (strcmp(what, "forbidden") == 0)
+        return ct_token(cc->user, cc->name, "elsewhere", 3600);
+    if (strcmp(what, "none") == 0)
+        return NULL;
+    return ct_token(cc->user, cc->name, cc->workspace, 3600);
+}
+
+static ct_client_t *scripted_client(const char *const *script)
+{
+    ct_client_t *cc = ct_client_new(&loop, ct_server_url(&srv), "t2", "u1", NULL, NULL);
+    cc->data = (void *)script;
+    cc->token_fn = scripted;
+    return cc;
+}
+
+static void test_expired_retries_at_once(void **state)
+{
+    static const char *const script[] = {"expired", NULL};
+    ct_client_t *a = scripted_client(script);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    assert_int_equal(a->events[0].type, PRESENCE_EV_DISCONNECTED);
+    assert_int_equal(a->events[0].reason, PRESENCE_ERR_AUTH_EXPIRED);
+    assert_int_equal(a->events[0].retry_ms, 0);
+    assert_int_equal(a->token_calls, 2);
+    ct_client_close(a);
+}
+
+static void test_expired_twice_backs_off(void **state)
+{
+    static const char *const script[] = {"expired", "expired", "expired", NULL};
+    ct_client_t *a = scripted_client(script);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    assert_int_equal(ct_count(a, PRESENCE_EV_DISCONNECTED), 3);
+    assert_int_equal(a->events[0].retry_ms, 0);
+    assert_true(a->events[1].retry_ms >= 20); /* backoff_min_ms of ct_fast_options() */
+    assert_true(a->events[2].retry_ms >= 20);
+    ct_client_close(a);
+}
+
+static void test_invalid_backs_off(void **state)
+{
+    static const char *const script[] = {"invalid", NULL};
+    ct_client_t *a = scripted_client(script);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    assert_int_equal(a->events[0].type, PRESENCE_EV_DISCONNECTED);
+    assert_int_equal(a->events[0].reason, PRESENCE_ERR_AUTH_INVALID);
+    assert_true(a->events[0].retry_ms >= 20 && a->events[0].retry_ms <= 100);
+    ct_client_close(a);
+}
+
+static void test_no_token_backs_off(void **state)
+{
+    static const char *const script[] = {"none", NULL};
+    ct_client_t *a = scripted_client(script);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    assert_int_equal(a->events[0].reason, PRESENCE_ERR_NO_TOKEN);
+    assert_true(a->events[0].retry_ms >= 20);
+    ct_client_close(a);
+}
+
+static void test_forbidden_stops(void **state)
+{
+    static const char *const script[] = {"forbidden", NULL};
+    ct_client_t *a = scripted_client(script);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    const ct_event_t *e = ct_last(a, PRESENCE_EV_STOPPED);
+    assert_int_equal(e->reason, PRESENCE_ERR_AUTH_FORBIDDEN);
+    /* With a 20 ms back-off it would have tried many times by now. */
+    ct_run_for(&loop, 600);
+    assert_int_equal(a->token_calls, 1);
+    assert_int_equal(ct_count(a, PRESENCE_EV_DISCONNECTED), 0);
+    assert_int_equal(presence_client_state(a->c), PRESENCE_STOPPED);
+    ct_client_close(a);
+}
+
+static void test_late_token_is_refused(void **state)
+{
+    ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "t3", "u1", NULL, NULL);
+    a->no_answer = 1;
+    assert_int_equal(a->token_calls, 0); /* asked on a later loop turn, not inside start */
+    CT_WAIT(&loop, a->token_calls == 1, 5000);
+    assert_int_equal(presence_client_state(a->c), PRESENCE_CONNECTING);
+    assert_int_equal(presence_client_stop(a->c), 0);
+    char *token = ct_token("u1", "Ann", "t3", 3600);
+    assert_int_equal(presence_client_token(a->c, token), PRESENCE_ERR_STATE);
+    free(token);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    ct_client_close(a);
+}
+
+int main(void)
+{
+    ct_watchdog(120);
+    const char *args[] = {"--jwt-leeway", "0", "--token-grace", "3", NULL};
+    ct_server_start(&srv, 0, args);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_refresh_without_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_retries_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_twice_backs_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_backs_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_token_backs_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forbidden_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_token_is_refused, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    ct_server_cleanup(&srv, failed > 0);
+    return failed;
+}
