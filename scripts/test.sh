@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds presenced with AddressSanitizer and
 # UndefinedBehaviorSanitizer, runs every test (unit, black-box against the
-# real binary, interop with Node's ws), then runs each fuzz driver for a
-# short, fixed time. Exits non-zero on any failure.
+# real binary, interop with Node's ws, the C client against the real server
+# and nginx, the browser client in Chromium, the benchmark smoke run), then
+# runs each fuzz driver for a short, fixed time. Exits non-zero on any
+# failure.
 #   PD_FUZZ_SECONDS  seconds per fuzz driver (default 15; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 fuzz_seconds=${PD_FUZZ_SECONDS:-15}
 
 scripts/deps.sh test
 
-if [ -f tests/interop/package-lock.json ]; then
-    if [ ! -d tests/interop/node_modules ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules ]; then
-        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-        touch tests/interop/node_modules
+# npm packages for the interop and browser suites, from their lock files.
+for dir in tests/interop tests/browser; do
+    lock=$dir/package-lock.json
+    if [ ! -d "$dir/node_modules" ] || [ "$lock" -nt "$dir/node_modules" ]; then
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        touch "$dir/node_modules"
     fi
-fi
+done
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
