@@ -85,6 +85,9 @@ static int decode_snapshot(pd_srv_msg_t *m, const cJSON *root)
     if (get_str(self, "userId", &m->self_user_id) != 0 ||
         get_opt_str(self, "connectionId", &m->self_conn_id) != 0)
         return -1;
+    const cJSON *idle = cJSON_GetObjectItemCaseSensitive(root, "idleTimeout");
+    if (cJSON_IsNumber(idle) && idle->valuedouble >= 1 && idle->valuedouble <= 1e9)
+        m->idle_timeout_ms = (uint64_t)idle->valuedouble;
     size_t n = (size_t)cJSON_GetArraySize(users);
     m->users = pd_calloc(n ? n : 1, sizeof *m->users);
     const cJSON *u;

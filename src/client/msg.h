@@ -33,6 +33,7 @@ typedef struct {
     pd_presence_entry_t entry;
     pd_slice_t self_user_id;     /* SNAPSHOT */
     pd_slice_t self_conn_id;     /* SNAPSHOT */
+    uint64_t idle_timeout_ms;    /* SNAPSHOT: the server's idle timeout, 0 when not sent */
     pd_presence_entry_t *users;  /* SNAPSHOT: n_users entries, owned */
     size_t n_users;
     pd_slice_t code;             /* ERROR, AUTH_ERROR */

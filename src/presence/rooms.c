@@ -286,7 +286,8 @@ static void send_snapshot(pd_member_t *m)
 {
     pd_room_t *room = m->user->room;
     pd_buf_t *b = scratch(room->rooms);
-    pd_proto_enc_snapshot_begin(b, user_id_slice(m->user), pd_member_key(m));
+    pd_proto_enc_snapshot_begin(b, user_id_slice(m->user), pd_member_key(m),
+                                rooms_of(m)->cfg.idle_timeout_ms);
     int first = 1;
     pd_list_foreach(it, &room->users_by_join) {
         user_t *u = pd_container_of(it, user_t, room_node);

@@ -61,9 +61,10 @@ typedef struct {
     double updates_per_sec;      /* token bucket rate, default 20; <= 0: no limit */
     double update_burst;         /* bucket size, default 40; below 1 counts as 1 */
     uint64_t linger_ms;          /* presence kept after an unclean close, default 5000 */
+    uint64_t idle_timeout_ms;    /* announced in snapshots (0: not announced) */
 } pd_rooms_config_t;
 
-#define PD_ROOMS_CONFIG_DEFAULT ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000})
+#define PD_ROOMS_CONFIG_DEFAULT ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000, 0})
 
 /* seed randomises hashing and assigned connection keys. */
 pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops, void *ctx,

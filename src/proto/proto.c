@@ -465,13 +465,17 @@ static void append_user(pd_buf_t *b, pd_slice_t user_id, pd_slice_t user_name)
     pd_json_append_string(b, user_name);
 }
 
-void pd_proto_enc_snapshot_begin(pd_buf_t *b, pd_slice_t self_user_id, pd_slice_t self_conn_id)
+void pd_proto_enc_snapshot_begin(pd_buf_t *b, pd_slice_t self_user_id, pd_slice_t self_conn_id,
+                                 uint64_t idle_timeout_ms)
 {
     APPEND_LIT(b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":");
     pd_json_append_string(b, self_user_id);
     APPEND_LIT(b, ",\"connectionId\":");
     pd_json_append_string(b, self_conn_id);
-    APPEND_LIT(b, "},\"users\":[");
+    APPEND_LIT(b, "},");
+    if (idle_timeout_ms)
+        pd_buf_appendf(b, "\"idleTimeout\":%llu,", (unsigned long long)idle_timeout_ms);
+    APPEND_LIT(b, "\"users\":[");
 }
 
 void pd_proto_enc_snapshot_entry(pd_buf_t *b, const pd_presence_entry_t *e, int first)

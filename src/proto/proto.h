@@ -8,6 +8,7 @@
 #define PD_PROTO_PROTO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../base/buf.h"
 #include "../base/slice.h"
@@ -116,7 +117,12 @@ void pd_json_append_string(pd_buf_t *b, pd_slice_t s);
  *  "users":[ entries ]} in three steps: begin, one entry call per user
  * (first != 0 for the first one, which gets no leading comma), end.
  */
-void pd_proto_enc_snapshot_begin(pd_buf_t *b, pd_slice_t self_user_id, pd_slice_t self_conn_id);
+/*
+ * idle_timeout_ms > 0 adds "idleTimeout": a client that uses app-level pings
+ * must send a message at least that often (docs/protocol.md, Liveness).
+ */
+void pd_proto_enc_snapshot_begin(pd_buf_t *b, pd_slice_t self_user_id, pd_slice_t self_conn_id,
+                                 uint64_t idle_timeout_ms);
 void pd_proto_enc_snapshot_entry(pd_buf_t *b, const pd_presence_entry_t *e, int first);
 void pd_proto_enc_snapshot_end(pd_buf_t *b);
 /*

@@ -278,6 +278,7 @@ static void handle_update(pd_conn_t *c, const pd_location_t *loc)
 
 static void handle_ping(pd_conn_t *c, pd_slice_t id)
 {
+    c->app_pings = 1;
     pd_buf_t *b = &c->srv->scratch;
     pd_buf_reset(b);
     pd_proto_enc_pong(b, id);
@@ -306,6 +307,7 @@ static void ws_on_text(void *ud, const char *data, size_t len)
 {
     pd_conn_t *c = ud;
     c->srv->metrics.messages_in_total++;
+    c->last_text_ms = pd_server_now(c->srv);
     if (!pd_admit_buffer(c, data, len))
         pd_conn_handle_text(c, data, len);
 }
@@ -489,7 +491,7 @@ void pd_conn_accept(pd_server_t *srv)
     pd_list_push_back(&srv->conns, &c->link);
     srv->n_conns++;
     srv->metrics.http_connections++;
-    c->created_ms = c->last_recv_ms = pd_server_now(srv);
+    c->created_ms = c->last_recv_ms = c->last_text_ms = pd_server_now(srv);
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
         finish_close(c);
         return;
@@ -527,7 +529,14 @@ static void sweep_tokens(pd_conn_t *c, uint64_t now)
 static void sweep_open(pd_conn_t *c, uint64_t now)
 {
     const pd_config_t *cfg = c->srv->cfg;
-    if (now - c->last_recv_ms >= cfg->idle_timeout_ms) {
+    /*
+     * A browser answers WebSocket pings from its network process even while
+     * the tab's renderer is frozen or gone; a client that sends app-level
+     * pings proves that the page itself is alive, so for it only messages
+     * count (it learns the timeout from the snapshot's idleTimeout).
+     */
+    uint64_t last = c->app_pings ? c->last_text_ms : c->last_recv_ms;
+    if (now - last >= cfg->idle_timeout_ms) {
         c->srv->metrics.evictions[PD_EVICT_IDLE]++;
         pd_conn_close_ws(c, 1001, "idle timeout");
         return;

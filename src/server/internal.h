@@ -83,12 +83,14 @@ struct pd_conn {
     unsigned refresh_asked : 1;/* TOKEN_REFRESH_REQUIRED sent */
     unsigned clean_close : 1;  /* the peer sent a close frame */
     unsigned evict_slow : 1;   /* fell behind too often; closed in the flush phase */
+    unsigned app_pings : 1;    /* sends app-level pings: only messages prove it alive */
     pd_list_t link;            /* in srv->conns */
     pd_list_t flush_link;      /* in srv->flush_list */
     size_t inflight;           /* bytes handed to uv_write */
     uint32_t inflight_items;   /* queue entries covered by that write */
     uint64_t created_ms;
-    uint64_t last_recv_ms;
+    uint64_t last_recv_ms;     /* any bytes */
+    uint64_t last_text_ms;     /* a message; what counts once app_pings is set */
     uint64_t last_ping_ms;
     uint64_t deadline_ms;      /* closing: force close; expiry: end of grace */
     int64_t expires_at_ms;     /* token expiry, 0 = never */

@@ -1,7 +1,8 @@
 /*
  * Liveness: a member whose socket dies without a close frame, or who stops
  * answering, leaves the room by itself; server pings arrive and answering
- * them is enough to stay. The bounds are liveness bounds, far above the
+ * them is enough to stay, unless the client uses app-level pings, which
+ * then have to keep coming. The bounds are liveness bounds, far above the
  * configured timeouts, not performance assertions.
  */
 #include <string.h>
@@ -76,6 +77,32 @@ static void test_pings_keep_connection(void **state)
     pdt_expect(alice, "pong");
 }
 
+/*
+ * A frozen browser tab: its network process still answers WebSocket pings,
+ * but the page sends nothing. Once a client has used app-level pings, only
+ * its messages keep it alive; the snapshot tells it how often to send.
+ */
+static void test_app_pinger_must_keep_sending(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "v-frozen", "bob");
+    const cJSON *snap = pdt_last(bob);
+    const cJSON *idle = cJSON_GetObjectItemCaseSensitive(snap, "idleTimeout");
+    assert_true(cJSON_IsNumber(idle));
+    assert_int_equal((int)idle->valuedouble, 1500);
+    pdt_ws_t *alice = pdt_join(srv.port, "v-frozen", "alice");
+    pdt_expect(bob, "user_joined");
+    /* alice pings like a page would, then freezes: pongs still go out. */
+    for (int i = 0; i < 4; i++) {
+        pdt_sendf(alice, "{\"type\":\"ping\",\"id\":%d}", i);
+        pdt_expect(alice, "pong");
+        pdt_expect_silence(bob, 400);
+    }
+    assert_field(pdt_expect_within(bob, "user_left", 10000), "userId", "alice");
+    if (!pdt_wait_closed(alice, 5000))
+        fail_msg("the server kept a silent app-level pinger open");
+    assert_int_equal(alice->close_code, 1001);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -84,6 +111,7 @@ int main(void)
         PDT_TEST(test_half_close_leaves),
         PDT_TEST(test_unresponsive_client_evicted),
         PDT_TEST(test_pings_keep_connection),
+        PDT_TEST(test_app_pinger_must_keep_sending),
     };
     return PDT_SUITE(tests, &srv, server_args, 100);
 }

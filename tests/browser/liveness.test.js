@@ -72,9 +72,9 @@ describe('liveness', () => {
     }
   });
 
-  it("B sees A leave within the idle timeout when A's renderer is frozen", {
-    todo: "Chromium's network service answers WebSocket pings for a stopped renderer, so ping-based liveness keeps it; needs app-level liveness in presenced",
-  }, async () => {
+  // Chromium's network service answers WebSocket pings for a stopped
+  // renderer; the client's app-level pings are what stop when the page does.
+  it("B sees A leave within the idle timeout when A's renderer is frozen", async () => {
     await annIsHere();
     const renderers = descendants(annBrowser.pid).filter((p) => p.args.includes('--type=renderer')).map((p) => p.pid);
     assert.ok(renderers.length > 0, 'found the renderer processes');

@@ -46,6 +46,7 @@ static void test_snapshot(void **state)
               PD_SRV_SNAPSHOT);
     assert_slice(m.self_user_id, "u1");
     assert_slice(m.self_conn_id, "k1");
+    assert_int_equal(m.idle_timeout_ms, 0);
     assert_int_equal(m.n_users, 2);
     assert_slice(m.users[0].user_id, "u2");
     assert_slice(m.users[0].user_name, "Bo");
@@ -57,9 +58,11 @@ static void test_snapshot(void **state)
     assert_slice(m.users[1].loc.current_path, "");
     assert_slice(m.users[1].loc.resource_type, NULL);
     pd_srv_msg_free(&m);
-    decode_ok(&m, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\"},\"users\":[]}",
+    decode_ok(&m, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\"},"
+                  "\"idleTimeout\":25000,\"users\":[]}",
               PD_SRV_SNAPSHOT);
     assert_int_equal(m.n_users, 0);
+    assert_int_equal(m.idle_timeout_ms, 25000);
     pd_srv_msg_free(&m);
 }
 

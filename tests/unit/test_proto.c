@@ -555,7 +555,7 @@ static const pd_presence_entry_t cy = {
 static void test_enc_snapshot(void **state)
 {
     pd_buf_t b = PD_BUF_INIT;
-    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"));
+    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 0);
     pd_proto_enc_snapshot_entry(&b, &bo, 1);
     pd_proto_enc_snapshot_end(&b);
     assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
@@ -564,15 +564,25 @@ static void test_enc_snapshot(void **state)
     pd_buf_free(&b);
 }
 
+static void test_enc_snapshot_idle_timeout(void **state)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 25000);
+    pd_proto_enc_snapshot_end(&b);
+    assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
+                   "\"idleTimeout\":25000,\"users\":[]}");
+    pd_buf_free(&b);
+}
+
 static void test_enc_snapshot_two_and_empty(void **state)
 {
     pd_buf_t b = PD_BUF_INIT;
-    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"));
+    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 0);
     pd_proto_enc_snapshot_end(&b);
     assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
                    "\"users\":[]}");
     pd_buf_reset(&b);
-    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"));
+    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 0);
     pd_proto_enc_snapshot_entry(&b, &bo, 1);
     pd_proto_enc_snapshot_entry(&b, &cy, 0);
     pd_proto_enc_snapshot_end(&b);
@@ -805,7 +815,7 @@ static void test_round_trip_snapshot(void **state)
     static char strs[N][3][MAX_CHARS * 4 + 1];
     uint64_t rng = 0x9e3779b97f4a7c15u;
     pd_buf_t b = PD_BUF_INIT;
-    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("me"), pd_slice_cstr("k"));
+    pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("me"), pd_slice_cstr("k"), 0);
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < 3; j++)
             random_string(&rng, strs[i][j], MAX_CHARS);
@@ -900,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_error_buffer_handling),
         cmocka_unit_test(test_reuse_one_message),
         cmocka_unit_test(test_enc_snapshot),
+        cmocka_unit_test(test_enc_snapshot_idle_timeout),
         cmocka_unit_test(test_enc_snapshot_two_and_empty),
         cmocka_unit_test(test_enc_entry),
         cmocka_unit_test(test_enc_user_joined),

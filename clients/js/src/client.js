@@ -171,6 +171,7 @@ export function createPresenceClient(options) {
   let lastFailure = null;
   let attempt = 0;
   let pingId = 0;
+  let serverIdleTimeout = 0;
 
   function setTimerNamed(name, ms, fn) {
     clearNamed(name);
@@ -328,6 +329,8 @@ export function createPresenceClient(options) {
 
   function onSnapshot(msg) {
     self = msg.self ? { userId: msg.self.userId, connectionId: msg.self.connectionId } : self;
+    // Once we ping, only our messages keep us alive: ping well inside the server's idle timeout.
+    if (Number.isFinite(msg.idleTimeout) && msg.idleTimeout > 0) serverIdleTimeout = msg.idleTimeout;
     presence.clear();
     for (const user of Array.isArray(msg.users) ? msg.users : []) {
       if (user?.userId && user.userId !== self?.userId) presence.set(user.userId, toEntry(user));
@@ -400,7 +403,8 @@ export function createPresenceClient(options) {
   }
 
   function schedulePing() {
-    setTimerNamed('ping', opts.pingInterval, ping);
+    const interval = serverIdleTimeout ? Math.min(opts.pingInterval, serverIdleTimeout / 3) : opts.pingInterval;
+    setTimerNamed('ping', interval, ping);
   }
 
   function ping() {

@@ -347,6 +347,21 @@ describe('createPresenceClient', () => {
     assert.equal(FakeWebSocket.instances.length, 1);
   });
 
+  it('pings within a third of the idle timeout the server announces', async () => {
+    const { clock } = setup({ pingInterval: 10_000, pingTimeout: 500 });
+    await settle();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.receive({ type: 'presence_snapshot', self: { userId: 'me', connectionId: 'k' }, idleTimeout: 1500, users: [] });
+    clock.advance(499);
+    assert.equal(ws.sentOf('ping').length, 0);
+    clock.advance(1);
+    assert.equal(ws.sentOf('ping').length, 1);
+    ws.receive({ type: 'pong', id: 1 });
+    clock.advance(500);
+    assert.equal(ws.sentOf('ping').length, 2);
+  });
+
   it('replaces a connection that stops answering pings, under the same key', async () => {
     const { clock, client, of } = setup({ pingInterval: 1000, pingTimeout: 500 });
     const dead = await accept();
