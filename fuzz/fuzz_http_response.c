@@ -11,33 +11,7 @@
 
 #include "base/err.h"
 #include "http/http.h"
-
-typedef struct {
-    ssize_t result; /* total consumed when complete, else the error */
-    int status;
-} outcome_t;
-
-static size_t chunk_size(uint8_t pattern, size_t step)
-{
-    size_t size = (size_t)((pattern >> (step % 4 * 2)) & 3) + 1;
-    return pattern & 0x80 ? size * 17 : size;
-}
-
-static outcome_t feed(pd_http_parser_t *p, const char *in, size_t len, int chunked,
-                      uint8_t pattern)
-{
-    size_t off = 0;
-    ssize_t r = PD_ERR_PARTIAL;
-    for (size_t step = 0; off < len && r == PD_ERR_PARTIAL; step++) {
-        size_t n = chunked ? chunk_size(pattern, step) : len;
-        n = n < len - off ? n : len - off;
-        r = pd_http_feed(p, in + off, n);
-        if (r > (ssize_t)n)
-            __builtin_trap();
-        off += r > 0 ? (size_t)r : n;
-    }
-    return (outcome_t){r > 0 ? (ssize_t)off : r, pd_http_error_status(p)};
-}
+#include "http_feed.h"
 
 #define FIELDS 5
 
