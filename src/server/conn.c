@@ -121,6 +121,7 @@ static void after_drain(pd_conn_t *c)
 static void on_write(uv_write_t *req, int status)
 {
     pd_conn_t *c = req->data;
+    free(req);
     c->writing = 0;
     pd_outq_consume(&c->outq, c->inflight);
     if (status == 0)
@@ -141,12 +142,18 @@ static void write_rest(pd_conn_t *c)
     struct iovec iov[PD_MAX_IOV];
     size_t total;
     unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
-    c->wreq.data = c;
+    /*
+     * Most flushes finish in uv_try_write(); a write request exists only
+     * while the kernel is refusing bytes, so idle connections do not carry one.
+     */
+    uv_write_t *req = pd_malloc(sizeof(*req));
+    req->data = c;
     c->inflight = total;
     c->inflight_items = n;
     c->writing = 1;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n, on_write);
+    int rc = uv_write(req, (uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n, on_write);
     if (rc < 0) {
+        free(req);
         c->writing = 0;
         c->inflight = 0;
         c->inflight_items = 0;

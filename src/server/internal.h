@@ -75,7 +75,6 @@ struct pd_server {
 
 struct pd_conn {
     uv_tcp_t tcp;
-    uv_write_t wreq;
     pd_server_t *srv;
     pd_conn_state_t state;
     unsigned writing : 1;      /* a uv_write is in flight */
