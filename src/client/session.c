@@ -70,13 +70,14 @@ static void admitted(presence_client_t *c, const pd_srv_msg_t *m)
     uv_timer_stop(&c->watchdog);
     /*
      * Once a client pings, the server counts only its messages as signs of
-     * life: ping well inside the idle timeout the snapshot announces.
+     * life: the first ping goes out on the next loop turn, and the rest well
+     * inside the idle timeout the snapshot announces.
      */
     uint64_t every = c->opts.ping_interval_ms;
     if (every && m->idle_timeout_ms && m->idle_timeout_ms / 3 < every)
         every = m->idle_timeout_ms / 3 ? m->idle_timeout_ms / 3 : 1;
     if (every)
-        uv_timer_start(&c->heartbeat, on_heartbeat, every, every);
+        uv_timer_start(&c->heartbeat, on_heartbeat, 0, every);
     pd_backoff_up(&c->backoff, pd_session_now(c));
     free(c->self_id);
     c->self_id = pd_strndup(m->self_user_id.base, m->self_user_id.len);

@@ -349,7 +349,9 @@ export function createPresenceClient(options) {
       backoff.reset();
       lastFailure = null;
     });
-    schedulePing();
+    // The first ping goes out at once: from it on, the server holds this
+    // connection to its messages, which is how a frozen tab gets noticed.
+    ping();
     setState('connected');
     emitter.emit('connected', { self });
     sendLocation();
