@@ -44,7 +44,9 @@ if [ "$fuzz_seconds" != 0 ]; then
         name=$(basename "$f")
         corpus=$(mktemp -d)
         [ -d "fuzz/corpus/$name" ] && cp "fuzz/corpus/$name"/* "$corpus"/ 2>/dev/null || true
-        if "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 "$corpus" \
+        # A fixed seed makes every run explore the same inputs: CI repeats what
+        # was checked here, and a longer PD_FUZZ_SECONDS explores further.
+        if "$f" -seed=1 -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 "$corpus" \
                 >"build/fuzz/$name.log" 2>&1; then
             echo "fuzz: $name ran ${fuzz_seconds}s: $(grep -o 'Done [0-9]* runs' "build/fuzz/$name.log" | tail -1)"
             fuzz_passed=$((fuzz_passed + 1))
