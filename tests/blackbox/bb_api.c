@@ -24,8 +24,7 @@ static pdt_server_t srv;
 static pdt_endpoint_t ep;
 
 /* A server with other settings, started and stopped by one test. */
-static pdt_server_t extra;
-static int extra_finished;
+static pdt_extra_t extra;
 
 /* The API secret file (its trailing newline is not part of the secret). */
 static char secret_path[] = "/tmp/pdt-api-secret-XXXXXX";
@@ -101,33 +100,14 @@ static long num(const cJSON *j, const char *key)
     return pdt_json_int(j, key);
 }
 
-/* ---- the second server ---- */
-
-static void start_extra(const char *const *args)
-{
-    extra_finished = 0;
-    if (pdt_server_start(&extra, args) != 0)
-        fail_msg("the second presenced did not start");
-}
-
-static void stop_extra(void)
-{
-    pdt_teardown(NULL);
-    int rc = pdt_server_stop(&extra);
-    if (rc != 0) {
-        pdt_server_dump_log(&extra);
-        fail_msg("the second presenced exited with %d (expected 0)", rc);
-    }
-    extra_finished = 1;
-}
+/* ---- teardown ---- */
 
 static int teardown(void **state)
 {
     pdt_teardown(state);
     cJSON_Delete(last_resp.json);
     memset(&last_resp, 0, sizeof(last_resp));
-    if (extra.dir[0] != '\0')
-        pdt_server_discard(&extra, !extra_finished);
+    pdt_extra_discard(&extra);
     if (ep.pid > 0)
         pdt_endpoint_stop(&ep);
     return 0;
@@ -337,15 +317,15 @@ static void test_unknown_api_path_404(void **state)
 
 static void test_api_off_without_secret(void **state)
 {
-    start_extra(NULL);
-    pdt_join(extra.port, "a-off", "alice");
+    pdt_extra_start(&extra, NULL);
+    pdt_join(extra.srv.port, "a-off", "alice");
     const char *paths[] = {"/api/rooms", "/api/rooms/presence-a-off"};
     for (size_t i = 0; i < 2; i++)
-        expect_error(call_on(extra.port, "GET", paths[i], "Bearer " API_SECRET, NULL), 404, NULL);
-    expect_error(call_on(extra.port, "POST", "/api/rooms/presence-a-off/kick",
+        expect_error(call_on(extra.srv.port, "GET", paths[i], "Bearer " API_SECRET, NULL), 404, NULL);
+    expect_error(call_on(extra.srv.port, "POST", "/api/rooms/presence-a-off/kick",
                          "Bearer " API_SECRET, "{\"userId\":\"alice\"}"),
                  404, NULL);
-    stop_extra();
+    pdt_extra_stop(&extra);
 }
 
 /* ---- with a verify endpoint ---- */
@@ -355,26 +335,26 @@ static void test_kick_drops_cached_verification(void **state)
     if (pdt_endpoint_start(&ep) != 0)
         fail_msg("the verify endpoint did not start");
     const char *args[] = {"--verify-url", ep.url, "--api-secret-file", secret_path, NULL};
-    start_extra(args);
+    pdt_extra_start(&extra, args);
     const char *token = "ok:alice:Alice:kick";
     pdt_ws_opts_t o = {.workspace = "a-vkick", .token = token, .label = "alice"};
     pdt_ws_t *tabs[2];
     for (int i = 0; i < 2; i++) {
-        tabs[i] = pdt_ws_open(extra.port, &o);
+        tabs[i] = pdt_ws_open(extra.srv.port, &o);
         pdt_expect(tabs[i], "presence_snapshot");
     }
     /* The second tab was a cache hit. */
     assert_int_equal(pdt_endpoint_count(&ep, token), 1);
-    const api_resp_t *r = call_on(extra.port, "POST", "/api/rooms/presence-a-vkick/kick",
+    const api_resp_t *r = call_on(extra.srv.port, "POST", "/api/rooms/presence-a-vkick/kick",
                                   "Bearer " API_SECRET, "{\"userId\":\"alice\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 2);
     for (int i = 0; i < 2; i++)
         expect_revoked(tabs[i], "removed from the workspace");
     /* The endpoint is asked again (and here still admits her). */
-    pdt_expect(pdt_ws_open(extra.port, &o), "presence_snapshot");
+    pdt_expect(pdt_ws_open(extra.srv.port, &o), "presence_snapshot");
     assert_int_equal(pdt_endpoint_count(&ep, token), 2);
-    stop_extra();
+    pdt_extra_stop(&extra);
 }
 
 static int write_secret(void)

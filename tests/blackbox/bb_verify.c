@@ -34,8 +34,7 @@ static pdt_server_t srv;
 static pdt_endpoint_t ep;
 
 /* A server with other settings, started and stopped by one test. */
-static pdt_server_t extra;
-static int extra_finished;
+static pdt_extra_t extra;
 
 #define UPDATE_FMT "{\"type\":\"presence_update\",\"currentPath\":\"%s\"}"
 
@@ -110,32 +109,12 @@ static int count_of(const char *token)
     return pdt_endpoint_count(&ep, token);
 }
 
-/* ---- the second server ---- */
-
-static void start_extra(const char *const *args)
-{
-    extra_finished = 0;
-    if (pdt_server_start(&extra, args) != 0)
-        fail_msg("the second presenced did not start");
-}
-
-/* Drops every client, then expects the second server to drain and exit 0. */
-static void stop_extra(void)
-{
-    pdt_teardown(NULL);
-    int rc = pdt_server_stop(&extra);
-    if (rc != 0) {
-        pdt_server_dump_log(&extra);
-        fail_msg("the second presenced exited with %d (expected 0)", rc);
-    }
-    extra_finished = 1;
-}
+/* ---- teardown ---- */
 
 static int teardown(void **state)
 {
     pdt_teardown(state);
-    if (extra.dir[0] != '\0')
-        pdt_server_discard(&extra, !extra_finished);
+    pdt_extra_discard(&extra);
     return 0;
 }
 
@@ -293,23 +272,23 @@ static void test_failures_are_not_cached(void **state)
 static void test_slow_beyond_timeout(void **state)
 {
     const char *args[] = {"--verify-url", ep.url, "--verify-timeout", "0.5", NULL};
-    start_extra(args);
+    pdt_extra_start(&extra, args);
     /* The endpoint would answer after 5 s; the 0.5 s timeout must end the wait long before. */
-    pdt_ws_t *late = open_tok(extra.port, "v-slow", tok_slow(5000, "late", "Late", "slow"),
+    pdt_ws_t *late = open_tok(extra.srv.port, "v-slow", tok_slow(5000, "late", "Late", "slow"),
                               "late");
     assert_field(pdt_expect_within(late, "error", 3000), "code", "SERVICE_UNAVAILABLE");
     pdt_expect_close(late, 1013, "SERVICE_UNAVAILABLE");
-    pdt_ws_t *hung = open_tok(extra.port, "v-slow", "hang:v-slow", "hung");
+    pdt_ws_t *hung = open_tok(extra.srv.port, "v-slow", "hang:v-slow", "hung");
     assert_field(pdt_expect_within(hung, "error", 3000), "code", "SERVICE_UNAVAILABLE");
     pdt_expect_close(hung, 1013, "SERVICE_UNAVAILABLE");
     assert_int_equal(count_of("hang:v-slow"), 1);
     /* A client that leaves while its check hangs: the request is abandoned. */
-    pdt_ws_drop(open_tok(extra.port, "v-slow", "hang:v-slow-2", "gone"));
-    pdt_ws_drop(open_tok(extra.port, "v-slow", tok_slow(300, "gone", "Gone", "slow"), "gone"));
+    pdt_ws_drop(open_tok(extra.srv.port, "v-slow", "hang:v-slow-2", "gone"));
+    pdt_ws_drop(open_tok(extra.srv.port, "v-slow", tok_slow(300, "gone", "Gone", "slow"), "gone"));
     /* The server goes on admitting once the endpoint answers in time. */
-    join_tok(extra.port, "v-slow", tok_ok("ok", "Ok", "slow"), "ok");
+    join_tok(extra.srv.port, "v-slow", tok_ok("ok", "Ok", "slow"), "ok");
     pdt_pump(400);
-    stop_extra();
+    pdt_extra_stop(&extra);
 }
 
 static void test_endpoint_down(void **state)
@@ -317,11 +296,11 @@ static void test_endpoint_down(void **state)
     int port = pdt_closed_port();
     assert_true(port > 0);
     const char *args[] = {"--verify-url", pdt_fmt("http://127.0.0.1:%d/verify", port), NULL};
-    start_extra(args);
-    expect_unavailable(open_tok(extra.port, "v-down", tok_ok("ann", "Ann", "down"), "ann"));
-    expect_unavailable(open_tok(extra.port, "v-down", tok_ok("bob", "Bob", "down"), "bob"));
-    assert_true(metric(extra.port, "presenced_verify_failures_total") >= 2);
-    stop_extra();
+    pdt_extra_start(&extra, args);
+    expect_unavailable(open_tok(extra.srv.port, "v-down", tok_ok("ann", "Ann", "down"), "ann"));
+    expect_unavailable(open_tok(extra.srv.port, "v-down", tok_ok("bob", "Bob", "down"), "bob"));
+    assert_true(metric(extra.srv.port, "presenced_verify_failures_total") >= 2);
+    pdt_extra_stop(&extra);
 }
 
 /*
@@ -333,16 +312,16 @@ static void test_queue_has_a_deadline(void **state)
 {
     const char *args[] = {"--verify-url", ep.url, "--verify-timeout", "1",
                           "--verify-max-inflight", "1", NULL};
-    start_extra(args);
+    pdt_extra_start(&extra, args);
     cJSON_Delete(pdt_endpoint_stats(&ep, 1));
-    pdt_ws_t *first = open_tok(extra.port, "v-queue", tok_slow(600, "qa", "Qa", "queue"), "qa");
-    pdt_ws_t *second = open_tok(extra.port, "v-queue", tok_slow(600, "qb", "Qb", "queue"), "qb");
+    pdt_ws_t *first = open_tok(extra.srv.port, "v-queue", tok_slow(600, "qa", "Qa", "queue"), "qa");
+    pdt_ws_t *second = open_tok(extra.srv.port, "v-queue", tok_slow(600, "qb", "Qb", "queue"), "qb");
     pdt_expect(first, "presence_snapshot");
     expect_unavailable(second);
     cJSON *stats = pdt_endpoint_stats(&ep, 0);
     assert_int_equal(pdt_json_int(stats, "maxInflight"), 1);
     cJSON_Delete(stats);
-    stop_extra();
+    pdt_extra_stop(&extra);
 }
 
 /* ---- messages sent while the check is in flight ---- */
@@ -543,54 +522,54 @@ static void test_storm_does_not_block_the_loop(void **state)
 static void test_cache_hit(void **state)
 {
     const char *args[] = {"--verify-url", ep.url, NULL};
-    start_extra(args);
+    pdt_extra_start(&extra, args);
     const char *token = tok_ok("gus", "Gus", "cache");
     for (int i = 0; i < 3; i++) {
-        pdt_ws_t *gus = join_tok(extra.port, "v-cache", token, "gus");
+        pdt_ws_t *gus = join_tok(extra.srv.port, "v-cache", token, "gus");
         assert_string_equal(self_id(gus), "gus");
         pdt_ws_close(gus);
     }
     assert_int_equal(count_of(token), 1);
     const char *fresh = tok_ok("hank", "Hank", "cache");
-    assert_string_equal(self_id(join_tok(extra.port, "v-cache", fresh, "hank")), "hank");
+    assert_string_equal(self_id(join_tok(extra.srv.port, "v-cache", fresh, "hank")), "hank");
     assert_int_equal(count_of(fresh), 1);
-    const char *text = metrics_text(extra.port);
+    const char *text = metrics_text(extra.srv.port);
     assert_true(metric_in(text, "presenced_verify_requests_total") == 2);
     assert_true(metric_in(text, "presenced_verify_cache_hits_total") == 2);
     if (metric_in(text, "presenced_verify_queued") != 0)
         fail_msg("presenced_verify_queued is %.0f with nothing queued",
                  metric_in(text, "presenced_verify_queued"));
     /* The room is part of the key: the same token for another workspace is checked. */
-    join_tok(extra.port, "v-cache-2", token, "gus2");
+    join_tok(extra.srv.port, "v-cache-2", token, "gus2");
     assert_int_equal(count_of(token), 2);
     cJSON *last = pdt_endpoint_last(&ep, token);
     assert_field(last, "body", "{\"roomId\":\"presence-v-cache-2\"}");
     cJSON_Delete(last);
-    stop_extra();
+    pdt_extra_stop(&extra);
 }
 
 static void test_cache_off(void **state)
 {
     const char *args[] = {"--verify-url", ep.url, "--verify-cache-ttl", "0", NULL};
-    start_extra(args);
+    pdt_extra_start(&extra, args);
     const char *token = tok_ok("hal", "Hal", "nocache");
-    pdt_ws_close(join_tok(extra.port, "v-nocache", token, "hal"));
-    join_tok(extra.port, "v-nocache", token, "hal");
+    pdt_ws_close(join_tok(extra.srv.port, "v-nocache", token, "hal"));
+    join_tok(extra.srv.port, "v-nocache", token, "hal");
     assert_int_equal(count_of(token), 2);
-    assert_true(metric(extra.port, "presenced_verify_cache_hits_total") == 0);
-    stop_extra();
+    assert_true(metric(extra.srv.port, "presenced_verify_cache_hits_total") == 0);
+    pdt_extra_stop(&extra);
 }
 
 static void test_cache_bounds(void **state)
 {
     const char *args[] = {"--verify-url", ep.url, "--verify-cache-ttl", "2",
                           "--verify-cache-max", "2", NULL};
-    start_extra(args);
+    pdt_extra_start(&extra, args);
     const char *a = tok_ok("ua", "Ua", "bound"), *b = tok_ok("ub", "Ub", "bound"),
                *c = tok_ok("uc", "Uc", "bound"), *d = tok_ok("ud", "Ud", "bound");
     const char *order[] = {a, b, c, a};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-        pdt_ws_close(join_tok(extra.port, "v-bound", order[i], "u"));
+        pdt_ws_close(join_tok(extra.srv.port, "v-bound", order[i], "u"));
     /* Three tokens in a cache of two: the oldest (a) went, so a was checked again. */
     assert_int_equal(count_of(a), 2);
     assert_int_equal(count_of(b), 1);
@@ -600,14 +579,14 @@ static void test_cache_bounds(void **state)
      * A verification is reused for the TTL after it was made; using it does
      * not extend it: d is checked at 0 s, reused at 1.2 s, checked at 2.4 s.
      */
-    pdt_ws_close(join_tok(extra.port, "v-bound", d, "u"));
+    pdt_ws_close(join_tok(extra.srv.port, "v-bound", d, "u"));
     pdt_pump(1200);
-    pdt_ws_close(join_tok(extra.port, "v-bound", d, "u"));
+    pdt_ws_close(join_tok(extra.srv.port, "v-bound", d, "u"));
     assert_int_equal(count_of(d), 1);
     pdt_pump(1200);
-    pdt_ws_close(join_tok(extra.port, "v-bound", d, "u"));
+    pdt_ws_close(join_tok(extra.srv.port, "v-bound", d, "u"));
     assert_int_equal(count_of(d), 2);
-    stop_extra();
+    pdt_extra_stop(&extra);
 }
 
 /* ---- live expiry and token_refresh through the endpoint ---- */

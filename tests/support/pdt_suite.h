@@ -26,6 +26,19 @@ int pdt_suite_run(const char *name, const struct CMUnitTest *tests, size_t n, pd
 #define PDT_SUITE(tests, srv, args, timeout_s) \
     pdt_suite_run(#tests, (tests), sizeof(tests) / sizeof((tests)[0]), (srv), (args), (timeout_s))
 
+/* A second server that one test starts with arguments of its own. */
+typedef struct {
+    pdt_server_t srv;
+    int finished; /* stopped and judged by pdt_extra_stop() */
+} pdt_extra_t;
+
+/* Starts x with args (NULL-terminated); fails the test if it does not start. */
+void pdt_extra_start(pdt_extra_t *x, const char *const *args);
+/* Drops every client, then expects x to drain and exit 0 (fails the test otherwise). */
+void pdt_extra_stop(pdt_extra_t *x);
+/* For teardowns: kills x if it still runs, with its log unless it was judged. */
+void pdt_extra_discard(pdt_extra_t *x);
+
 /* A test with the harness's teardown (closes clients, frees tokens). */
 #define PDT_TEST(f) cmocka_unit_test_teardown(f, pdt_teardown)
 
