@@ -93,6 +93,8 @@ static const opt_t options[] = {
      "unsent bytes per connection before it is resynchronised (default 262144)"},
     {"max-pending-messages", "PRESENCED_MAX_PENDING_MESSAGES", OPT_UINT, OFF(max_pending_msgs),
      "N", "messages kept while a connection is being admitted (default 32)"},
+    {"flush-batch", "PRESENCED_FLUSH_BATCH", OPT_UINT, OFF(flush_batch), "N",
+     "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
     {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", OPT_ORIGINS, 0, "ORIGINS",
      "comma-separated Origin values allowed to connect (default: any)"},
     {"verify-url", "PRESENCED_VERIFY_URL", OPT_STR, OFF(verify_url), "URL",
@@ -139,6 +141,7 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->max_conns_per_room = 10000;
     cfg->max_send_buffer = 256 * 1024;
     cfg->max_pending_msgs = 32;
+    cfg->flush_batch = 16;
     cfg->log_level = PD_LOG_INFO;
     cfg->verify_timeout_ms = 3000;
     cfg->verify_max_inflight = 64;

@@ -44,6 +44,7 @@ typedef struct {
     unsigned max_conns;        /* whole server; 0 = derived from RLIMIT_NOFILE */
     size_t max_send_buffer;    /* unsent bytes per connection before resync (256 KiB) */
     unsigned max_pending_msgs; /* messages buffered before admission (32) */
+    unsigned flush_batch;      /* sockets written per loop turn before reading again (16; 0 = all) */
 
     char **allowed_origins;    /* NULL: any Origin is accepted */
     size_t n_allowed_origins;

@@ -279,8 +279,11 @@ static void handle_update(pd_conn_t *c, const pd_location_t *loc)
         pd_server_schedule_tick(srv);
         return;
     }
-    if (srv->n_latency < PD_LATENCY_SAMPLES)
-        srv->latency_t0[srv->n_latency++] = uv_hrtime();
+    if (srv->n_latency < PD_LATENCY_SAMPLES) {
+        unsigned i = (srv->latency_head + srv->n_latency++) % PD_LATENCY_SAMPLES;
+        srv->latency[i].t0 = uv_hrtime();
+        srv->n_latency_new++;
+    }
 }
 
 static void handle_ping(pd_conn_t *c, pd_slice_t id)

@@ -24,7 +24,7 @@
 #include "verifier.h"
 
 #define PD_MAX_IOV 64
-#define PD_LATENCY_SAMPLES 256
+#define PD_LATENCY_SAMPLES 1024
 
 typedef enum {
     CONN_HTTP = 0, /* reading the request */
@@ -39,7 +39,8 @@ struct pd_server {
     uv_loop_t *loop;
     const pd_config_t *cfg;
     uv_tcp_t listener;
-    uv_prepare_t flush_phase; /* writes every pending socket once per loop turn */
+    uv_prepare_t flush_phase; /* writes pending sockets, up to flush_batch per loop turn */
+    uv_idle_t flush_more;     /* active while the flush list is not empty: poll without sleeping */
     uv_timer_t sweep;         /* liveness, handshake and token deadlines */
     uv_timer_t tick;          /* deferred updates and lingers (pd_rooms_tick) */
     uv_timer_t drain_timer;
@@ -60,6 +61,7 @@ struct pd_server {
 
     pd_list_t conns;        /* every connection */
     pd_list_t flush_list;   /* connections with queued bytes and no write in flight */
+    uint32_t flush_pushes;  /* connections ever put on flush_list (wraps) */
     unsigned n_conns;
 
     pd_client_msg_t msg;    /* reused for decoding */
@@ -67,8 +69,13 @@ struct pd_server {
     pd_shared_t *ping_frame;/* a WebSocket ping, shared by every connection */
     char read_buf[65536];   /* reads are processed before the next one */
 
-    uint64_t latency_t0[PD_LATENCY_SAMPLES]; /* hrtime of updates read this turn */
-    unsigned n_latency;
+    /* Fan-out latency samples, oldest first (a ring): an update is out once
+     * every connection queued before its flush phase (flush_seq <= upto) is. */
+    struct {
+        uint64_t t0;        /* hrtime the update was read */
+        uint32_t upto;      /* flush_pushes when its flush phase began */
+    } latency[PD_LATENCY_SAMPLES];
+    unsigned latency_head, n_latency, n_latency_new;
 
     pd_metrics_t metrics;
 };
@@ -85,6 +92,7 @@ struct pd_conn {
     unsigned app_pings : 1;    /* sends app-level pings: only messages prove it alive */
     pd_list_t link;            /* in srv->conns */
     pd_list_t flush_link;      /* in srv->flush_list */
+    uint32_t flush_seq;        /* srv->flush_pushes when it joined flush_list */
     size_t inflight;           /* bytes handed to uv_write */
     uint32_t inflight_items;   /* queue entries covered by that write */
     uint64_t created_ms;

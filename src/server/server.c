@@ -1,7 +1,9 @@
 /*
- * The listener and the loop phases: accept, the flush phase (every socket
- * with queued frames is written once per loop turn, before the loop sleeps),
- * the liveness sweep, the rooms timer, and the drain on shutdown.
+ * The listener and the loop phases: accept, the flush phase (sockets with
+ * queued frames are written with one writev each, before the loop polls;
+ * at most --flush-batch of them per turn, so input is read between the
+ * slices of a long sweep), the liveness sweep, the rooms timer, and the
+ * drain on shutdown.
  */
 #include "server.h"
 
@@ -36,8 +38,10 @@ pd_shared_t *pd_server_frame(pd_server_t *srv, const char *json, size_t len)
 
 void pd_server_wants_flush(pd_server_t *srv, pd_conn_t *c)
 {
-    if (!pd_list_linked(&c->flush_link) && c->state != CONN_CLOSED)
+    if (!pd_list_linked(&c->flush_link) && c->state != CONN_CLOSED) {
+        c->flush_seq = ++srv->flush_pushes;
         pd_list_push_back(&srv->flush_list, &c->flush_link);
+    }
 }
 
 /* ---- rooms glue ------------------------------------------------------ */
@@ -77,21 +81,60 @@ void pd_server_schedule_tick(pd_server_t *srv)
 
 /* ---- loop phases ----------------------------------------------------- */
 
+/* Updates read since the last flush phase are out once everything queued now is. */
+static void latency_mark(pd_server_t *srv)
+{
+    for (unsigned k = srv->n_latency - srv->n_latency_new; k < srv->n_latency; k++)
+        srv->latency[(srv->latency_head + k) % PD_LATENCY_SAMPLES].upto = srv->flush_pushes;
+    srv->n_latency_new = 0;
+}
+
+static void latency_observe(pd_server_t *srv)
+{
+    uint32_t done = srv->flush_pushes;
+    if (!pd_list_empty(&srv->flush_list))
+        done = pd_container_of(srv->flush_list.next, pd_conn_t, flush_link)->flush_seq - 1;
+    uint64_t now = 0;
+    while (srv->n_latency) {
+        unsigned h = srv->latency_head;
+        if ((int32_t)(srv->latency[h].upto - done) > 0)
+            break;
+        if (!now)
+            now = uv_hrtime();
+        pd_metrics_observe_latency(&srv->metrics, (double)(now - srv->latency[h].t0) / 1e9);
+        srv->latency_head = (h + 1) % PD_LATENCY_SAMPLES;
+        srv->n_latency--;
+    }
+}
+
+static void on_flush_more(uv_idle_t *idle)
+{
+    (void)idle; /* its being active is what keeps the next poll from sleeping */
+}
+
+/*
+ * One writev per connection, in the order they were queued. A long list
+ * (one update in a room of thousands) is written in slices of flush_batch
+ * sockets, one slice per loop turn: updates read in between join the queues
+ * not yet written, so they wait for a slice rather than a whole sweep, and
+ * the sockets at the end carry several frames per writev.
+ */
 static void on_flush_phase(uv_prepare_t *p)
 {
     pd_server_t *srv = p->data;
-    /* Flushing can queue more (a resync snapshot): loop until quiet. */
-    while (!pd_list_empty(&srv->flush_list)) {
+    unsigned batch = srv->cfg->flush_batch, n = 0;
+    latency_mark(srv);
+    /* Flushing can queue more (a resync snapshot): those go to the back. */
+    while (!pd_list_empty(&srv->flush_list) && (!batch || n++ < batch)) {
         pd_list_t *it = srv->flush_list.next;
         pd_list_remove(it);
         pd_conn_flush(pd_container_of(it, pd_conn_t, flush_link));
     }
-    if (srv->n_latency) {
-        uint64_t now = uv_hrtime();
-        for (unsigned i = 0; i < srv->n_latency; i++)
-            pd_metrics_observe_latency(&srv->metrics, (double)(now - srv->latency_t0[i]) / 1e9);
-        srv->n_latency = 0;
-    }
+    latency_observe(srv);
+    if (pd_list_empty(&srv->flush_list))
+        uv_idle_stop(&srv->flush_more);
+    else
+        uv_idle_start(&srv->flush_more, on_flush_more);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -227,10 +270,12 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     srv->ping_frame = pd_shared_copy("\x89\x00", 2);
     uv_tcp_init(loop, &srv->listener);
     uv_prepare_init(loop, &srv->flush_phase);
+    uv_idle_init(loop, &srv->flush_more);
     uv_timer_init(loop, &srv->sweep);
     uv_timer_init(loop, &srv->tick);
     uv_timer_init(loop, &srv->drain_timer);
     srv->listener.data = srv->flush_phase.data = srv->sweep.data = srv->tick.data = srv;
+    srv->flush_more.data = srv;
     srv->drain_timer.data = srv;
     return srv;
 }
@@ -299,8 +344,9 @@ static void close_all_handles(pd_server_t *srv)
         pd_conn_abort(pd_container_of(it, pd_conn_t, link));
     pd_verifier_close(srv->verifier);
     srv->verifier = NULL;
-    uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->sweep,
-                              (uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->drain_timer};
+    uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->flush_more,
+                              (uv_handle_t *)&srv->sweep, (uv_handle_t *)&srv->tick,
+                              (uv_handle_t *)&srv->drain_timer};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
             uv_close(handles[i], NULL);

@@ -51,19 +51,6 @@ static const char *std_headers(void)
 }
 
 /* The value of the sample named exactly name (labels included), or -1. */
-static double metric(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    const char *p = text;
-    while (p != NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return -1;
-}
-
 static pdt_ws_t *join_with_origin(const char *ws, const char *user)
 {
     pdt_ws_opts_t o = {.workspace = ws, .label = user, .headers = "Origin: " ORIGIN "\r\n"};
@@ -102,9 +89,9 @@ static void test_metrics_count_activity(void **state)
     pdt_expect_close(anon, 1008, "AUTH_MISSING");
     assert_int_equal(pdt_http_get(srv.port, "/metrics", &resp), 200);
     const char *body = pdt_http_body(resp.base);
-    if (metric(body, "presenced_connections") < 2 ||
-        metric(body, "presenced_messages_in_total") < 1 ||
-        metric(body, "presenced_auth_failures_total{reason=\"AUTH_MISSING\"}") < 1)
+    if (pdt_metric(body, "presenced_connections") < 2 ||
+        pdt_metric(body, "presenced_messages_in_total") < 1 ||
+        pdt_metric(body, "presenced_auth_failures_total{reason=\"AUTH_MISSING\"}") < 1)
         fail_msg("metrics do not reflect 2 connections, 1 message in, 1 AUTH_MISSING:\n%s", body);
     pd_buf_free(&resp);
 }

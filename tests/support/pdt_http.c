@@ -155,3 +155,16 @@ int pdt_http_get(int port, const char *path, pd_buf_t *out)
                      port);
     return pdt_http_raw(port, req, (size_t)n, out);
 }
+
+double pdt_metric(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = text;
+    while (p != NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return -1;
+}
