@@ -22,6 +22,7 @@ static int read_stat(pid_t pid, lg_proc_t *out)
                      &st) != 2)
         return -1;
     out->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    out->sys_s = (double)st / (double)sysconf(_SC_CLK_TCK);
     return 0;
 }
 

@@ -120,6 +120,8 @@ static void json_cpu(pd_buf_t *b, const lg_step_t *s)
     lg_json_num(b, "server_rss_kib", (double)s->server_rss_kib);
     lg_json_num(b, "deliveries_per_server_cpu_s", s->server_cpu_s > 0 ? d / s->server_cpu_s : 0);
     lg_json_num(b, "server_cpu_ns_per_delivery", d > 0 ? s->server_cpu_s * 1e9 / d : 0);
+    lg_json_num(b, "server_user_ns_per_delivery",
+                d > 0 ? (s->server_cpu_s - s->server_sys_s) * 1e9 / d : 0);
     lg_json_num(b, "generator_cpu_s", s->gen_cpu_s);
     lg_json_num(b, "generator_busiest_proc_util", s->gen_cpu_max_s / s->window_s);
     lg_json_num(b, "machine_busy_cores", s->machine_cpu_s / s->window_s);

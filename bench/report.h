@@ -29,6 +29,7 @@ typedef struct {
     unsigned members;     /* per room */
     uint64_t sent, deliveries, expected;
     double server_cpu_s;
+    double server_sys_s;  /* of which in the kernel */
     long server_rss_kib;
     double gen_cpu_s;     /* all workers, in the window */
     double gen_cpu_max_s; /* the busiest worker */

@@ -78,6 +78,7 @@ static int run_step(lg_run_t *run, double rate, double warmup_s, double duration
     st->deliveries = st->sum.r.deliveries;
     st->expected = st->sent * (cfg->members - 1);
     st->server_cpu_s = p1.cpu_s - p0.cpu_s;
+    st->server_sys_s = p1.sys_s - p0.sys_s;
     st->server_rss_kib = p1.rss_kib;
     st->gen_cpu_s = st->sum.r.cpu_window_s;
     st->gen_cpu_max_s = st->sum.max_cpu_window_s;
