@@ -98,8 +98,10 @@ static int join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key
     c->expires_at_ms = expires;
     if (pd_log_enabled(PD_LOG_DEBUG)) {
         pd_slice_t user = pd_member_user_id(c->member), k = pd_member_key(c->member);
-        pd_log(PD_LOG_DEBUG, "admitted", " room=%.*s user=%.*s conn=%.*s", (int)room.len,
-               room.base, (int)user.len, user.base, (int)k.len, k.base);
+        char u[160], kk[160];
+        pd_log(PD_LOG_DEBUG, "admitted", " room=%.*s user=\"%s\" conn=\"%s\"", (int)room.len,
+               room.base, pd_log_escape(u, sizeof(u), user.base, user.len),
+               pd_log_escape(kk, sizeof(kk), k.base, k.len));
     }
     return 0;
 }

@@ -49,6 +49,45 @@ void pd_log(int level, const char *msg, const char *fields_fmt, ...)
         return;
     if ((size_t)n >= sizeof(line) - 1)
         n = (int)sizeof(line) - 2;
+    for (int i = 0; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     line[n] = '\n';
     fwrite(line, 1, (size_t)n + 1, stderr);
+}
+
+const char *pd_log_escape(char *out, size_t cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (cap < 4) {
+        if (cap)
+            out[0] = '\0';
+        return out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[4];
+        size_t k = 0;
+        if (ch == '"' || ch == '\\') {
+            esc[k++] = '\\';
+            esc[k++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            esc[k++] = '\\';
+            esc[k++] = 'x';
+            esc[k++] = hex[ch >> 4];
+            esc[k++] = hex[ch & 15];
+        } else {
+            esc[k++] = (char)ch;
+        }
+        if (o + k > cap - 4) { /* room for "..." and the NUL */
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(out + o, esc, k);
+        o += k;
+    }
+    out[o] = '\0';
+    return out;
 }

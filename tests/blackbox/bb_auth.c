@@ -250,6 +250,38 @@ static void test_no_presence_before_auth(void **state)
     pdt_expect_silence(bob, 300);
 }
 
+static pdt_extra_t debug_srv;
+
+static int teardown_debug(void **state)
+{
+    pdt_teardown(state);
+    pdt_extra_discard(&debug_srv);
+    return 0;
+}
+
+/*
+ * A user id is the token's to choose. At --log-level debug the admission
+ * line quotes it with its control bytes and quotes escaped, so a newline
+ * in an id cannot start a forged log line.
+ */
+static void test_user_id_cannot_forge_log_lines(void **state)
+{
+    const char *const args[] = {"--log-level", "debug", NULL};
+    pdt_extra_start(&debug_srv, args);
+    const char *user = "eve\nts=forged level=error msg=\"x\"";
+    pdt_ws_opts_t o = {.workspace = "a-log", .token = pdt_token(user, "Eve", "a-log", 3600),
+                       .label = "eve"};
+    pdt_ws_t *c = pdt_ws_open(debug_srv.srv.port, &o);
+    pdt_expect(c, "presence_snapshot");
+    char line[1024];
+    if (pdt_server_log_find(&debug_srv.srv, "ts=forged", 1, line, sizeof(line)) != 0)
+        fail_msg("a user id started a log line: %s", line);
+    const char *quoted = "user=\"eve\\x0ats=forged level=error msg=\\\"x\\\"\"";
+    if (pdt_server_log_find(&debug_srv.srv, quoted, 0, line, sizeof(line)) != 1)
+        fail_msg("no admission line with %s", quoted);
+    pdt_extra_stop(&debug_srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +306,7 @@ int main(void)
         PDT_TEST(test_other_room_forbidden),
         PDT_TEST(test_room_must_match_exactly),
         PDT_TEST(test_no_presence_before_auth),
+        cmocka_unit_test_teardown(test_user_id_cannot_forge_log_lines, teardown_debug),
     };
     return PDT_SUITE(tests, &srv, server_args, 100);
 }

@@ -257,6 +257,26 @@ void pdt_server_dump_log(const pdt_server_t *s)
     fprintf(stderr, "----- end of presenced log -----\n");
 }
 
+int pdt_server_log_find(const pdt_server_t *s, const char *needle, int at_start, char *out,
+                        size_t cap)
+{
+    char line[8192];
+    int found = 0;
+    FILE *f = fopen(s->log_path, "r");
+    if (f == NULL)
+        return -1;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        const char *at = strstr(line, needle);
+        found = at != NULL && (!at_start || at == line);
+    }
+    fclose(f);
+    if (found && out != NULL && cap > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(out, cap, "%s", line);
+    }
+    return found;
+}
+
 static void remove_files(pdt_server_t *s)
 {
     if (s->dir[0] == '\0')

@@ -61,6 +61,14 @@ int pdt_server_stop(pdt_server_t *s);
 void pdt_server_dump_log(const pdt_server_t *s);
 
 /*
+ * The first line of the server's log so far that starts with prefix (when
+ * at_start) or contains it, copied into out (cap bytes, without the '\n').
+ * Returns 1 when found, 0 when not, -1 when the log cannot be read.
+ */
+int pdt_server_log_find(const pdt_server_t *s, const char *needle, int at_start, char *out,
+                        size_t cap);
+
+/*
  * Ends a test program: stops the server if it still runs, prints its log
  * when anything failed (failed > 0 or a non-zero exit), removes the
  * temporary files and returns the program's exit status.
