@@ -68,9 +68,10 @@ static void shed_backlog(pd_conn_t *c, uint32_t keep)
 
 /*
  * The bound applies to what the kernel has refused. While the socket still
- * takes everything (no write in flight), one loop turn may queue a burst of
- * up to TURN_BURST_FACTOR times the bound; the flush decides whether the
- * reader kept up. A single message always fits an empty queue: a large
+ * takes everything (no write in flight), the time until its next write (one
+ * sweep of the flush list, which may span several loop turns) may queue a
+ * burst of up to TURN_BURST_FACTOR times the bound; the flush decides
+ * whether the reader kept up. A single message always fits an empty queue: a large
  * room's snapshot may be bigger than the bound, which is about backlog.
  */
 void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame)
