@@ -95,6 +95,8 @@ static const opt_t options[] = {
      "N", "messages kept while a connection is being admitted (default 32)"},
     {"flush-batch", "PRESENCED_FLUSH_BATCH", OPT_UINT, OFF(flush_batch), "N",
      "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
+    {"write-delay", "PRESENCED_WRITE_DELAY", OPT_SECONDS, OFF(write_delay_ms), "SECONDS",
+     "collect a connection's messages this long before writing them (default 0; at most 1)"},
     {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", OPT_ORIGINS, 0, "ORIGINS",
      "comma-separated Origin values allowed to connect (default: any)"},
     {"verify-url", "PRESENCED_VERIFY_URL", OPT_STR, OFF(verify_url), "URL",
@@ -447,6 +449,8 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
         return fail(err, errlen, "--jwt-alg %s needs --jwt-public-key FILE%s", cfg->jwt_alg, "");
     if (cfg->idle_timeout_ms == 0 || cfg->ping_interval_ms == 0)
         return fail(err, errlen, "--ping-interval and --idle-timeout must be above zero%s%s", "", "");
+    if (cfg->write_delay_ms > 1000)
+        return fail(err, errlen, "--write-delay is at most 1 second%s%s", "", "");
     if (cfg->ping_interval_ms >= cfg->idle_timeout_ms)
         return fail(err, errlen, "--ping-interval must be shorter than --idle-timeout%s%s", "", "");
     if (cfg->max_message < 64 || cfg->max_header_bytes < 256 || cfg->rate <= 0 || cfg->burst < 1)

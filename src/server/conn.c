@@ -153,6 +153,8 @@ static void write_rest(pd_conn_t *c)
     c->inflight_items = n;
     c->writing = 1;
     int rc = uv_write(req, (uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n, on_write);
+    c->srv->metrics.writes_total++;
+    c->last_write_ms = (uint32_t)pd_server_now(c->srv);
     if (rc < 0) {
         free(req);
         c->writing = 0;
@@ -177,6 +179,9 @@ void pd_conn_flush(pd_conn_t *c)
         size_t total;
         unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
         int r = uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n);
+        c->srv->metrics.writes_total++;
+        c->last_write_ms = (uint32_t)pd_server_now(c->srv);
+    c->last_write_ms = (uint32_t)pd_server_now(c->srv);
         if (r < 0 && r != UV_EAGAIN) {
             finish_close(c);
             return;
@@ -499,6 +504,7 @@ void pd_conn_accept(pd_server_t *srv)
     uv_tcp_init(srv->loop, &c->tcp);
     c->tcp.data = c;
     pd_list_init(&c->flush_link);
+    c->last_write_ms = (uint32_t)pd_server_now(srv) - 2000; /* longer ago than any delay */
     pd_list_push_back(&srv->conns, &c->link);
     srv->n_conns++;
     srv->metrics.http_connections++;

@@ -41,6 +41,7 @@ struct pd_server {
     uv_tcp_t listener;
     uv_prepare_t flush_phase; /* writes pending sockets, up to flush_batch per loop turn */
     uv_idle_t flush_more;     /* active while the flush list is not empty: poll without sleeping */
+    uv_timer_t flush_timer;   /* --write-delay: wakes the loop when the oldest connection is due */
     uv_timer_t sweep;         /* liveness, handshake and token deadlines */
     uv_timer_t tick;          /* deferred updates and lingers (pd_rooms_tick) */
     uv_timer_t drain_timer;
@@ -61,6 +62,7 @@ struct pd_server {
 
     pd_list_t conns;        /* every connection */
     pd_list_t flush_list;   /* connections with queued bytes and no write in flight */
+    pd_list_t delay_list;   /* the same for members while --write-delay holds them */
     uint32_t flush_pushes;  /* connections ever put on flush_list (wraps) */
     unsigned n_conns;
 
@@ -91,8 +93,10 @@ struct pd_conn {
     unsigned evict_slow : 1;   /* fell behind too often; closed in the flush phase */
     unsigned app_pings : 1;    /* sends app-level pings: only messages prove it alive */
     pd_list_t link;            /* in srv->conns */
-    pd_list_t flush_link;      /* in srv->flush_list */
+    pd_list_t flush_link;      /* in srv->flush_list or srv->delay_list */
     uint32_t flush_seq;        /* srv->flush_pushes when it joined flush_list */
+    uint32_t flush_ms;         /* on delay_list: loop time (ms, wraps) it is due */
+    uint32_t last_write_ms;    /* loop time (ms, wraps) of its last write */
     size_t inflight;           /* bytes handed to uv_write */
     uint32_t inflight_items;   /* queue entries covered by that write */
     uint64_t created_ms;

@@ -82,6 +82,9 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
            m->messages_out_total);
     metric(out, "presenced_bytes_in_total", "counter", "Bytes received.", m->bytes_in_total);
     metric(out, "presenced_bytes_out_total", "counter", "Bytes written.", m->bytes_out_total);
+    metric(out, "presenced_writes_total", "counter",
+           "Socket writes (one writev each); messages_out_total / writes_total is messages per write.",
+           m->writes_total);
     metric(out, "presenced_bad_messages_total", "counter", "Messages answered with BAD_MESSAGE.",
            m->bad_messages_total);
     metric(out, "presenced_resyncs_total", "counter", "Slow readers resynchronised with a snapshot.",

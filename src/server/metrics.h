@@ -32,6 +32,7 @@ typedef struct {
     uint64_t messages_out_total; /* messages queued to connections */
     uint64_t bytes_in_total;
     uint64_t bytes_out_total;
+    uint64_t writes_total;       /* writev calls that carried bytes */
     uint64_t bad_messages_total;
     uint64_t resyncs_total;
     uint64_t auth_failures[PD_AUTH_UNAVAILABLE + 1]; /* by pd_auth_status_t */

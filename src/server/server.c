@@ -40,7 +40,15 @@ void pd_server_wants_flush(pd_server_t *srv, pd_conn_t *c)
 {
     if (!pd_list_linked(&c->flush_link) && c->state != CONN_CLOSED) {
         c->flush_seq = ++srv->flush_pushes;
-        pd_list_push_back(&srv->flush_list, &c->flush_link);
+        /*
+         * --write-delay: a member written less than the delay ago waits until
+         * the delay has passed since that write. HTTP answers, closes and
+         * a member's first message after a quiet spell go out at once.
+         */
+        uint32_t delay = (uint32_t)srv->cfg->write_delay_ms, now = (uint32_t)pd_server_now(srv);
+        int hold = delay && c->member && c->state == CONN_OPEN && now - c->last_write_ms < delay;
+        c->flush_ms = c->last_write_ms + delay;
+        pd_list_push_back(hold ? &srv->delay_list : &srv->flush_list, &c->flush_link);
     }
 }
 
@@ -89,11 +97,21 @@ static void latency_mark(pd_server_t *srv)
     srv->n_latency_new = 0;
 }
 
+/* Lowers done to just before the oldest connection still waiting on list. */
+static void oldest_waiting(const pd_list_t *list, uint32_t *done)
+{
+    if (pd_list_empty(list))
+        return;
+    uint32_t before = pd_container_of(list->next, pd_conn_t, flush_link)->flush_seq - 1;
+    if ((int32_t)(before - *done) < 0)
+        *done = before;
+}
+
 static void latency_observe(pd_server_t *srv)
 {
     uint32_t done = srv->flush_pushes;
-    if (!pd_list_empty(&srv->flush_list))
-        done = pd_container_of(srv->flush_list.next, pd_conn_t, flush_link)->flush_seq - 1;
+    oldest_waiting(&srv->flush_list, &done);
+    oldest_waiting(&srv->delay_list, &done);
     uint64_t now = 0;
     while (srv->n_latency) {
         unsigned h = srv->latency_head;
@@ -112,29 +130,60 @@ static void on_flush_more(uv_idle_t *idle)
     (void)idle; /* its being active is what keeps the next poll from sleeping */
 }
 
+static void on_flush_due(uv_timer_t *t)
+{
+    (void)t; /* the flush phase of this loop turn writes what is due */
+}
+
+/* Milliseconds until the first connection on the delay list is due (0: now). */
+static uint64_t delay_wait_ms(pd_server_t *srv)
+{
+    const pd_conn_t *c = pd_container_of(srv->delay_list.next, pd_conn_t, flush_link);
+    int32_t wait = (int32_t)(c->flush_ms - (uint32_t)pd_server_now(srv));
+    return wait > 0 ? (uint64_t)wait : 0;
+}
+
+/* The next connection to write: the flush list first, then a due delayed one. */
+static pd_list_t *next_to_write(pd_server_t *srv)
+{
+    if (!pd_list_empty(&srv->flush_list))
+        return srv->flush_list.next;
+    if (!pd_list_empty(&srv->delay_list) && delay_wait_ms(srv) == 0)
+        return srv->delay_list.next;
+    return NULL;
+}
+
 /*
  * One writev per connection, in the order they were queued. A long list
  * (one update in a room of thousands) is written in slices of flush_batch
  * sockets, one slice per loop turn: updates read in between join the queues
  * not yet written, so they wait for a slice rather than a whole sweep, and
- * the sockets at the end carry several frames per writev.
+ * the sockets at the end carry several frames per writev. With
+ * --write-delay, members written less than the delay ago wait on the delay
+ * list until it has passed. The list is roughly in due order and only its
+ * first entry is checked, so an entry may wait behind one due later; since
+ * every entry is due within the delay of joining, none waits longer than
+ * the delay from its first pending frame.
  */
 static void on_flush_phase(uv_prepare_t *p)
 {
     pd_server_t *srv = p->data;
     unsigned batch = srv->cfg->flush_batch, n = 0;
+    pd_list_t *it;
     latency_mark(srv);
     /* Flushing can queue more (a resync snapshot): those go to the back. */
-    while (!pd_list_empty(&srv->flush_list) && (!batch || n++ < batch)) {
-        pd_list_t *it = srv->flush_list.next;
+    while ((!batch || n++ < batch) && (it = next_to_write(srv)) != NULL) {
         pd_list_remove(it);
         pd_conn_flush(pd_container_of(it, pd_conn_t, flush_link));
     }
     latency_observe(srv);
-    if (pd_list_empty(&srv->flush_list))
-        uv_idle_stop(&srv->flush_more);
-    else
+    if (next_to_write(srv) != NULL) {
         uv_idle_start(&srv->flush_more, on_flush_more);
+        return;
+    }
+    uv_idle_stop(&srv->flush_more);
+    if (!pd_list_empty(&srv->delay_list))
+        uv_timer_start(&srv->flush_timer, on_flush_due, delay_wait_ms(srv), 0);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -266,16 +315,18 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     srv->rooms = pd_rooms_new(&rc, &rooms_ops, srv, random_seed());
     pd_list_init(&srv->conns);
     pd_list_init(&srv->flush_list);
+    pd_list_init(&srv->delay_list);
     pd_client_msg_init(&srv->msg);
     srv->ping_frame = pd_shared_copy("\x89\x00", 2);
     uv_tcp_init(loop, &srv->listener);
     uv_prepare_init(loop, &srv->flush_phase);
     uv_idle_init(loop, &srv->flush_more);
+    uv_timer_init(loop, &srv->flush_timer);
     uv_timer_init(loop, &srv->sweep);
     uv_timer_init(loop, &srv->tick);
     uv_timer_init(loop, &srv->drain_timer);
     srv->listener.data = srv->flush_phase.data = srv->sweep.data = srv->tick.data = srv;
-    srv->flush_more.data = srv;
+    srv->flush_more.data = srv->flush_timer.data = srv;
     srv->drain_timer.data = srv;
     return srv;
 }
@@ -345,8 +396,8 @@ static void close_all_handles(pd_server_t *srv)
     pd_verifier_close(srv->verifier);
     srv->verifier = NULL;
     uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->flush_more,
-                              (uv_handle_t *)&srv->sweep, (uv_handle_t *)&srv->tick,
-                              (uv_handle_t *)&srv->drain_timer};
+                              (uv_handle_t *)&srv->flush_timer, (uv_handle_t *)&srv->sweep,
+                              (uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->drain_timer};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
             uv_close(handles[i], NULL);

@@ -228,6 +228,53 @@ static void test_rate_limit_coalesces(void **state)
                  pdt_fmt("/r/%d", N_BURST));
 }
 
+static pdt_extra_t delayed;
+
+static int teardown_delayed(void **state)
+{
+    pdt_teardown(state);
+    pdt_extra_discard(&delayed);
+    return 0;
+}
+
+/* Socket writes and messages queued so far, from one /metrics answer. */
+static void writes_and_messages(int port, double *writes, double *messages)
+{
+    pd_buf_t resp = PD_BUF_INIT;
+    assert_int_equal(pdt_http_get(port, "/metrics", &resp), 200);
+    *writes = pdt_metric(pdt_http_body(resp.base), "presenced_writes_total");
+    *messages = pdt_metric(pdt_http_body(resp.base), "presenced_messages_out_total");
+    pd_buf_free(&resp);
+}
+
+/*
+ * --write-delay holds a member's messages until the first is that old: ten
+ * updates sent 50 ms apart reach bob in one socket write, in order. (The
+ * other write counted is the first /metrics answer: HTTP does not wait.)
+ */
+static void test_write_delay_batches_writes(void **state)
+{
+    const char *const args[] = {"--write-delay", "1", "--rate", "100", "--burst", "100", NULL};
+    pdt_extra_start(&delayed, args);
+    int port = delayed.srv.port;
+    pdt_ws_t *bob = pdt_join(port, "l-delay", "bob");
+    pdt_ws_t *alice = pdt_join(port, "l-delay", "alice");
+    assert_field(pdt_expect_within(bob, "user_joined", 5000), "userId", "alice");
+    double writes0, messages0, writes1, messages1;
+    writes_and_messages(port, &writes0, &messages0);
+    for (int k = 0; k < 10; k++) {
+        pdt_sendf(alice, "{\"type\":\"presence_update\",\"currentPath\":\"/d/%d\"}", k);
+        pdt_pump(50);
+    }
+    for (int k = 0; k < 10; k++)
+        assert_field(pdt_expect_within(bob, "presence_changed", 5000), "currentPath",
+                     pdt_fmt("/d/%d", k));
+    writes_and_messages(port, &writes1, &messages1);
+    assert_int_equal(messages1 - messages0, 10);
+    assert_int_equal(writes1 - writes0, 2);
+    pdt_extra_stop(&delayed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +290,7 @@ int main(void)
         PDT_TEST(test_too_many_connections_per_user),
         PDT_TEST(test_room_full),
         PDT_TEST(test_rate_limit_coalesces),
+        cmocka_unit_test_teardown(test_write_delay_batches_writes, teardown_delayed),
     };
     return PDT_SUITE(tests, &srv, server_args, 100);
 }
