@@ -96,7 +96,7 @@ static const opt_t options[] = {
     {"flush-batch", "PRESENCED_FLUSH_BATCH", OPT_UINT, OFF(flush_batch), "N",
      "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
     {"write-delay", "PRESENCED_WRITE_DELAY", OPT_SECONDS, OFF(write_delay_ms), "SECONDS",
-     "collect a connection's messages this long before writing them (default 0; at most 1)"},
+     "write a member at most once per this long while messages keep coming (default 0; at most 1)"},
     {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", OPT_ORIGINS, 0, "ORIGINS",
      "comma-separated Origin values allowed to connect (default: any)"},
     {"verify-url", "PRESENCED_VERIFY_URL", OPT_STR, OFF(verify_url), "URL",

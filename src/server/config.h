@@ -45,7 +45,7 @@ typedef struct {
     size_t max_send_buffer;    /* unsent bytes per connection before resync (256 KiB) */
     unsigned max_pending_msgs; /* messages buffered before admission (32) */
     unsigned flush_batch;      /* sockets written per loop turn before reading again (16; 0 = all) */
-    uint64_t write_delay_ms;   /* collect a connection's frames this long before writing (0) */
+    uint64_t write_delay_ms;   /* least time between two writes to a busy member (0) */
 
     char **allowed_origins;    /* NULL: any Origin is accepted */
     size_t n_allowed_origins;
