@@ -1,5 +1,5 @@
-# Every option `presenced --help` lists must be documented in
-# docs/operations.md: the option table there is what operators read.
+# Every option `presenced --help` lists must have a row in the option table of
+# docs/operations.md, which is what operators read.
 # cmake -DSERVER=path/to/presenced -DDOC=docs/operations.md -P docs_options.cmake
 execute_process(COMMAND ${SERVER} --help OUTPUT_VARIABLE help RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
@@ -14,7 +14,7 @@ endif()
 set(missing "")
 foreach(opt IN LISTS options)
   string(STRIP "${opt}" opt)
-  string(FIND "${doc}" "`${opt}" at)
+  string(FIND "${doc}" "| `${opt}" at)
   if(at EQUAL -1)
     list(APPEND missing ${opt})
   endif()
