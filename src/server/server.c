@@ -143,14 +143,22 @@ static uint64_t delay_wait_ms(pd_server_t *srv)
     return wait > 0 ? (uint64_t)wait : 0;
 }
 
-/* The next connection to write: the flush list first, then a due delayed one. */
+/*
+ * The next connection to write: the head of the flush list or a due head of
+ * the delay list, whichever was queued first, so that neither list can
+ * starve the other under load.
+ */
 static pd_list_t *next_to_write(pd_server_t *srv)
 {
-    if (!pd_list_empty(&srv->flush_list))
-        return srv->flush_list.next;
+    pd_list_t *f = pd_list_empty(&srv->flush_list) ? NULL : srv->flush_list.next;
+    pd_list_t *d = NULL;
     if (!pd_list_empty(&srv->delay_list) && delay_wait_ms(srv) == 0)
-        return srv->delay_list.next;
-    return NULL;
+        d = srv->delay_list.next;
+    if (!f || !d)
+        return f ? f : d;
+    uint32_t fs = pd_container_of(f, pd_conn_t, flush_link)->flush_seq;
+    uint32_t ds = pd_container_of(d, pd_conn_t, flush_link)->flush_seq;
+    return (int32_t)(ds - fs) < 0 ? d : f;
 }
 
 /*

@@ -6,7 +6,8 @@
  * Arguments are added to the server's. With the default --flush-batch (16)
  * a broadcast to this room is written in slices over several loop turns,
  * with updates read in between; ctest also runs the suite with 1 (a socket
- * per turn) and 0 (every socket in one turn).
+ * per turn), with 0 (every socket in one turn) and with --write-delay 0.01
+ * (busy members written at most every 10 ms).
  */
 #include <stdio.h>
 #include <stdlib.h>
