@@ -28,6 +28,18 @@ void pd_identity_copy(pd_identity_t *dst, const pd_identity_t *src)
     dst->expires_at_ms = src->expires_at_ms;
 }
 
+int pd_auth_token_valid(pd_slice_t token)
+{
+    if (!token.base || !token.len)
+        return 0;
+    for (size_t i = 0; i < token.len; i++) {
+        unsigned char ch = (unsigned char)token.base[i];
+        if (ch < 0x21 || ch > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
 const char *pd_auth_code(pd_auth_status_t s)
 {
     switch (s) {

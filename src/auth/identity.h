@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "../base/slice.h"
+
 typedef struct {
     char *user_id;       /* 1-128 bytes */
     char *user_name;     /* 1-256 bytes */
@@ -28,6 +30,16 @@ typedef enum {
 void pd_identity_free(pd_identity_t *id);
 /* Deep copy into dst, which is overwritten without being freed first. */
 void pd_identity_copy(pd_identity_t *dst, const pd_identity_t *src);
+/*
+ * 1 when token may be a bearer token: 1 or more visible ASCII characters
+ * (VCHAR, 0x21-0x7e). RFC 6750's b64token is a subset, and so is every
+ * JWT; a space, a control byte (CR, LF, NUL, ...) or a byte over 0x7e is
+ * never part of a token, so a token that passes can be written into an
+ * HTTP header without changing what the header says. Checked before any
+ * use of a token, local or remote: a token that fails is AUTH_INVALID.
+ */
+int pd_auth_token_valid(pd_slice_t token);
+
 /* The wire code: "AUTH_INVALID", ..., "SERVICE_UNAVAILABLE"; NULL for OK. */
 const char *pd_auth_code(pd_auth_status_t s);
 

@@ -213,6 +213,8 @@ void pd_admit_start(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
         key = PD_SLICE_NULL;
     if (!token.base || !token.len) {
         reject(c, PD_AUTH_MISSING, room);
+    } else if (!pd_auth_token_valid(token)) {
+        reject(c, PD_AUTH_INVALID, room);
     } else if (c->srv->verifier) {
         start_remote(c, token, room, key);
     } else {
@@ -262,6 +264,11 @@ static void on_refresh_checked(void *ud, pd_auth_status_t st, pd_identity_t *id)
 void pd_admit_refresh(pd_conn_t *c, pd_slice_t token)
 {
     pd_slice_t room = pd_room_id(pd_member_room(c->member));
+    if (!pd_auth_token_valid(token)) {
+        pd_identity_t none = {0};
+        refreshed(c, PD_AUTH_INVALID, &none);
+        return;
+    }
     if (c->srv->verifier) {
         if (c->refresh)
             pd_verifier_cancel(c->refresh);

@@ -24,8 +24,7 @@ struct pd_verify_req {
     pd_list_t link;          /* in v->queue, v->inflight or v->done */
     req_state_t state;
     CURL *easy;
-    struct curl_slist *headers;
-    char *auth_header;       /* holds the token: wiped before it is freed */
+    struct curl_slist *headers; /* the Authorization line holds the token: wiped when freed */
     pd_buf_t body;
     pd_buf_t response;
     unsigned char key[SHA256_DIGEST_LENGTH];
@@ -68,6 +67,7 @@ struct pd_verifier {
 };
 
 static void start_queued(pd_verifier_t *v);
+static void headers_free(struct curl_slist *list);
 static void on_done_timer(uv_timer_t *t);
 
 /* ---- the cache ------------------------------------------------------- */
@@ -151,11 +151,7 @@ static void req_free(pd_verify_req_t *r)
         curl_multi_remove_handle(r->v->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
-    curl_slist_free_all(r->headers);
-    if (r->auth_header) {
-        OPENSSL_cleanse(r->auth_header, strlen(r->auth_header));
-        free(r->auth_header);
-    }
+    headers_free(r->headers);
     pd_buf_free(&r->body);
     pd_buf_free(&r->response);
     pd_identity_free(&r->id);
@@ -271,17 +267,58 @@ static void start_queued(pd_verifier_t *v)
     uv_timer_start(&v->queue_timer, on_queue_timer, head->started_ms + v->cfg.timeout_ms - now, 0);
 }
 
-static void build_request(pd_verify_req_t *r, pd_slice_t token, pd_slice_t room)
+/*
+ * Every header line with a value from outside (the token) is made here: a
+ * value holding a control byte (CR and LF above all) or DEL is refused, so
+ * no value can end its line and add a header, or a request, of its own.
+ * Tokens are checked before they get here (pd_auth_token_valid()); this is
+ * the last door. The line is wiped from memory once curl has its copy.
+ */
+static int header_append(struct curl_slist **list, const char *name, pd_slice_t value)
+{
+    for (size_t i = 0; i < value.len; i++) {
+        unsigned char ch = (unsigned char)value.base[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return -1;
+    }
+    size_t n = strlen(name) + 2 + value.len + 1;
+    char *line = pd_malloc(n);
+    snprintf(line, n, "%s: %.*s", name, (int)value.len, value.base);
+    struct curl_slist *grown = curl_slist_append(*list, line);
+    OPENSSL_cleanse(line, n);
+    free(line);
+    if (!grown)
+        return -1;
+    *list = grown;
+    return 0;
+}
+
+/* The Authorization line holds the token: wipe every line before freeing. */
+static void headers_free(struct curl_slist *list)
+{
+    for (struct curl_slist *h = list; h; h = h->next)
+        OPENSSL_cleanse(h->data, strlen(h->data));
+    curl_slist_free_all(list);
+}
+
+static int build_request(pd_verify_req_t *r, pd_slice_t token, pd_slice_t room)
 {
     pd_endpoint_request_body(&r->body, room);
-    size_t n = token.len + sizeof("Authorization: Bearer ");
-    r->auth_header = pd_malloc(n);
-    snprintf(r->auth_header, n, "Authorization: Bearer %.*s", (int)token.len, token.base);
-    r->headers = curl_slist_append(NULL, r->auth_header);
+    char bearer[] = "Bearer ";
+    size_t n = sizeof(bearer) - 1 + token.len;
+    char *value = pd_malloc(n);
+    memcpy(value, bearer, sizeof(bearer) - 1);
+    memcpy(value + sizeof(bearer) - 1, token.base, token.len);
+    int rc = header_append(&r->headers, "Authorization", pd_slice(value, n));
+    OPENSSL_cleanse(value, n);
+    free(value);
+    if (rc != 0)
+        return -1;
     r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
     r->headers = curl_slist_append(r->headers, "Expect:");
     for (struct curl_slist *h = r->v->static_headers; h; h = h->next)
         r->headers = curl_slist_append(r->headers, h->data);
+    return 0;
 }
 
 pd_verify_req_t *pd_verifier_start(pd_verifier_t *v, pd_slice_t token, pd_slice_t room_id,
@@ -307,7 +344,11 @@ pd_verify_req_t *pd_verifier_start(pd_verifier_t *v, pd_slice_t token, pd_slice_
         finish(r, PD_AUTH_OK);
         return r;
     }
-    build_request(r, token, room_id);
+    if (build_request(r, token, room_id) != 0) {
+        r->state = REQ_DONE;
+        finish(r, PD_AUTH_INVALID);
+        return r;
+    }
     pd_list_push_back(&v->queue, &r->link);
     v->stats.queued++;
     if (v->stats.queued > v->cfg.max_queue)
