@@ -72,7 +72,7 @@ pd_auth_status_t pd_endpoint_parse(long http_status, const char *body, size_t le
         return PD_AUTH_FORBIDDEN;
     if (http_status != 200 || !body)
         return PD_AUTH_UNAVAILABLE;
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    cJSON *root = pd_proto_parse_json(body, len, NULL);
     pd_auth_status_t st = root ? read_identity(root, out) : PD_AUTH_UNAVAILABLE;
     cJSON_Delete(root);
     return st;

@@ -9,12 +9,17 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include "../base/err.h"
 #include "../base/mem.h"
+#include "../proto/proto.h"
 
 #define MAX_TOKEN_LEN 8192
 #define MAX_SUB_LEN 128
@@ -30,8 +35,9 @@
 struct pd_jwt_verifier {
     jwt_alg_t alg;
     const char *alg_name;
-    char *key; /* NUL-terminated copy; libjwt reads key_len bytes */
+    char *key;      /* HS256: the secret (NUL-terminated copy of key_len bytes) */
     size_t key_len;
+    EVP_PKEY *pkey; /* RS256/ES256: the public key, parsed once */
     int64_t leeway_s;
     char *issuer;
     char *audience;
@@ -94,9 +100,14 @@ static const char *check_rsa_key(EVP_PKEY *pkey)
     return NULL;
 }
 
-/* Returns NULL when key is a usable public key for alg, else why not. */
-static const char *check_public_key(jwt_alg_t alg, const unsigned char *key, size_t key_len)
+/*
+ * Parses key as a public key usable for alg into *out; returns NULL, or why
+ * not (and *out is NULL).
+ */
+static const char *load_public_key(jwt_alg_t alg, const unsigned char *key, size_t key_len,
+                                   EVP_PKEY **out)
 {
+    *out = NULL;
     if (!key || key_len == 0 || key_len > INT_MAX)
         return "RS256 and ES256 need a PEM public key";
     BIO *bio = BIO_new_mem_buf(key, (int)key_len);
@@ -104,17 +115,21 @@ static const char *check_public_key(jwt_alg_t alg, const unsigned char *key, siz
     const char *why = "the key is not a PEM public key";
     if (pkey)
         why = alg == JWT_ALG_RS256 ? check_rsa_key(pkey) : check_ec_key(pkey);
-    EVP_PKEY_free(pkey);
     BIO_free(bio);
-    /* A failed PEM parse leaves errors queued for whoever asks OpenSSL next. */
     ERR_clear_error();
+    if (why)
+        EVP_PKEY_free(pkey);
+    else
+        *out = pkey;
     return why;
 }
 
-static const char *check_key(jwt_alg_t alg, const unsigned char *key, size_t key_len)
+static const char *check_key(jwt_alg_t alg, const unsigned char *key, size_t key_len,
+                             EVP_PKEY **pkey)
 {
+    *pkey = NULL;
     if (alg != JWT_ALG_HS256)
-        return check_public_key(alg, key, key_len);
+        return load_public_key(alg, key, key_len, pkey);
     if (!key || key_len == 0)
         return "HS256 needs a non-empty secret";
     if (key_len > INT_MAX)
@@ -135,10 +150,12 @@ int pd_jwt_verifier_new(pd_jwt_verifier_t **out, const pd_jwt_config_t *cfg, cha
     jwt_alg_t alg = alg_from_name(name);
     if (alg == JWT_ALG_INVAL)
         return config_error(err, errlen, "unknown JWT algorithm (HS256, RS256 or ES256)");
-    const char *why = check_key(alg, cfg->key, cfg->key_len);
+    EVP_PKEY *pkey;
+    const char *why = check_key(alg, cfg->key, cfg->key_len, &pkey);
     if (why)
         return config_error(err, errlen, why);
     pd_jwt_verifier_t *v = pd_calloc(1, sizeof(*v));
+    v->pkey = pkey;
     v->alg = alg;
     v->alg_name = jwt_alg_str(alg);
     v->key = pd_strndup((const char *)cfg->key, cfg->key_len);
@@ -155,6 +172,7 @@ void pd_jwt_verifier_free(pd_jwt_verifier_t *v)
     if (!v)
         return;
     free(v->key);
+    EVP_PKEY_free(v->pkey);
     free(v->issuer);
     free(v->audience);
     free(v);
@@ -244,7 +262,7 @@ static int header_acceptable(const pd_jwt_verifier_t *v, pd_slice_t head)
 {
     size_t len;
     char *json = b64url_decode(head, &len);
-    cJSON *h = cJSON_ParseWithLength(json, len);
+    cJSON *h = pd_proto_parse_json(json, len, NULL);
     const cJSON *alg = cJSON_GetObjectItemCaseSensitive(h, "alg");
     int ok = cJSON_IsObject(h) && cJSON_IsString(alg) && strcmp(alg->valuestring, v->alg_name) == 0 &&
              !cJSON_HasObjectItem(h, "crit");
@@ -255,35 +273,83 @@ static int header_acceptable(const pd_jwt_verifier_t *v, pd_slice_t head)
 
 /* ---- signature ---- */
 
-static cJSON *grants_of(jwt_t *jwt)
+/*
+ * The signature is checked here with OpenSSL rather than by libjwt, which
+ * reads the PEM public key again for every token (about 0.35 ms per RS256
+ * or ES256 check, against some 0.02-0.05 ms for the check itself): the key
+ * is parsed once, when the verifier is made.
+ */
+static int hs256_ok(const pd_jwt_verifier_t *v, pd_slice_t input, const unsigned char *sig,
+                    size_t sig_len)
 {
-    char *json = jwt_get_grants_json(jwt, NULL);
-    cJSON *claims = json ? cJSON_Parse(json) : NULL;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    if (!HMAC(EVP_sha256(), v->key, (int)v->key_len, (const unsigned char *)input.base,
+              input.len, mac, &mac_len))
+        return 0;
+    return sig_len == mac_len && CRYPTO_memcmp(mac, sig, mac_len) == 0;
+}
+
+/* ES256 signatures are r || s, 32 bytes each (RFC 7518 3.4); OpenSSL wants DER. */
+static unsigned char *es256_der(const unsigned char *sig, size_t sig_len, size_t *der_len)
+{
+    if (sig_len != 64)
+        return NULL;
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+    unsigned char *der = NULL;
+    if (es && r && s && ECDSA_SIG_set0(es, r, s) == 1) {
+        r = s = NULL; /* owned by es now */
+        int n = i2d_ECDSA_SIG(es, &der);
+        *der_len = n > 0 ? (size_t)n : 0;
+    }
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(es);
+    return der;
+}
+
+static int pkey_ok(const pd_jwt_verifier_t *v, pd_slice_t input, const unsigned char *sig,
+                   size_t sig_len)
+{
+    unsigned char *der = NULL;
+    if (v->alg == JWT_ALG_ES256) {
+        if (!(der = es256_der(sig, sig_len, &sig_len)))
+            return 0;
+        sig = der;
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, v->pkey) == 1 &&
+             EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)input.base, input.len) == 1;
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_free(der);
+    return ok;
+}
+
+/*
+ * Returns the claims of a token whose signature verifies with the
+ * configured algorithm and key, or NULL. The header was already checked to
+ * name that algorithm (header_acceptable()).
+ */
+static cJSON *verified_claims(const pd_jwt_verifier_t *v, pd_slice_t token,
+                              const token_parts_t *p)
+{
+    pd_slice_t input = pd_slice(token.base, (size_t)(p->sig.base - 1 - token.base));
+    size_t sig_len, body_len;
+    unsigned char *sig = (unsigned char *)b64url_decode(p->sig, &sig_len);
+    int ok = v->alg == JWT_ALG_HS256 ? hs256_ok(v, input, sig, sig_len)
+                                     : pkey_ok(v, input, sig, sig_len);
+    free(sig);
+    ERR_clear_error();
+    if (!ok)
+        return NULL;
+    char *json = b64url_decode(p->body, &body_len);
+    cJSON *claims = pd_proto_parse_json(json, body_len, NULL);
     free(json);
     if (!cJSON_IsObject(claims)) {
         cJSON_Delete(claims);
         return NULL;
     }
-    return claims;
-}
-
-/*
- * Returns the claims of a token whose signature verifies with the
- * configured algorithm and key, or NULL. The algorithm is checked again
- * after decoding because libjwt reads the header with its own JSON parser,
- * which may resolve a duplicated "alg" differently from cJSON.
- */
-static cJSON *verified_claims(const pd_jwt_verifier_t *v, pd_slice_t token)
-{
-    char *s = pd_strndup(token.base, token.len);
-    jwt_t *jwt = NULL;
-    cJSON *claims = NULL;
-    if (jwt_decode(&jwt, s, (const unsigned char *)v->key, (int)v->key_len) == 0 &&
-        jwt_get_alg(jwt) == v->alg)
-        claims = grants_of(jwt);
-    jwt_free(jwt);
-    free(s);
-    ERR_clear_error();
     return claims;
 }
 
@@ -410,7 +476,7 @@ pd_auth_status_t pd_jwt_verify(const pd_jwt_verifier_t *v, pd_slice_t token, pd_
     if (token.len > MAX_TOKEN_LEN || !split_token(token, &parts) ||
         !header_acceptable(v, parts.head))
         return PD_AUTH_INVALID;
-    cJSON *claims = verified_claims(v, token);
+    cJSON *claims = verified_claims(v, token, &parts);
     if (!claims)
         return PD_AUTH_INVALID;
     claims_t c;

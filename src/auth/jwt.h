@@ -1,7 +1,8 @@
 /*
- * Local token verification: JWTs (RFC 7519) checked with libjwt, with the
- * algorithm pinned to the configured one. libjwt itself accepts whatever
- * algorithm a token names and checks no time claims, so this module rejects
+ * Local token verification: JWTs (RFC 7519) checked with OpenSSL, with the
+ * algorithm pinned to the configured one and the public key parsed once,
+ * at start (libjwt, used here only to mint tokens, would accept whatever
+ * algorithm a token names and read the key again per token). It rejects
  * "none", any algorithm other than the configured one (including an HS256
  * token signed with an RSA public key as the secret), and checks exp, nbf
  * and iat with a leeway, the room, and optionally iss and aud.

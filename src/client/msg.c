@@ -156,26 +156,10 @@ static pd_srv_type_t type_of(pd_slice_t name)
     return PD_SRV_UNKNOWN;
 }
 
-/* One JSON value with nothing but whitespace after it; NULL otherwise. */
-static cJSON *parse_whole(const char *json, size_t len)
-{
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!root)
-        return NULL;
-    size_t used = (size_t)(end - json);
-    while (used < len && strchr(" \t\r\n", json[used]) && json[used] != '\0')
-        used++;
-    if (used == len)
-        return root;
-    cJSON_Delete(root);
-    return NULL;
-}
-
 int pd_srv_msg_decode(pd_srv_msg_t *m, const char *json, size_t len, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
-    cJSON *root = parse_whole(json, len);
+    cJSON *root = pd_proto_parse_json(json, len, NULL);
     m->tree = root;
     pd_slice_t type;
     if (!cJSON_IsObject(root))

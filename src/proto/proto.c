@@ -77,42 +77,54 @@ static int only_space(const char *p, const char *end)
 }
 
 /*
- * cJSON hands strings back NUL-terminated, so a "\u0000" escape would cut a
- * string short without a trace. Backslashes occur only inside strings in
- * valid JSON and each starts a two-byte escape, so skipping escapes pairwise
- * finds exactly the "\u0000" that decode to NUL (not "\\u0000").
+ * What cJSON lets through but JSON (RFC 8259) or this protocol does not:
+ * a raw control byte inside a string (it must be escaped), and a "\u0000"
+ * escape (cJSON hands strings back NUL-terminated, so it would cut a string
+ * short without a trace). Runs on text cJSON has parsed, where a quote
+ * outside an escape always opens or closes a string and a backslash inside
+ * one always starts a two-byte escape, so "\\u0000" is not taken for one.
  */
-static int has_nul_escape(const char *p, size_t len)
+static const char *string_flaw(const char *p, size_t len)
 {
-    const char *end = p + len;
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        if (end - p >= 6 && memcmp(p, "\\u0000", 6) == 0)
-            return 1;
-        p += 2;
-        if (p >= end)
-            return 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '"')
+            in_string = !in_string;
+        else if (!in_string)
+            continue;
+        else if (ch < 0x20)
+            return "control characters in strings must be escaped";
+        else if (ch == '\\' && len - i >= 6 && memcmp(p + i, "\\u0000", 6) == 0)
+            return "strings must not contain NUL";
+        else if (ch == '\\')
+            i++;
     }
-    return 0;
+    return NULL;
 }
 
-/*
- * Parses the whole of json. cJSON stops after the first value, so trailing
- * bytes other than whitespace are checked here. A raw NUL byte is never
- * valid JSON (cJSON would treat it as whitespace or cut a string at it).
- */
+cJSON *pd_proto_parse_json(const char *json, size_t len, const char **why)
+{
+    const char *end = NULL, *flaw = "not valid JSON";
+    cJSON *root = NULL;
+    if (len && !memchr(json, '\0', len))
+        root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (root && only_space(end, json + len) && !(flaw = string_flaw(json, len)))
+        return root;
+    cJSON_Delete(root);
+    if (why)
+        *why = root ? flaw : "not valid JSON";
+    return NULL;
+}
+
+/* Parses the whole of json; the message must be an object. */
 static int parse_root(const decoder_t *d, const char *json, size_t len, cJSON **out)
 {
-    const char *end = NULL;
-    if (len == 0 || memchr(json, '\0', len))
-        return fail(d, "message is not valid JSON");
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    const char *why;
+    cJSON *root = pd_proto_parse_json(json, len, &why);
     if (!root)
-        return fail(d, "message is not valid JSON");
+        return fail(d, "%s", strcmp(why, "not valid JSON") ? why : "message is not valid JSON");
     *out = root;
-    if (!only_space(end, json + len))
-        return fail(d, "message is not valid JSON");
-    if (has_nul_escape(json, len))
-        return fail(d, "strings must not contain NUL");
     if (!cJSON_IsObject(root))
         return fail(d, "message must be a JSON object");
     return 0;

@@ -67,6 +67,8 @@ void pd_client_msg_free(pd_client_msg_t *msg);
  *
  * - The whole input must be one JSON value, with only JSON whitespace
  *   after it; a raw NUL byte anywhere makes it invalid.
+ * - A raw control byte inside a string is rejected with "control
+ *   characters in strings must be escaped" (RFC 8259 section 7).
  * - A "\u0000" escape anywhere in the message (keys and ignored fields
  *   included) is rejected with "strings must not contain NUL": cJSON would
  *   silently cut the string there, which could turn "type\u0000x" into
@@ -88,6 +90,20 @@ void pd_client_msg_free(pd_client_msg_t *msg);
  */
 int pd_proto_decode(const pd_proto_limits_t *limits, const char *json, size_t len,
                     pd_client_msg_t *msg, char *err, size_t errlen);
+
+struct cJSON;
+
+/*
+ * Parses the whole of json (len bytes; it need not be NUL-terminated) as
+ * one JSON value with nothing but JSON whitespace after it. Stricter than
+ * cJSON alone, which every parse of bytes from the network goes through
+ * this for: a raw NUL byte anywhere, a raw control byte (below 0x20)
+ * inside a string, and a "\u0000" escape are refused. Returns the tree
+ * (free it with cJSON_Delete()), or NULL with *why (when why is not NULL)
+ * set to "not valid JSON", "control characters in strings must be
+ * escaped" or "strings must not contain NUL".
+ */
+struct cJSON *pd_proto_parse_json(const char *json, size_t len, const char **why);
 
 /* One user's entry as a snapshot reports it. */
 typedef struct {

@@ -76,7 +76,12 @@ static void show_room(pd_conn_t *c, pd_room_t *r)
 
 static void kick(pd_conn_t *c, pd_slice_t room_id, pd_slice_t body)
 {
-    cJSON *json = body.base ? cJSON_ParseWithLength(body.base, body.len) : NULL;
+    const char *flaw = "not valid JSON";
+    cJSON *json = body.base ? pd_proto_parse_json(body.base, body.len, &flaw) : NULL;
+    if (!json && strcmp(flaw, "not valid JSON") != 0) {
+        respond_error(c, 400, flaw); /* a "\u0000" would have cut the userId short */
+        return;
+    }
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(json, "userId");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(json, "reason");
     if (!cJSON_IsString(user) || !*user->valuestring) {

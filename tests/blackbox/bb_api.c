@@ -256,6 +256,11 @@ static void test_kick_errors(void **state)
                          "{\"userId\":null}", "{\"user\":\"bob\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_error(call("POST", kick, bad[i]), 400, "body must be {\"userId\":\"…\"}");
+    /* "\u0000" would have cut the id to "bob"; a raw control byte is no JSON string either. */
+    expect_error(call("POST", kick, "{\"userId\":\"bob\\u0000x\"}"), 400,
+                 "strings must not contain NUL");
+    expect_error(call("POST", kick, "{\"userId\":\"bob\tx\"}"), 400,
+                 "control characters in strings must be escaped");
     /* None of that touched bob. */
     pdt_expect_silence(bob, 200);
 }

@@ -442,6 +442,14 @@ static void test_nul_escape_rejected(void **state)
                  "strings must not contain NUL");
     expect_error("{\"type\\u0000x\":\"ping\"}", "strings must not contain NUL");
     expect_error("{\"type\":\"ping\",\"other\":\"\\u0000\"}", "strings must not contain NUL");
+    /* Raw control bytes inside strings (RFC 8259 7), in values, keys and ignored fields. */
+    expect_error("{\"type\":\"presence_update\",\"currentPath\":\"/a\nb\"}",
+                 "control characters in strings must be escaped");
+    expect_error("{\"type\":\"ping\",\"x\x01\":1}", "control characters in strings must be escaped");
+    expect_error("{\"type\":\"ping\",\"o\":\"\t\"}", "control characters in strings must be escaped");
+    /* The same bytes escaped, or between tokens, are fine. */
+    expect_ping("{\"type\":\"ping\",\"o\":\"\\n\\t\\u0001\"}\r\n", NULL);
+    expect_ping("{\n\t\"type\":\"ping\"}", NULL);
     expect_error("{\"type\":\"token_refresh\",\"token\":\"\\\\\\u0000\"}",
                  "strings must not contain NUL");
 }
