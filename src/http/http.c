@@ -249,12 +249,43 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     return 0;
 }
 
+static void request_finish(pd_http_parser_t *p);
+
+static int announces_body(const http_parser *hp)
+{
+    return (hp->flags & F_CHUNKED) || (hp->content_length > 0 && hp->content_length != ULLONG_MAX);
+}
+
+/*
+ * The caller's head callback chooses whether a body is read, so that bytes
+ * nobody will use are never stored: see pd_http_head_cb.
+ */
+static int ask_about_body(pd_http_parser_t *p, http_parser *hp)
+{
+    request_finish(p);
+    size_t max = 0;
+    if (p->head_cb(p->head_ud, &p->req, &max)) {
+        p->req.body_unread = 1;
+        p->done = 1;
+        http_parser_pause(hp, 1);
+        return 0;
+    }
+    p->limits.max_body_bytes = max;
+    if (!(hp->flags & F_CHUNKED) && hp->content_length > max)
+        return callback_fail(p, 413);
+    return 0;
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     pd_http_parser_t *p = hp->data;
     header_end(p);
     p->headers_done = 1;
-    return hp->http_major == 1 ? 0 : callback_fail(p, 505);
+    if (hp->http_major != 1)
+        return callback_fail(p, 505);
+    if (!p->response && p->head_cb && announces_body(hp))
+        return ask_about_body(p, hp);
+    return 0;
 }
 
 static int on_body(http_parser *hp, const char *at, size_t len)
@@ -314,6 +345,12 @@ void pd_http_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits)
 void pd_http_response_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits)
 {
     parser_init(p, limits, HTTP_RESPONSE);
+}
+
+void pd_http_parser_on_head(pd_http_parser_t *p, pd_http_head_cb cb, void *ud)
+{
+    p->head_cb = cb;
+    p->head_ud = ud;
 }
 
 void pd_http_parser_free(pd_http_parser_t *p)

@@ -62,7 +62,20 @@ typedef struct {
     pd_slice_t content_type;
     pd_slice_t body;   /* Content-Length or chunked body; base NULL when empty */
     int keep_alive; /* what http_should_keep_alive() said */
+    int body_unread; /* a body was announced and the head callback chose not to read it */
 } pd_http_request_t;
+
+/*
+ * Decides, once the head of a request that announces a body (Content-Length
+ * above 0, or chunked) is read, whether the body is read at all. Returns 0
+ * to read it, up to *max_body bytes (set by the callback; more is 413, and
+ * a Content-Length above it is 413 at once), or 1 to end the request with
+ * its head: pd_http_feed() then reports it complete with body_unread set
+ * and no body, and the bytes after the head are not the parser's. head's
+ * slices are valid during the call only. Without a callback every body is
+ * read up to limits.max_body_bytes.
+ */
+typedef int (*pd_http_head_cb)(void *ud, const pd_http_request_t *head, size_t *max_body);
 
 /* What the parser knows about the header line it is reading. */
 typedef enum {
@@ -114,6 +127,8 @@ typedef struct {
     size_t off[PD_HTTP_PIECES][2];
     pd_http_request_t req;
     int response;             /* reading a response, not a request */
+    pd_http_head_cb head_cb;
+    void *head_ud;
     pd_http_response_t resp;
 } pd_http_parser_t;
 
@@ -123,6 +138,9 @@ typedef struct {
  * PD_HTTP_LIMITS_DEFAULT. Allocates nothing until bytes are fed.
  */
 void pd_http_parser_init(pd_http_parser_t *p, const pd_http_limits_t *limits);
+
+/* Sets the callback that decides on request bodies (see pd_http_head_cb). */
+void pd_http_parser_on_head(pd_http_parser_t *p, pd_http_head_cb cb, void *ud);
 
 /* Releases the parser's storage; the request's slices die with it. */
 void pd_http_parser_free(pd_http_parser_t *p);

@@ -113,14 +113,20 @@ int pd_admit_buffer(pd_conn_t *c, const char *data, size_t len)
     pd_admission_t *a = c->admission;
     if (!a)
         return 0;
-    if (a->n_pending < c->srv->cfg->max_pending_msgs) {
+    const pd_config_t *cfg = c->srv->cfg;
+    if (a->n_pending < cfg->max_pending_msgs &&
+        a->pending.len + sizeof(uint32_t) + len <= cfg->max_pending_bytes) {
         uint32_t n = (uint32_t)len;
         pd_buf_append(&a->pending, &n, sizeof(n));
         pd_buf_append(&a->pending, data, len);
         a->n_pending++;
         return 1;
     }
-    /* Past the bound only the newest location is kept: it is the one that matters. */
+    /*
+     * Past either bound (a count and bytes, so that thousands of pending
+     * admissions cannot hold the message limit 32 times each) only the
+     * newest location is kept: it is the one that matters.
+     */
     pd_server_t *srv = c->srv;
     char err[8];
     if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) == 0 &&

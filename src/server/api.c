@@ -135,6 +135,19 @@ static void route_room(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t re
     }
 }
 
+static int is_kick_path(pd_slice_t path)
+{
+    size_t plen = strlen(API_PREFIX "/"), klen = strlen("/kick");
+    return path.len > plen + klen && memcmp(path.base, API_PREFIX "/", plen) == 0 &&
+           memcmp(path.base + path.len - klen, "/kick", klen) == 0;
+}
+
+int pd_api_takes_body(const pd_server_t *srv, const pd_http_request_t *head)
+{
+    return srv->cfg->api_secret && head->method == PD_HTTP_POST && is_kick_path(head->path) &&
+           authorized(srv, head->authorization);
+}
+
 int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req)
 {
     pd_slice_t path = req->path;

@@ -83,6 +83,10 @@ static const opt_t options[] = {
      "presence updates per second per connection (default 20)"},
     {"burst", "PRESENCED_BURST", OPT_DOUBLE, OFF(burst), "N",
      "burst of presence updates per connection (default 40)"},
+    {"msg-rate", "PRESENCED_MSG_RATE", OPT_DOUBLE, OFF(msg_rate), "N",
+     "WebSocket messages per second per connection, of any type (default 50)"},
+    {"msg-burst", "PRESENCED_MSG_BURST", OPT_DOUBLE, OFF(msg_burst), "N",
+     "burst of messages per connection; past it: close 1008 RATE_LIMITED (default 200)"},
     {"max-conns-per-user", "PRESENCED_MAX_CONNS_PER_USER", OPT_UINT, OFF(max_conns_per_user), "N",
      "connections per user per room (default 16)"},
     {"max-conns-per-room", "PRESENCED_MAX_CONNS_PER_ROOM", OPT_UINT, OFF(max_conns_per_room), "N",
@@ -93,6 +97,15 @@ static const opt_t options[] = {
      "unsent bytes per connection before it is resynchronised (default 262144)"},
     {"max-pending-messages", "PRESENCED_MAX_PENDING_MESSAGES", OPT_UINT, OFF(max_pending_msgs),
      "N", "messages kept while a connection is being admitted (default 32)"},
+    {"max-pending-bytes", "PRESENCED_MAX_PENDING_BYTES", OPT_SIZE, OFF(max_pending_bytes), "BYTES",
+     "bytes of messages kept while a connection is being admitted (default 16384)"},
+    {"max-api-body", "PRESENCED_MAX_API_BODY", OPT_SIZE, OFF(max_api_body), "BYTES",
+     "request body accepted by the kick call, the only one that takes a body (default 4096)"},
+    {"status-reserve", "PRESENCED_STATUS_RESERVE", OPT_UINT, OFF(status_reserve), "N",
+     "connections past --max-conns kept for /healthz, /metrics and 503 answers (default 8)"},
+    {"max-handshakes-per-ip", "PRESENCED_MAX_HANDSHAKES_PER_IP", OPT_UINT,
+     OFF(max_handshakes_per_ip), "N",
+     "connections per client address still in the HTTP phase (default 0: no limit)"},
     {"flush-batch", "PRESENCED_FLUSH_BATCH", OPT_UINT, OFF(flush_batch), "N",
      "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
     {"write-delay", "PRESENCED_WRITE_DELAY", OPT_SECONDS, OFF(write_delay_ms), "SECONDS",
@@ -143,6 +156,11 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->max_conns_per_room = 10000;
     cfg->max_send_buffer = 256 * 1024;
     cfg->max_pending_msgs = 32;
+    cfg->max_pending_bytes = 16384;
+    cfg->max_api_body = 4096;
+    cfg->status_reserve = 8;
+    cfg->msg_rate = 50;
+    cfg->msg_burst = 200;
     cfg->flush_batch = 16;
     cfg->log_level = PD_LOG_INFO;
     cfg->verify_timeout_ms = 3000;
@@ -456,5 +474,7 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
     if (cfg->max_message < 64 || cfg->max_header_bytes < 256 || cfg->rate <= 0 || cfg->burst < 1)
         return fail(err, errlen, "a limit is too small (max-message >= 64, max-header-bytes >= 256,%s%s",
                     " rate > 0, burst >= 1)", "");
+    if (cfg->msg_rate <= 0 || cfg->msg_burst < 1)
+        return fail(err, errlen, "--msg-rate must be above zero and --msg-burst at least 1%s%s", "", "");
     return 0;
 }

@@ -44,6 +44,12 @@ typedef struct {
     unsigned max_conns;        /* whole server; 0 = derived from RLIMIT_NOFILE */
     size_t max_send_buffer;    /* unsent bytes per connection before resync (256 KiB) */
     unsigned max_pending_msgs; /* messages buffered before admission (32) */
+    size_t max_pending_bytes;  /* bytes of them (16 KiB) */
+    size_t max_api_body;       /* the kick call's body (4 KiB); other requests take none */
+    unsigned status_reserve;   /* connections past max_conns for status and 503 answers (8) */
+    unsigned max_handshakes_per_ip; /* connections per address in the HTTP phase (0: no limit) */
+    double msg_rate;           /* messages/s per connection, any type (50) */
+    double msg_burst;          /* burst of them (200); past it the connection is closed */
     unsigned flush_batch;      /* sockets written per loop turn before reading again (16; 0 = all) */
     uint64_t write_delay_ms;   /* least time between two writes to a busy member (0) */
 

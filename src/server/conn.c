@@ -4,6 +4,7 @@
  * its own callbacks: closing marks it and calls uv_close(), and the memory
  * goes in the close callback, after libuv has finished with the handle.
  */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,14 @@
 #define MAX_RESYNCS_PER_WINDOW 3
 #define TURN_BURST_FACTOR 8
 #define ROOM_PREFIX "/parties/presence/"
+#define PD_RETRY_AFTER_S "5"
+
+/* Connections of one client address still in the HTTP phase. */
+typedef struct pd_addr_count {
+    unsigned char key[sizeof(struct in6_addr)];
+    size_t key_len;
+    unsigned n;
+} pd_addr_count_t;
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void finish_close(pd_conn_t *c);
@@ -201,6 +210,59 @@ void pd_conn_flush(pd_conn_t *c)
     after_drain(c);
 }
 
+/* ---- the HTTP phase's bookkeeping ------------------------------------ */
+
+static pd_slice_t addr_key(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return pd_slice((const char *)&((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    return pd_slice((const char *)&((const struct sockaddr_in *)ss)->sin_addr, 4);
+}
+
+/*
+ * Counts c against its address (--max-handshakes-per-ip); returns 0, or -1
+ * when the address already has the limit's worth of connections in the
+ * HTTP phase.
+ */
+static int addr_take(pd_conn_t *c)
+{
+    pd_server_t *srv = c->srv;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (!srv->cfg->max_handshakes_per_ip ||
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    pd_slice_t key = addr_key(&ss);
+    pd_addr_count_t *a = pd_map_get(&srv->http_by_addr, key);
+    if (a && a->n >= srv->cfg->max_handshakes_per_ip)
+        return -1;
+    if (!a) {
+        a = pd_calloc(1, sizeof(*a));
+        memcpy(a->key, key.base, key.len);
+        a->key_len = key.len;
+        pd_map_put(&srv->http_by_addr, pd_slice((const char *)a->key, a->key_len), a);
+    }
+    a->n++;
+    c->addr = a;
+    return 0;
+}
+
+/* The connection has left the HTTP phase (upgraded, answered or gone). */
+static void drop_http(pd_conn_t *c)
+{
+    if (c->http) {
+        pd_http_parser_free(c->http);
+        free(c->http);
+        c->http = NULL;
+    }
+    pd_addr_count_t *a = c->addr;
+    c->addr = NULL;
+    if (a && --a->n == 0) {
+        pd_map_del(&c->srv->http_by_addr, pd_slice((const char *)a->key, a->key_len));
+        free(a);
+    }
+}
+
 /* ---- closing --------------------------------------------------------- */
 
 static void on_closed(uv_handle_t *h)
@@ -216,10 +278,7 @@ static void on_closed(uv_handle_t *h)
     pd_outq_free(&c->outq);
     if (c->ws)
         pd_ws_free(c->ws);
-    if (c->http) {
-        pd_http_parser_free(c->http);
-        free(c->http);
-    }
+    drop_http(c);
     free(c);
 }
 
@@ -319,11 +378,51 @@ void pd_conn_handle_text(pd_conn_t *c, const char *data, size_t len)
     }
 }
 
+/*
+ * Every message costs one from a token bucket, whatever its type: updates
+ * past their own rate are coalesced, but pings, token refreshes (a check of
+ * a signature, or a request to the verify endpoint) and bad messages would
+ * otherwise cost the server work without bound. A client past its burst is
+ * misbehaving, not merely busy: it is closed. The budget is never below the
+ * updates' own (--rate, --burst), so raising those raises it too.
+ */
+static double budget_rate(const pd_config_t *cfg)
+{
+    return cfg->msg_rate > cfg->rate ? cfg->msg_rate : cfg->rate;
+}
+
+static double budget_burst(const pd_config_t *cfg)
+{
+    return cfg->msg_burst > cfg->burst ? cfg->msg_burst : cfg->burst;
+}
+
+static int within_budget(pd_conn_t *c)
+{
+    const pd_config_t *cfg = c->srv->cfg;
+    uint32_t now = (uint32_t)pd_server_now(c->srv);
+    double tokens = c->msg_tokens + (double)(uint32_t)(now - c->msg_ms) * budget_rate(cfg) / 1000.0;
+    c->msg_ms = now;
+    c->msg_tokens = (float)(tokens > budget_burst(cfg) ? budget_burst(cfg) : tokens);
+    if (c->msg_tokens < 1)
+        return 0;
+    c->msg_tokens -= 1;
+    return 1;
+}
+
 static void ws_on_text(void *ud, const char *data, size_t len)
 {
     pd_conn_t *c = ud;
     c->srv->metrics.messages_in_total++;
     c->last_text_ms = pd_server_now(c->srv);
+    if (c->state != CONN_OPEN)
+        return;
+    if (!within_budget(c)) {
+        c->srv->metrics.evictions[PD_EVICT_RATE]++;
+        pd_log(PD_LOG_INFO, "closing a connection over its message budget", " conn=%p", (void *)c);
+        pd_conn_send_code(c, "error", "RATE_LIMITED", NULL);
+        pd_conn_close_ws(c, 1008, "RATE_LIMITED");
+        return;
+    }
     if (!pd_admit_buffer(c, data, len))
         pd_conn_handle_text(c, data, len);
 }
@@ -410,6 +509,8 @@ static int upgrade_status(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t
         *extra = PD_HTTP_WS_426_HEADERS;
     if (st)
         return st;
+    if (req->body_unread)
+        return 400; /* the bytes after the head would be taken for frames */
     return origin_allowed(c->srv->cfg, req->origin) ? 0 : 403;
 }
 
@@ -428,6 +529,8 @@ static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
     pd_ws_config_t wcfg = {.client = 0, .max_message = srv->cfg->max_message};
     c->ws = pd_ws_new(&wcfg, &ws_callbacks, c);
     c->state = CONN_OPEN;
+    c->msg_tokens = (float)budget_burst(srv->cfg);
+    c->msg_ms = (uint32_t)pd_server_now(srv);
     c->last_ping_ms = pd_server_now(srv);
     srv->metrics.http_connections--;
     srv->metrics.connections++;
@@ -437,6 +540,12 @@ static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
 static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
 {
     pd_slice_t path = req->path;
+    if (c->over_limit && !pd_routes_is_status(path)) {
+        c->srv->metrics.busy_total++;
+        pd_routes_respond(c, 503, "text/plain", pd_slice_cstr(pd_http_reason(503)),
+                          "Retry-After: " PD_RETRY_AFTER_S "\r\n");
+        return;
+    }
     size_t plen = strlen(ROOM_PREFIX);
     if (path.len < plen || memcmp(path.base, ROOM_PREFIX, plen) != 0) {
         pd_routes_handle(c, req);
@@ -452,6 +561,22 @@ static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
     upgrade(c, req, workspace);
 }
 
+/*
+ * A body is read only where one is used: an authorized kick, up to
+ * --max-api-body. Any other request is answered from its head alone (an
+ * unauthorized kick gets its 401 without its body being read; an upgrade
+ * that announces a body gets 400).
+ */
+static int body_policy(void *ud, const pd_http_request_t *head, size_t *max_body)
+{
+    pd_conn_t *c = ud;
+    *max_body = 0;
+    if (!pd_api_takes_body(c->srv, head))
+        return 1;
+    *max_body = c->srv->cfg->max_api_body;
+    return 0;
+}
+
 static void on_http_bytes(pd_conn_t *c, const char *data, size_t len)
 {
     ssize_t r = pd_http_feed(c->http, data, len);
@@ -464,9 +589,7 @@ static void on_http_bytes(pd_conn_t *c, const char *data, size_t len)
         return;
     }
     handle_request(c, pd_http_request(c->http));
-    pd_http_parser_free(c->http);
-    free(c->http);
-    c->http = NULL;
+    drop_http(c);
     if (c->state == CONN_OPEN)
         feed_ws(c, data + r, len - (size_t)r);
 }
@@ -514,14 +637,26 @@ void pd_conn_accept(pd_server_t *srv)
         return;
     }
     srv->metrics.accepted_total++;
-    if (srv->draining || srv->n_conns > srv->max_conns) {
+    /*
+     * Past --max-conns a few more (--status-reserve) are still read, so that
+     * /healthz and /metrics answer and others learn to come back (503 with
+     * Retry-After) instead of meeting a reset.
+     */
+    if (srv->draining || srv->n_conns > srv->max_conns + srv->cfg->status_reserve) {
         srv->metrics.rejected_total++;
         finish_close(c);
         return;
     }
+    if (addr_take(c) != 0) {
+        srv->metrics.addr_rejected_total++;
+        finish_close(c);
+        return;
+    }
+    c->over_limit = srv->n_conns > srv->max_conns;
     uv_tcp_nodelay(&c->tcp, 1);
     c->http = pd_malloc(sizeof(*c->http));
     pd_http_parser_init(c->http, &srv->http_limits);
+    pd_http_parser_on_head(c->http, body_policy, c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

@@ -12,6 +12,7 @@
 #include "../auth/jwt.h"
 #include "../base/buf.h"
 #include "../base/list.h"
+#include "../base/map.h"
 #include "../base/shared.h"
 #include "../http/http.h"
 #include "../presence/rooms.h"
@@ -61,6 +62,7 @@ struct pd_server {
     pd_http_limits_t http_limits;
 
     pd_list_t conns;        /* every connection */
+    pd_map_t http_by_addr;  /* address -> pd_addr_count_t, for --max-handshakes-per-ip */
     pd_list_t flush_list;   /* connections with queued bytes and no write in flight */
     pd_list_t delay_list;   /* the same for members while --write-delay holds them */
     uint32_t flush_pushes;  /* connections ever put on flush_list (wraps) */
@@ -92,11 +94,14 @@ struct pd_conn {
     unsigned clean_close : 1;  /* the peer sent a close frame */
     unsigned evict_slow : 1;   /* fell behind too often; closed in the flush phase */
     unsigned app_pings : 1;    /* sends app-level pings: only messages prove it alive */
+    unsigned over_limit : 1;   /* accepted past --max-conns: status answers or 503 only */
     pd_list_t link;            /* in srv->conns */
     pd_list_t flush_link;      /* in srv->flush_list or srv->delay_list */
     uint32_t flush_seq;        /* srv->flush_pushes when it joined flush_list */
     uint32_t flush_ms;         /* on delay_list: loop time (ms, wraps) it is due */
     uint32_t last_write_ms;    /* loop time (ms, wraps) of its last write */
+    float msg_tokens;          /* message budget left (--msg-rate, --msg-burst) */
+    uint32_t msg_ms;           /* loop time (ms, wraps) the budget was last refilled */
     size_t inflight;           /* bytes handed to uv_write */
     uint32_t inflight_items;   /* queue entries covered by that write */
     uint64_t created_ms;
@@ -108,6 +113,7 @@ struct pd_conn {
     uint32_t resyncs;          /* resynchronisations in the current window */
     uint64_t resync_window_ms;
     pd_http_parser_t *http;    /* only while reading the request */
+    struct pd_addr_count *addr;/* its address's count of HTTP-phase connections, or NULL */
     pd_ws_t *ws;
     pd_member_t *member;
     struct pd_admission *admission; /* while the token is being checked */
@@ -152,9 +158,16 @@ void pd_admit_refresh(pd_conn_t *c, pd_slice_t token);
 /* Drops pending checks and buffered messages (the connection is leaving). */
 void pd_admit_cancel(pd_conn_t *c);
 
+/*
+ * api.c: 1 when head is a call that reads a body (an authorized kick); no
+ * other request's body is ever read.
+ */
+int pd_api_takes_body(const pd_server_t *srv, const pd_http_request_t *head);
 /* api.c: answers /api/rooms...; returns 0 when the path is not the API's. */
 int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req);
 
+/* routes.c: 1 for /healthz and /metrics, which are answered even past --max-conns. */
+int pd_routes_is_status(pd_slice_t path);
 /* routes.c: answers a complete plain HTTP request (not a room upgrade). */
 void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req);
 /* Appends an HTTP response and closes the connection once it is written. */

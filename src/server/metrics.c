@@ -43,7 +43,8 @@ static void render_auth(const pd_metrics_t *m, pd_buf_t *out)
 
 static void render_evictions(const pd_metrics_t *m, pd_buf_t *out)
 {
-    static const char *reasons[PD_EVICT_COUNT] = {"idle", "slow", "expired", "replaced", "kicked"};
+    static const char *reasons[PD_EVICT_COUNT] = {"idle", "slow", "expired", "replaced", "kicked",
+                                                  "rate"};
     static const char *name = "presenced_evictions_total";
     pd_buf_appendf(out, "# HELP %s Connections closed by the server, by reason.\n"
                         "# TYPE %s counter\n", name, name);
@@ -76,6 +77,10 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
     metric(out, "presenced_accepted_total", "counter", "TCP connections accepted.", m->accepted_total);
     metric(out, "presenced_rejected_total", "counter", "TCP connections shed at a limit.",
            m->rejected_total);
+    metric(out, "presenced_busy_total", "counter", "Requests answered 503 past --max-conns.",
+           m->busy_total);
+    metric(out, "presenced_addr_rejected_total", "counter",
+           "TCP connections shed at --max-handshakes-per-ip.", m->addr_rejected_total);
     metric(out, "presenced_messages_in_total", "counter", "WebSocket messages received.",
            m->messages_in_total);
     metric(out, "presenced_messages_out_total", "counter", "Messages queued to connections.",

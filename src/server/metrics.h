@@ -18,6 +18,7 @@ typedef enum {
     PD_EVICT_EXPIRED,    /* token expired and was not refreshed */
     PD_EVICT_REPLACED,   /* another connection took over its _pk */
     PD_EVICT_KICKED,     /* removed through the API */
+    PD_EVICT_RATE,       /* sent messages past its budget (--msg-rate, --msg-burst) */
     PD_EVICT_COUNT
 } pd_evict_reason_t;
 
@@ -28,6 +29,8 @@ typedef struct {
     uint64_t http_connections;   /* TCP connections still in the HTTP phase (gauge) */
     uint64_t accepted_total;
     uint64_t rejected_total;     /* shed at the connection limit or on EMFILE */
+    uint64_t busy_total;         /* answered 503 past --max-conns */
+    uint64_t addr_rejected_total;/* shed at --max-handshakes-per-ip */
     uint64_t messages_in_total;
     uint64_t messages_out_total; /* messages queued to connections */
     uint64_t bytes_in_total;

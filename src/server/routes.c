@@ -27,6 +27,11 @@ void pd_routes_respond(pd_conn_t *c, int status, const char *type, pd_slice_t bo
     pd_server_wants_flush(c->srv, c);
 }
 
+int pd_routes_is_status(pd_slice_t path)
+{
+    return pd_slice_eq_cstr(path, "/healthz") || pd_slice_eq_cstr(path, "/metrics");
+}
+
 static void respond_json(pd_conn_t *c, int status, pd_slice_t json)
 {
     pd_routes_respond(c, status, "application/json", json,

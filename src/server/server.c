@@ -237,7 +237,9 @@ static unsigned raise_fd_limit(const pd_config_t *cfg)
                    (unsigned long long)old, (unsigned long long)rl.rlim_cur);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    unsigned derived = rl.rlim_cur > FD_RESERVE * 2 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 64;
+    /* The status reserve (--status-reserve) is open files too. */
+    rlim_t reserve = FD_RESERVE + cfg->status_reserve;
+    unsigned derived = rl.rlim_cur > reserve * 2 ? (unsigned)(rl.rlim_cur - reserve) : 64;
     if (cfg->max_conns && cfg->max_conns < derived)
         return cfg->max_conns;
     return derived;
@@ -304,7 +306,7 @@ static void init_limits(pd_server_t *srv)
     const pd_config_t *cfg = srv->cfg;
     srv->proto_limits = (pd_proto_limits_t){cfg->max_path, cfg->max_resource_type,
                                             cfg->max_resource_id, PD_PROTO_LIMITS_DEFAULT.max_token};
-    srv->http_limits = (pd_http_limits_t){cfg->max_header_bytes, 65536};
+    srv->http_limits = (pd_http_limits_t){cfg->max_header_bytes, cfg->max_api_body};
 }
 
 pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, size_t errlen)
@@ -325,6 +327,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_list_init(&srv->flush_list);
     pd_list_init(&srv->delay_list);
     pd_client_msg_init(&srv->msg);
+    pd_map_init(&srv->http_by_addr, random_seed());
     srv->ping_frame = pd_shared_copy("\x89\x00", 2);
     uv_tcp_init(loop, &srv->listener);
     uv_prepare_init(loop, &srv->flush_phase);
@@ -447,6 +450,7 @@ void pd_server_free(pd_server_t *srv)
     pd_rooms_free(srv->rooms);
     pd_jwt_verifier_free(srv->jwt);
     pd_client_msg_free(&srv->msg);
+    pd_map_free(&srv->http_by_addr);
     pd_buf_free(&srv->scratch);
     pd_shared_unref(srv->ping_frame);
     memset(srv->dev_secret, 0, sizeof(srv->dev_secret));
