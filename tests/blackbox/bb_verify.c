@@ -395,6 +395,33 @@ static void test_pending_overflow_keeps_newest_update(void **state)
     pdt_assert_quiet(alice);
 }
 
+/*
+ * The bound is in bytes too (--max-pending-bytes, 16 KiB): four pings of
+ * 3.5 KiB fit, the next four do not, a small one after them still does, and
+ * the newest update is kept.
+ */
+static void test_pending_bytes_bounded(void **state)
+{
+    char pad[3500];
+    memset(pad, 'p', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    pdt_ws_t *bob = join_tok(srv.port, "v-bytes", tok_ok("bob", "Bob", "bytes"), "bob");
+    pdt_ws_t *alice = open_tok(srv.port, "v-bytes", tok_slow(1000, "alice", "Alice", "bytes"), "alice");
+    for (int i = 1; i <= 8; i++)
+        pdt_sendf(alice, "{\"type\":\"ping\",\"id\":\"%d%s\"}", i, pad);
+    pdt_sendf(alice, UPDATE_FMT, "/newest");
+    pdt_send(alice, "{\"type\":\"ping\",\"id\":99}");
+    pdt_expect(alice, "presence_snapshot");
+    for (int i = 1; i <= 4; i++) {
+        const char *id = pdt_str(pdt_expect(alice, "pong"), "id");
+        if (!id || atoi(id) != i)
+            fail_msg("pong %d: got id %.8s", i, id ? id : "(none)");
+    }
+    expect_pong(alice, 99, PDT_WAIT_MS); /* pings 5-8 were dropped */
+    pdt_expect(bob, "user_joined");
+    expect_changed(bob, "alice", "/newest", PDT_WAIT_MS);
+}
+
 static void test_failed_admission_discards_pending(void **state)
 {
     pdt_ws_t *bob = join_tok(srv.port, "v-discard", tok_ok("bob", "Bob", "discard"), "bob");
@@ -787,6 +814,7 @@ int main(void)
         TEST(test_update_right_after_open_is_applied),
         TEST(test_pending_messages_in_order),
         TEST(test_pending_overflow_keeps_newest_update),
+        TEST(test_pending_bytes_bounded),
         TEST(test_failed_admission_discards_pending),
         TEST(test_gone_during_check_never_joins),
         TEST(test_storm_does_not_block_the_loop),

@@ -1,0 +1,250 @@
+/*
+ * Single clients that would cost everyone: a flood of messages of any type
+ * (pings, token refreshes), request bodies nobody reads, one host holding
+ * every connection slot. Each is bounded, answered clearly, and leaves the
+ * other members alone.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pdt_http.h"
+#include "pdt_suite.h"
+#include "pdt_token.h"
+
+#define API_SECRET "abuse-api-secret"
+
+static pdt_server_t srv;
+static pdt_extra_t extra;
+
+static int teardown(void **state)
+{
+    pdt_teardown(state);
+    pdt_extra_discard(&extra);
+    return 0;
+}
+
+#define TEST(f) cmocka_unit_test_teardown(f, teardown)
+
+/* ---- the message budget (--msg-rate 1, --msg-burst 20 here) ---- */
+
+/*
+ * Reads c's messages until RATE_LIMITED; returns how many of type came
+ * before it. The budget refills at 1/s, so a slow machine may let a few
+ * more through than the burst, never all of them.
+ */
+static int count_until_limited(pdt_ws_t *c, const char *type)
+{
+    int n = 0;
+    for (;;) {
+        const cJSON *m = pdt_next(c, PDT_WAIT_MS);
+        if (!m)
+            fail_msg("%s: no RATE_LIMITED after %d %s", c->label, n, type);
+        const char *t = pdt_str(m, "type");
+        if (t && strcmp(t, type) == 0) {
+            n++;
+        } else if (t && strcmp(t, "error") == 0) {
+            assert_string_equal(pdt_str(m, "code"), "RATE_LIMITED");
+            return n;
+        }
+    }
+}
+
+static void test_ping_flood_is_closed(void **state)
+{
+    pdt_ws_t *bob = pdt_join(srv.port, "b-ping", "bob");
+    pdt_ws_t *mal = pdt_join(srv.port, "b-ping", "mal");
+    pdt_expect(bob, "user_joined");
+    for (int i = 1; i <= 40; i++)
+        pdt_sendf(mal, "{\"type\":\"ping\",\"id\":%d}", i);
+    int pongs = count_until_limited(mal, "pong");
+    assert_in_range(pongs, 20, 39);
+    pdt_expect_close(mal, 1008, "RATE_LIMITED");
+    assert_field(pdt_expect(bob, "user_left"), "userId", "mal");
+    /* bob is untouched: its own ping is answered. */
+    pdt_send(bob, "{\"type\":\"ping\",\"id\":1}");
+    pdt_expect(bob, "pong");
+}
+
+static void test_refresh_flood_is_closed(void **state)
+{
+    pdt_ws_t *mal = pdt_join(srv.port, "b-refresh", "mal");
+    const char *msg =
+        pdt_fmt("{\"type\":\"token_refresh\",\"token\":\"%s\"}", pdt_token("mal", "Mal", "b-refresh", 600));
+    for (int i = 0; i < 40; i++)
+        pdt_send(mal, msg);
+    int oks = count_until_limited(mal, "auth_ok");
+    assert_in_range(oks, 20, 39);
+    pdt_expect_close(mal, 1008, "RATE_LIMITED");
+}
+
+/* Within the burst nothing happens, whatever the mix. */
+static void test_within_budget_stays(void **state)
+{
+    pdt_ws_t *ann = pdt_join(srv.port, "b-ok", "ann");
+    for (int i = 0; i < 10; i++)
+        pdt_sendf(ann, "{\"type\":\"presence_update\",\"currentPath\":\"/p/%d\"}", i);
+    pdt_send(ann, "{\"type\":\"nonsense\"}");
+    assert_field(pdt_expect(ann, "error"), "code", "BAD_MESSAGE");
+    pdt_send(ann, "{\"type\":\"ping\",\"id\":1}");
+    pdt_expect(ann, "pong");
+    assert_int_equal(ann->close_code, 0);
+}
+
+/* ---- bodies ---- */
+
+/* Sends a head announcing a body that never comes; the answer must not wait for it. */
+static int answer_to_head(int port, const char *head, pd_buf_t *resp)
+{
+    int fd = pdt_tcp_connect(port);
+    assert_true(fd >= 0);
+    assert_int_equal(pdt_write_all(fd, head, strlen(head)), 0);
+    pdt_read_response(fd, resp, PDT_WAIT_MS);
+    close(fd);
+    return pdt_http_status(resp->base ? resp->base : "");
+}
+
+static void test_bodies_are_not_read(void **state)
+{
+    pd_buf_t r = PD_BUF_INIT;
+    assert_int_equal(answer_to_head(srv.port,
+                                    "POST /api/rooms/presence-x/kick HTTP/1.1\r\nHost: x\r\n"
+                                    "Content-Length: 60000\r\n\r\n",
+                                    &r),
+                     401);
+    pd_buf_reset(&r);
+    assert_int_equal(answer_to_head(srv.port,
+                                    "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n",
+                                    &r),
+                     200);
+    pd_buf_reset(&r);
+    assert_int_equal(answer_to_head(srv.port,
+                                    "POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                                    "Transfer-Encoding: chunked\r\n\r\n",
+                                    &r),
+                     405);
+    pd_buf_reset(&r);
+    /* The one call that takes a body, authorized, refuses one over --max-api-body at once. */
+    assert_int_equal(answer_to_head(srv.port,
+                                    "POST /api/rooms/presence-x/kick HTTP/1.1\r\nHost: x\r\n"
+                                    "Authorization: Bearer " API_SECRET "\r\n"
+                                    "Content-Length: 5000\r\n\r\n",
+                                    &r),
+                     413);
+    pd_buf_free(&r);
+}
+
+/* An authorized kick still reads its body. */
+static void test_kick_body_still_read(void **state)
+{
+    pdt_ws_t *eve = pdt_join(srv.port, "b-kick", "eve");
+    const char *body = "{\"userId\":\"eve\"}";
+    const char *req = pdt_fmt("POST /api/rooms/presence-b-kick/kick HTTP/1.1\r\nHost: x\r\n"
+                              "Authorization: Bearer " API_SECRET "\r\nContent-Length: %zu\r\n\r\n%s",
+                              strlen(body), body);
+    pd_buf_t r = PD_BUF_INIT;
+    assert_int_equal(pdt_http_raw(srv.port, req, strlen(req), &r), 200);
+    pd_buf_free(&r);
+    pdt_expect(eve, "permission_revoked");
+}
+
+/* ---- connection slots ---- */
+
+static int status_of_get(int port, const char *path, pd_buf_t *r)
+{
+    pd_buf_reset(r);
+    return pdt_http_get(port, path, r);
+}
+
+/* Waits (bounded) until GET path answers want; the server may not have seen a close yet. */
+static void wait_status(int port, const char *path, int want)
+{
+    pd_buf_t r = PD_BUF_INIT;
+    int got = 0;
+    for (int i = 0; i < 100 && (got = status_of_get(port, path, &r)) != want; i++)
+        pdt_pump(50);
+    pd_buf_free(&r);
+    if (got != want)
+        fail_msg("GET %s: %d, want %d", path, got, want);
+}
+
+static void open_silent(int port, int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        assert_true((fds[i] = pdt_tcp_connect(port)) >= 0);
+}
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+static void test_503_past_max_conns(void **state)
+{
+    const char *const args[] = {"--max-conns", "4", "--status-reserve", "2",
+                                "--handshake-timeout", "60", NULL};
+    pdt_extra_start(&extra, args);
+    int port = extra.srv.port, held[6];
+    open_silent(port, held, 4);
+    /* The fifth is past the limit: status pages answer, the rest gets 503. */
+    wait_status(port, "/healthz", 200);
+    wait_status(port, "/metrics", 200);
+    pd_buf_t r = PD_BUF_INIT;
+    assert_int_equal(status_of_get(port, "/parties/presence/x?token=t", &r), 503);
+    char retry[16];
+    assert_int_equal(pdt_http_header(r.base, "Retry-After", retry, sizeof(retry)), 0);
+    assert_string_equal(retry, "5");
+    /* Past the reserve too: closed without an answer. */
+    open_silent(port, held + 4, 2);
+    wait_status(port, "/healthz", 0);
+    close_all(held, 6);
+    wait_status(port, "/healthz", 200);
+    pd_buf_reset(&r);
+    assert_int_equal(pdt_http_get(port, "/metrics", &r), 200);
+    assert_true(pdt_metric(pdt_http_body(r.base), "presenced_busy_total") >= 1);
+    pd_buf_free(&r);
+    pdt_extra_stop(&extra);
+}
+
+static void test_handshakes_per_address(void **state)
+{
+    const char *const args[] = {"--max-handshakes-per-ip", "3", "--handshake-timeout", "60", NULL};
+    pdt_extra_start(&extra, args);
+    int port = extra.srv.port, held[3];
+    open_silent(port, held, 3);
+    wait_status(port, "/healthz", 0);
+    /* Upgraded connections are out of the HTTP phase and do not count. */
+    close(held[2]);
+    wait_status(port, "/healthz", 200);
+    pdt_ws_t *ws[4];
+    for (int i = 0; i < 4; i++)
+        ws[i] = pdt_join(port, "b-addr", pdt_fmt("u%d", i));
+    pdt_send(ws[0], "{\"type\":\"ping\",\"id\":1}");
+    pdt_wait_type(ws[0], "pong", PDT_WAIT_MS);
+    close_all(held, 2);
+    pd_buf_t r = PD_BUF_INIT;
+    wait_status(port, "/healthz", 200);
+    assert_int_equal(pdt_http_get(port, "/metrics", &r), 200);
+    assert_true(pdt_metric(pdt_http_body(r.base), "presenced_addr_rejected_total") >= 1);
+    pd_buf_free(&r);
+    pdt_extra_stop(&extra);
+}
+
+int main(void)
+{
+    setenv("PRESENCED_API_SECRET", API_SECRET, 1);
+    const char *const args[] = {"--msg-rate", "1", "--msg-burst", "20", "--rate", "1",
+                                "--burst", "5", NULL};
+    const struct CMUnitTest tests[] = {
+        TEST(test_ping_flood_is_closed),
+        TEST(test_refresh_flood_is_closed),
+        TEST(test_within_budget_stays),
+        TEST(test_bodies_are_not_read),
+        TEST(test_kick_body_still_read),
+        TEST(test_503_past_max_conns),
+        TEST(test_handshakes_per_address),
+    };
+    return PDT_SUITE(tests, &srv, args, 100);
+}
