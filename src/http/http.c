@@ -427,6 +427,50 @@ static int parser_error_status(const pd_http_parser_t *p)
 }
 
 /*
+ * libhttp-parser, as Debian builds it, takes a bare LF for a line end and
+ * joins folded header lines (obs-fold). Either lets two hops read one
+ * request two ways, and no client of ours sends them, so a request head is
+ * held to CRLF line ends and unfolded lines (RFC 9112 2.2 and 5.2 allow a
+ * server to refuse both). Empty lines before the request line are still
+ * skipped (RFC 9112 2.2). The scan stops at the empty line ending the head:
+ * what follows is a body or WebSocket frames.
+ */
+enum { LINE_BEFORE = 0, LINE_MID, LINE_CR, LINE_START, LINE_END_CR, LINE_PRE_CR, LINE_DONE };
+
+static int line_step(int st, char ch)
+{
+    switch (st) {
+    case LINE_BEFORE: return ch == '\r' ? LINE_PRE_CR : ch == '\n' ? -1 : LINE_MID;
+    case LINE_PRE_CR: return ch == '\n' ? LINE_BEFORE : -1;
+    case LINE_MID: return ch == '\r' ? LINE_CR : ch == '\n' ? -1 : LINE_MID;
+    case LINE_CR: return ch == '\n' ? LINE_START : -1;
+    case LINE_START:
+        if (ch == ' ' || ch == '\t' || ch == '\n')
+            return -1;
+        return ch == '\r' ? LINE_END_CR : LINE_MID;
+    case LINE_END_CR: return ch == '\n' ? LINE_DONE : -1;
+    default: return LINE_DONE;
+    }
+}
+
+/*
+ * Returns -1 at the first unsound line end, else how many of the len bytes
+ * belong to the head (len when it has not ended within them).
+ */
+static ssize_t scan_lines(pd_http_parser_t *p, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p->line_state == LINE_DONE)
+            return (ssize_t)i;
+        int st = line_step(p->line_state, data[i]);
+        if (st < 0)
+            return -1;
+        p->line_state = st;
+    }
+    return (ssize_t)len;
+}
+
+/*
  * How many of the avail bytes may go to http_parser now. While the head is
  * incomplete, no more than the head limit allows: if the head has not ended
  * once that many bytes went in, it is too large.
@@ -449,7 +493,12 @@ ssize_t pd_http_feed(pd_http_parser_t *p, const char *data, size_t len)
         size_t n = feed_room(p, len - used);
         if (n == 0)
             return feed_fail(p, 431);
+        ssize_t head = p->response ? (ssize_t)n : scan_lines(p, data + used, n);
+        if (head < 0)
+            return feed_fail(p, 400);
         size_t got = http_parser_execute(&p->parser, &parser_settings, data + used, n);
+        if (p->req.body_unread)
+            got = (size_t)head; /* paused in the head's last byte, which it has consumed */
         if (!p->headers_done)
             p->header_bytes += got;
         used += got;

@@ -129,6 +129,7 @@ typedef struct {
     int response;             /* reading a response, not a request */
     pd_http_head_cb head_cb;
     void *head_ud;
+    int line_state;           /* where the head's line endings stand (requests only) */
     pd_http_response_t resp;
 } pd_http_parser_t;
 
@@ -155,7 +156,9 @@ void pd_http_parser_free(pd_http_parser_t *p);
  *   PD_ERR_PROTO, PD_ERR_TOO_LARGE
  *                   a bad request; pd_http_error_status() is the status to
  *                   answer with: 400 (malformed, including whitespace in
- *                   a header name (RFC 9112 5.1) and a version the parser
+ *                   a header name (RFC 9112 5.1), a line of the head ended
+ *                   by a bare LF or CR, a folded header line (obs-fold,
+ *                   RFC 9112 5.2) and a version the parser
  *                   cannot read such as "HTTP/10.0"), 413, 431
  *                   (PD_ERR_TOO_LARGE for these two) or 505 (a well-formed
  *                   version whose major is not 1: "HTTP/2.0", "HTTP/0.9").

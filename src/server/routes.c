@@ -2,10 +2,17 @@
  * Plain HTTP endpoints beside the WebSocket: /healthz, /metrics and, in
  * development mode, /dev/token. Every response closes its connection.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../base/mem.h"
 #include "internal.h"
@@ -157,22 +164,54 @@ static int safe_static_path(pd_slice_t p)
     return 1;
 }
 
-static int read_static(const char *path, pd_buf_t *out)
+/*
+ * Opens rel (no leading '/') inside dir without ever leaving it: openat2()
+ * with RESOLVE_BENEATH refuses ".." and symlinks that point out; where the
+ * kernel lacks it, the resolved path must still lie under the directory's.
+ * O_NONBLOCK makes opening a FIFO return at once instead of waiting for a
+ * writer (it is then refused as not a regular file).
+ */
+static int open_beneath(const char *dir, const char *rel)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return -1;
+    struct open_how how = {.flags = (uint64_t)flags,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+        char real_dir[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
+        snprintf(full, sizeof(full), "%s/%s", dir, rel);
+        size_t n = realpath(dir, real_dir) ? strlen(real_dir) : 0;
+        if (n && realpath(full, real) && strncmp(real, real_dir, n) == 0 && real[n] == '/')
+            fd = open(real, flags | O_NOFOLLOW);
+    }
+    close(dfd);
+    return fd;
+}
+
+/* Reads a regular file of at most 8 MiB under dir; -1 for anything else. */
+static int read_static(const char *dir, const char *rel, pd_buf_t *out)
+{
+    int fd = open_beneath(dir, rel);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (8 << 20);
     char chunk[16384];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && out->len < (8u << 20))
-        pd_buf_append(out, chunk, n);
-    fclose(f);
-    return 0;
+    ssize_t n;
+    while (ok && (n = read(fd, chunk, sizeof(chunk))) > 0 && out->len < (8u << 20))
+        pd_buf_append(out, chunk, (size_t)n);
+    close(fd);
+    return ok ? 0 : -1;
 }
 
 /*
- * Development mode serves the demo from --static-dir. Files are small and
- * read synchronously; this never runs outside --dev, which is loopback only.
+ * Development mode serves the demo from --static-dir: regular files only,
+ * never through a link out of the directory. Files are small and read
+ * synchronously (a FIFO or a device is refused before any read, so nothing
+ * can block the loop); this never runs outside --dev, which is loopback only.
  * Paths without a file extension are the demo's client-side routes and get
  * index.html (history API navigation).
  */
@@ -184,14 +223,14 @@ static int serve_static(pd_conn_t *c, pd_slice_t path)
     const char *last_slash = memrchr(path.base, '/', path.len);
     int has_ext = last_slash && memchr(last_slash, '.', path.len - (size_t)(last_slash - path.base));
     pd_slice_t file = has_ext && safe_static_path(path) ? path : PD_SLICE_LIT("/index.html");
-    char full[4096];
-    snprintf(full, sizeof(full), "%s%.*s", dir, (int)file.len, file.base);
+    char rel[256];
+    snprintf(rel, sizeof(rel), "%.*s", (int)file.len - 1, file.base + 1);
     pd_buf_t body = PD_BUF_INIT;
-    if (read_static(full, &body) != 0) {
+    if (read_static(dir, rel, &body) != 0) {
         pd_buf_free(&body);
         return 0;
     }
-    pd_routes_respond(c, 200, content_type(full), pd_buf_slice(&body), "Cache-Control: no-cache\r\n");
+    pd_routes_respond(c, 200, content_type(rel), pd_buf_slice(&body), "Cache-Control: no-cache\r\n");
     pd_buf_free(&body);
     return 1;
 }

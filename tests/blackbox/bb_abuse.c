@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pdt_http.h"
@@ -232,6 +233,79 @@ static void test_handshakes_per_address(void **state)
     pdt_extra_stop(&extra);
 }
 
+/* ---- requests no client sends ---- */
+
+static void test_bare_lf_and_folding_refused(void **state)
+{
+    const char *bad[] = {"GET /healthz HTTP/1.1\nHost: x\n\n",
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n"};
+    pd_buf_t r = PD_BUF_INIT;
+    for (int i = 0; i < 2; i++) {
+        pd_buf_reset(&r);
+        assert_int_equal(pdt_http_raw(srv.port, bad[i], strlen(bad[i]), &r), 400);
+    }
+    pd_buf_free(&r);
+}
+
+/* ---- development mode's static files ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A static directory with a file, a FIFO, a directory, and links in and out. */
+static const char *make_static_dir(char *root)
+{
+    assert_non_null(mkdtemp(root));
+    const char *dir = pdt_fmt("%s/www", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(pdt_fmt("%s/outside.js", root), "SECRET");
+    write_file(pdt_fmt("%s/index.html", dir), "<p>demo</p>");
+    write_file(pdt_fmt("%s/a.js", dir), "A");
+    assert_int_equal(mkfifo(pdt_fmt("%s/fifo.js", dir), 0600), 0);
+    assert_int_equal(mkdir(pdt_fmt("%s/d.js", dir), 0700), 0);
+    assert_int_equal(symlink("../outside.js", pdt_fmt("%s/out.js", dir)), 0);
+    assert_int_equal(symlink("a.js", pdt_fmt("%s/in.js", dir)), 0);
+    return dir;
+}
+
+static void expect_get(int port, const char *path, int status, const char *body)
+{
+    pd_buf_t r = PD_BUF_INIT;
+    int got = pdt_http_get(port, path, &r);
+    if (got != status || (body && strcmp(pdt_http_body(r.base), body) != 0))
+        fail_msg("GET %s: %d %s, want %d %s", path, got, r.base ? pdt_http_body(r.base) : "",
+                 status, body ? body : "");
+    pd_buf_free(&r);
+}
+
+static void test_static_regular_files_only(void **state)
+{
+    char root[] = "/tmp/pdt-static-XXXXXX";
+    const char *dir = make_static_dir(root);
+    const char *const args[] = {"--dev", "--static-dir", dir, NULL};
+    pdt_extra_start(&extra, args);
+    int port = extra.srv.port;
+    expect_get(port, "/a.js", 200, "A");
+    expect_get(port, "/in.js", 200, "A");
+    expect_get(port, "/out.js", 404, NULL);
+    expect_get(port, "/d.js", 404, NULL);
+    expect_get(port, "/fifo.js", 404, NULL); /* would have blocked the loop for good */
+    expect_get(port, "/healthz", 200, "ok\n");
+    pdt_extra_stop(&extra);
+    const char *const names[] = {"www/index.html", "www/a.js", "www/fifo.js", "www/out.js",
+                                 "www/in.js", "outside.js"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        unlink(pdt_fmt("%s/%s", root, names[i]));
+    rmdir(pdt_fmt("%s/www/d.js", root));
+    rmdir(dir);
+    rmdir(root);
+}
+
 int main(void)
 {
     setenv("PRESENCED_API_SECRET", API_SECRET, 1);
@@ -245,6 +319,8 @@ int main(void)
         TEST(test_kick_body_still_read),
         TEST(test_503_past_max_conns),
         TEST(test_handshakes_per_address),
+        TEST(test_bare_lf_and_folding_refused),
+        TEST(test_static_regular_files_only),
     };
     return PDT_SUITE(tests, &srv, args, 100);
 }

@@ -487,6 +487,73 @@ static void test_garbage_400(void **state)
     expect_failure("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", NULL, PD_ERR_PROTO, 400);
 }
 
+/* Line ends are CRLF, and header lines are not folded (RFC 9112 2.2, 5.2). */
+static void test_bare_lf_and_obs_fold_400(void **state)
+{
+    (void)state;
+    expect_failure("GET / HTTP/1.1\nHost: x\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("GET / HTTP/1.1\r\nHost: x\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("GET / HTTP/1.1\r\nHost: x\r\n\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("GET / HTTP/1.1\nHost: x\n\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("\nGET / HTTP/1.1\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("GET / HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("GET / HTTP/1.1\r\nX-A: 1\r\n\t2\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    expect_failure("GET / HTTP/1.1\r\nHost: x\rY: 1\r\n\r\n", NULL, PD_ERR_PROTO, 400);
+    /* Fed a byte at a time, the same holds. */
+    pd_http_parser_t p;
+    pd_http_parser_init(&p, NULL);
+    const char lf[] = "GET / HTTP/1.1\r\nHost: x\n\r\n";
+    assert_int_equal(feed_chunked(&p, lf, sizeof lf - 1, 1, 1), PD_ERR_PROTO);
+    assert_int_equal(pd_http_error_status(&p), 400);
+    pd_http_parser_free(&p);
+    /* Empty lines before the request line are still skipped, and a body may hold anything. */
+    pd_http_parser_init(&p, NULL);
+    const char ok[] = "\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 3\r\n\r\na\nb";
+    assert_int_equal(feed_chunked(&p, ok, sizeof ok - 1, 7, 2), sizeof ok - 1);
+    assert_slice(pd_http_request(&p)->body, "a\nb");
+    pd_http_parser_free(&p);
+}
+
+static int skip_body(void *ud, const pd_http_request_t *head, size_t *max_body)
+{
+    *max_body = 0;
+    assert_slice(head->path, ud);
+    return 1;
+}
+
+static int small_body(void *ud, const pd_http_request_t *head, size_t *max_body)
+{
+    *max_body = 4;
+    return 0;
+}
+
+/* The head callback decides whether a body is read at all. */
+static void test_head_callback(void **state)
+{
+    (void)state;
+    pd_http_parser_t p;
+    const char text[] = "POST /k HTTP/1.1\r\nContent-Length: 60000\r\n\r\n";
+    pd_http_parser_init(&p, NULL);
+    pd_http_parser_on_head(&p, skip_body, "/k");
+    assert_int_equal(feed_chunked(&p, text, sizeof text - 1, 3, 1), sizeof text - 1);
+    const pd_http_request_t *req = pd_http_request(&p);
+    assert_int_equal(req->body_unread, 1);
+    assert_slice(req->body, NULL);
+    pd_http_parser_free(&p);
+    /* A declared length over the callback's limit fails before any body byte. */
+    pd_http_parser_init(&p, NULL);
+    pd_http_parser_on_head(&p, small_body, NULL);
+    assert_int_equal(feed_all(&p, "POST /k HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), PD_ERR_TOO_LARGE);
+    assert_int_equal(pd_http_error_status(&p), 413);
+    pd_http_parser_free(&p);
+    pd_http_parser_init(&p, NULL);
+    pd_http_parser_on_head(&p, small_body, NULL);
+    const char fits[] = "POST /k HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd";
+    assert_int_equal(feed_all(&p, fits), sizeof fits - 1);
+    assert_slice(pd_http_request(&p)->body, "abcd");
+    pd_http_parser_free(&p);
+}
+
 static void test_other_versions_505(void **state)
 {
     (void)state;
@@ -1038,6 +1105,8 @@ int main(void)
         cmocka_unit_test(test_other_versions_505),
         cmocka_unit_test(test_post_body),
         cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_bare_lf_and_obs_fold_400),
+        cmocka_unit_test(test_head_callback),
         cmocka_unit_test(test_query_param_values),
         cmocka_unit_test(test_query_param_absent),
         cmocka_unit_test(test_query_param_errors),
