@@ -9,4 +9,4 @@ scripts/deps.sh build
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DPD_TESTS=OFF >/dev/null
 cmake --build build/release -j"$(nproc)" >/dev/null
 echo "presenced: starting in development mode on http://127.0.0.1:1999/ (Ctrl-C stops it)"
-exec build/release/presenced --dev --static-dir "$PWD/demo" "$@"
+exec build/release/presenced --dev --static-dir "$PWD/demo" --static-mount "/lib=$PWD/clients/js/src" "$@"

@@ -24,6 +24,7 @@ typedef enum {
     OPT_LOGLEVEL, /* int */
     OPT_SECRET,   /* env only: the secret itself */
     OPT_HEADER,   /* one "Name: value" per use (env: one per line) */
+    OPT_MOUNT,    /* one "/PREFIX=DIR" per use (env: one per line) */
 } opt_type_t;
 
 typedef struct {
@@ -46,6 +47,8 @@ static const opt_t options[] = {
      "development mode: random secret, GET /dev/token, demo at /; loopback only"},
     {"static-dir", "PRESENCED_STATIC_DIR", OPT_STR, OFF(static_dir), "DIR",
      "dev mode: serve the demo app from DIR at / (scripts/run.sh passes demo/)"},
+    {"static-mount", "PRESENCED_STATIC_MOUNTS", OPT_MOUNT, 0, "/PREFIX=DIR",
+     "dev mode: serve DIR at /PREFIX/ too, repeatable (env: one per line)"},
     {"jwt-secret-file", "PRESENCED_JWT_SECRET_FILE", OPT_FILE, OFF(jwt_secret), "FILE",
      "HS256 secret (a trailing newline is not part of it); env PRESENCED_JWT_SECRET gives it inline"},
     {NULL, "PRESENCED_JWT_SECRET", OPT_SECRET, OFF(jwt_secret), NULL, NULL},
@@ -196,6 +199,7 @@ void pd_config_free(pd_config_t *cfg)
     free(cfg->listen_host);
     free(cfg->port_file);
     free(cfg->static_dir);
+    free_list(&cfg->static_mounts, &cfg->n_static_mounts);
     wipe_free(cfg->jwt_secret, cfg->jwt_secret_len);
     wipe_free(cfg->api_secret, cfg->api_secret_len);
     free(cfg->jwt_public_key);
@@ -300,6 +304,34 @@ static int parse_headers(pd_config_t *cfg, const char *v, char *err, size_t errl
     return 0;
 }
 
+/* "/prefix=dir": a prefix of [A-Za-z0-9_-] segments, not "/" alone, and a directory. */
+static int mount_valid(const char *p, size_t len)
+{
+    const char *eq = memchr(p, '=', len);
+    if (!eq || eq - p < 2 || p[0] != '/' || eq[-1] == '/' || eq + 1 == p + len)
+        return 0;
+    for (const char *q = p + 1; q < eq; q++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/", *q) ||
+            (*q == '/' && q[-1] == '/'))
+            return 0;
+    return 1;
+}
+
+static int parse_mounts(pd_config_t *cfg, const char *v, char *err, size_t errlen)
+{
+    for (const char *p = v; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n && !mount_valid(p, n)) {
+            snprintf(err, errlen, "--static-mount wants \"/PREFIX=DIR\", got \"%.*s\"", (int)n, p);
+            return PD_ERR_CONFIG;
+        }
+        if (n)
+            list_add(&cfg->static_mounts, &cfg->n_static_mounts, p, n);
+        p += n + (p[n] == '\n');
+    }
+    return 0;
+}
+
 static int parse_number(const char *v, double min, double max, double *out)
 {
     char *end;
@@ -352,6 +384,7 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
         return 0;
     case OPT_LISTEN: return parse_listen(cfg, v, err, errlen);
     case OPT_HEADER: return parse_headers(cfg, v, err, errlen);
+    case OPT_MOUNT: return parse_mounts(cfg, v, err, errlen);
     case OPT_ORIGINS: return parse_origins(cfg, v);
     case OPT_LOGLEVEL:
         if ((*(int *)field = pd_log_parse_level(v)) < 0)

@@ -16,6 +16,8 @@ typedef struct {
     char *port_file;           /* write the bound port here once listening */
     int dev;                   /* development mode: demo token minting, loopback only */
     char *static_dir;          /* dev mode: files served at / (the demo) */
+    char **static_mounts;      /* dev mode: "/prefix=dir", files of dir served at /prefix/ */
+    size_t n_static_mounts;
 
     char *jwt_secret;          /* HS256 secret bytes (from file or env) */
     size_t jwt_secret_len;

@@ -208,6 +208,25 @@ static int read_static(const char *dir, const char *rel, pd_buf_t *out)
 }
 
 /*
+ * The directory a path is served from: a --static-mount whose prefix starts
+ * it (then *file loses the prefix), else --static-dir. Mounts take the
+ * place of links out of the directory, which are not followed.
+ */
+static const char *mounted_dir(const pd_config_t *cfg, pd_slice_t *file, char *buf, size_t cap)
+{
+    for (size_t i = 0; i < cfg->n_static_mounts; i++) {
+        const char *m = cfg->static_mounts[i], *eq = strchr(m, '=');
+        size_t plen = (size_t)(eq - m);
+        if (file->len > plen + 1 && memcmp(file->base, m, plen) == 0 && file->base[plen] == '/') {
+            *file = pd_slice(file->base + plen, file->len - plen);
+            snprintf(buf, cap, "%s", eq + 1);
+            return buf;
+        }
+    }
+    return cfg->static_dir;
+}
+
+/*
  * Development mode serves the demo from --static-dir: regular files only,
  * never through a link out of the directory. Files are small and read
  * synchronously (a FIFO or a device is refused before any read, so nothing
@@ -223,7 +242,8 @@ static int serve_static(pd_conn_t *c, pd_slice_t path)
     const char *last_slash = memrchr(path.base, '/', path.len);
     int has_ext = last_slash && memchr(last_slash, '.', path.len - (size_t)(last_slash - path.base));
     pd_slice_t file = has_ext && safe_static_path(path) ? path : PD_SLICE_LIT("/index.html");
-    char rel[256];
+    char rel[256], mount_dir[4096];
+    dir = mounted_dir(c->srv->cfg, &file, mount_dir, sizeof(mount_dir));
     snprintf(rel, sizeof(rel), "%.*s", (int)file.len - 1, file.base + 1);
     pd_buf_t body = PD_BUF_INIT;
     if (read_static(dir, rel, &body) != 0) {

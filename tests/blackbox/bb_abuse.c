@@ -264,6 +264,8 @@ static const char *make_static_dir(char *root)
     const char *dir = pdt_fmt("%s/www", root);
     assert_int_equal(mkdir(dir, 0700), 0);
     write_file(pdt_fmt("%s/outside.js", root), "SECRET");
+    assert_int_equal(mkdir(pdt_fmt("%s/lib", root), 0700), 0);
+    write_file(pdt_fmt("%s/lib/x.js", root), "X");
     write_file(pdt_fmt("%s/index.html", dir), "<p>demo</p>");
     write_file(pdt_fmt("%s/a.js", dir), "A");
     assert_int_equal(mkfifo(pdt_fmt("%s/fifo.js", dir), 0600), 0);
@@ -287,7 +289,8 @@ static void test_static_regular_files_only(void **state)
 {
     char root[] = "/tmp/pdt-static-XXXXXX";
     const char *dir = make_static_dir(root);
-    const char *const args[] = {"--dev", "--static-dir", dir, NULL};
+    const char *mount = pdt_fmt("/lib=%s/lib", root);
+    const char *const args[] = {"--dev", "--static-dir", dir, "--static-mount", mount, NULL};
     pdt_extra_start(&extra, args);
     int port = extra.srv.port;
     expect_get(port, "/a.js", 200, "A");
@@ -295,13 +298,15 @@ static void test_static_regular_files_only(void **state)
     expect_get(port, "/out.js", 404, NULL);
     expect_get(port, "/d.js", 404, NULL);
     expect_get(port, "/fifo.js", 404, NULL); /* would have blocked the loop for good */
+    expect_get(port, "/lib/x.js", 200, "X"); /* a mount is how to serve a second tree */
     expect_get(port, "/healthz", 200, "ok\n");
     pdt_extra_stop(&extra);
     const char *const names[] = {"www/index.html", "www/a.js", "www/fifo.js", "www/out.js",
-                                 "www/in.js", "outside.js"};
+                                 "www/in.js", "outside.js", "lib/x.js"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unlink(pdt_fmt("%s/%s", root, names[i]));
     rmdir(pdt_fmt("%s/www/d.js", root));
+    rmdir(pdt_fmt("%s/lib", root));
     rmdir(dir);
     rmdir(root);
 }

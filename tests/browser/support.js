@@ -14,6 +14,8 @@ const repo = path.resolve(here, '../..');
 
 export const PRESENCED_BIN = process.env.PRESENCED_BIN ?? path.join(repo, 'build/test/presenced');
 export const DEMO_DIR = process.env.DEMO_DIR ?? path.join(repo, 'demo');
+/** The browser client's sources, which the demo imports from /lib/. */
+export const LIB_DIR = path.join(repo, 'clients', 'js', 'src');
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 export const ARTIFACTS = path.join(here, 'artifacts');
 
@@ -69,7 +71,7 @@ export async function startServer({ args = [], port = 0, staticDir = DEMO_DIR } 
   const portFile = path.join(dir, 'port');
   const child = spawn(
     PRESENCED_BIN,
-    ['--dev', '--listen', `127.0.0.1:${port}`, '--port-file', portFile, '--static-dir', staticDir, '--log-level', 'warn', ...args],
+    ['--dev', '--listen', `127.0.0.1:${port}`, '--port-file', portFile, '--static-dir', staticDir, '--static-mount', `/lib=${LIB_DIR}`, '--log-level', 'warn', ...args],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
