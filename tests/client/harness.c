@@ -218,10 +218,29 @@ void ct_server_start(ct_server_t *s, int port, const char *const *extra)
     server_wait_port(s);
 }
 
-void ct_server_kill(ct_server_t *s, int sig)
+void ct_server_kill(ct_server_t *s, uv_loop_t *loop, int sig)
 {
-    if (s->pid > 0)
-        ct_kill(s->pid, sig, 10000);
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, sig);
+    /*
+     * The clients on loop keep running while the server goes: a drain waits
+     * for their answers to its close frames, and their own timers keep
+     * counting. A loop frozen here would see the drain's full timeout pass
+     * at once, pong timeouts included, before reading the close frames.
+     */
+    uint64_t deadline = ct_now_ms() + 10000;
+    while (ct_wait_exit(s->pid, 0) < 0) {
+        if (ct_now_ms() > deadline) {
+            ct_kill(s->pid, SIGKILL, 5000);
+            s->pid = 0;
+            fail_msg("presenced did not exit within 10 s of signal %d", sig);
+        }
+        if (loop)
+            ct_pump(loop, 5);
+        else
+            usleep(2000);
+    }
     s->pid = 0;
 }
 
@@ -239,7 +258,7 @@ static void dump_log(const char *path)
 
 void ct_server_cleanup(ct_server_t *s, int dump)
 {
-    ct_server_kill(s, SIGKILL);
+    ct_server_kill(s, NULL, SIGKILL);
     if (dump && s->dir[0])
         dump_log(s->log_path);
     ct_tmpdir_remove(s->dir);

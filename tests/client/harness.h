@@ -64,8 +64,12 @@ typedef struct {
  * port it had". Fails the test if it does not listen within 10 s.
  */
 void ct_server_start(ct_server_t *s, int port, const char *const *extra);
-/* Sends sig (SIGKILL: a crash; SIGTERM: a drain) and waits for the exit. */
-void ct_server_kill(ct_server_t *s, int sig);
+/*
+ * Sends sig (SIGKILL: a crash; SIGTERM: a drain) and waits for the exit,
+ * running loop meanwhile (when not NULL) so that its clients take part in
+ * the shutdown as they would in life. Fails the test after 10 s.
+ */
+void ct_server_kill(ct_server_t *s, uv_loop_t *loop, int sig);
 /* Kills it if running, prints its log when dump is set, removes its files. */
 void ct_server_cleanup(ct_server_t *s, int dump);
 /* "ws://127.0.0.1:PORT" in a static buffer. */

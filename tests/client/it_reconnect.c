@@ -70,7 +70,7 @@ static void restart_cycle(ct_server_t *srv, ct_client_t **cs, size_t n, int sig,
     size_t before[8];
     for (size_t i = 0; i < n; i++)
         before[i] = cs[i]->n_events;
-    ct_server_kill(srv, sig);
+    ct_server_kill(srv, &loop, sig);
     for (size_t i = 0; i < n; i++)
         CT_WAIT(&loop, first_since(cs[i], before[i], PRESENCE_EV_DISCONNECTED), 5000);
     /* The connection's end says why; the attempts while the server is down are refused. */
@@ -191,7 +191,7 @@ static void test_backoff_resets_after_uptime(void **state)
     size_t before = (size_t)ct_count(a, PRESENCE_EV_DISCONNECTED);
     assert_true(ct_last(a, PRESENCE_EV_DISCONNECTED)->retry_ms >= 160);
     ct_run_for(&loop, 500); /* longer than backoff_reset_ms */
-    ct_server_kill(&srv, SIGKILL);
+    ct_server_kill(&srv, &loop, SIGKILL);
     CT_WAIT(&loop, (size_t)ct_count(a, PRESENCE_EV_DISCONNECTED) == before + 1, 5000);
     assert_int_equal(ct_last(a, PRESENCE_EV_DISCONNECTED)->retry_ms, 40);
     ct_client_close(a);
