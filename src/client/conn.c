@@ -15,8 +15,8 @@
 #include "stream.h"
 #include "ws/ws.h"
 
-struct pd_conn {
-    pd_conn_callbacks_t cb;
+struct pc_conn {
+    pc_conn_callbacks_t cb;
     void *ud;
     pd_stream_t *stream;
     pd_http_parser_t http;  /* until the 101 */
@@ -29,7 +29,7 @@ struct pd_conn {
     unsigned closing : 1;
 };
 
-static void end(pd_conn_t *c, int reason, const char *detail)
+static void end(pc_conn_t *c, int reason, const char *detail)
 {
     if (c->ended || c->closing)
         return;
@@ -37,7 +37,7 @@ static void end(pd_conn_t *c, int reason, const char *detail)
     c->cb.on_end(c->ud, reason, detail);
 }
 
-static void flush(pd_conn_t *c)
+static void flush(pc_conn_t *c)
 {
     if (c->out.len == 0)
         return;
@@ -49,14 +49,14 @@ static void flush(pd_conn_t *c)
 
 static void ws_on_text(void *ud, const char *data, size_t len)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     if (!c->ended && !c->closing)
         c->cb.on_text(c->ud, data, len);
 }
 
 static void ws_on_close(void *ud, uint16_t code, pd_slice_t reason)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     char detail[160];
     snprintf(detail, sizeof detail, "close %u%s%.*s", code, reason.len ? " " : "",
              (int)reason.len, reason.base ? reason.base : "");
@@ -66,7 +66,7 @@ static void ws_on_close(void *ud, uint16_t code, pd_slice_t reason)
 
 static void ws_on_output(void *ud, const char *data, size_t len)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     pd_buf_append(&c->out, data, len);
 }
 
@@ -76,7 +76,7 @@ static const pd_ws_callbacks_t ws_callbacks = {
     .on_output = ws_on_output,
 };
 
-static void feed_ws(pd_conn_t *c, const char *data, size_t len)
+static void feed_ws(pc_conn_t *c, const char *data, size_t len)
 {
     if (len == 0)
         return;
@@ -88,7 +88,7 @@ static void feed_ws(pd_conn_t *c, const char *data, size_t len)
 
 /* ---- The upgrade. ---- */
 
-static void refused(pd_conn_t *c, const pd_http_response_t *resp)
+static void refused(pc_conn_t *c, const pd_http_response_t *resp)
 {
     char detail[256];
     pd_slice_t body = resp->body.base ? resp->body : PD_SLICE_LIT("");
@@ -97,14 +97,14 @@ static void refused(pd_conn_t *c, const pd_http_response_t *resp)
     end(c, PRESENCE_ERR_HANDSHAKE, detail);
 }
 
-static void upgraded(pd_conn_t *c)
+static void upgraded(pc_conn_t *c)
 {
     pd_ws_config_t cfg = {.client = 1, .max_message = c->max_message};
     c->ws = pd_ws_new(&cfg, &ws_callbacks, c);
     pd_http_parser_free(&c->http);
 }
 
-static void feed_http(pd_conn_t *c, const char *data, size_t len)
+static void feed_http(pc_conn_t *c, const char *data, size_t len)
 {
     ssize_t n = pd_http_feed(&c->http, data, len);
     if (n == PD_ERR_PARTIAL)
@@ -131,14 +131,14 @@ static void feed_http(pd_conn_t *c, const char *data, size_t len)
 
 static void stream_on_open(void *ud)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     pd_stream_write(c->stream, c->request.base, c->request.len);
     pd_buf_free(&c->request);
 }
 
 static void stream_on_read(void *ud, const char *data, size_t len)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     if (c->ended || c->closing)
         return;
     if (c->ws)
@@ -149,7 +149,7 @@ static void stream_on_read(void *ud, const char *data, size_t len)
 
 static void stream_on_error(void *ud, int err, const char *detail)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     if (err == PRESENCE_ERR_CLOSED && !c->ws)
         detail = "the server closed the connection during the upgrade";
     else if (err == PRESENCE_ERR_CLOSED)
@@ -159,7 +159,7 @@ static void stream_on_error(void *ud, int err, const char *detail)
 
 static void stream_on_closed(void *ud)
 {
-    pd_conn_t *c = ud;
+    pc_conn_t *c = ud;
     void (*on_closed)(void *) = c->cb.on_closed;
     void *owner = c->ud;
     if (c->ws)
@@ -192,7 +192,7 @@ static void make_key(char out[25])
     EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
 }
 
-static void build_request(pd_conn_t *c, const pd_conn_config_t *cfg)
+static void build_request(pc_conn_t *c, const pc_conn_config_t *cfg)
 {
     pd_buf_t extra = PD_BUF_INIT;
     pd_buf_appendf(&extra, "Authorization: Bearer %s\r\nUser-Agent: libpresence/%s\r\n",
@@ -202,10 +202,10 @@ static void build_request(pd_conn_t *c, const pd_conn_config_t *cfg)
     pd_buf_free(&extra);
 }
 
-pd_conn_t *pd_conn_open(uv_loop_t *loop, const pd_conn_config_t *cfg,
-                        const pd_conn_callbacks_t *cb, void *ud)
+pc_conn_t *pc_conn_open(uv_loop_t *loop, const pc_conn_config_t *cfg,
+                        const pc_conn_callbacks_t *cb, void *ud)
 {
-    pd_conn_t *c = pd_calloc(1, sizeof *c);
+    pc_conn_t *c = pd_calloc(1, sizeof *c);
     c->cb = *cb;
     c->ud = ud;
     c->max_message = cfg->max_message;
@@ -216,7 +216,7 @@ pd_conn_t *pd_conn_open(uv_loop_t *loop, const pd_conn_config_t *cfg,
     return c;
 }
 
-int pd_conn_send(pd_conn_t *c, const char *text, size_t len)
+int pc_conn_send(pc_conn_t *c, const char *text, size_t len)
 {
     if (!c->ws || c->ended || c->closing)
         return PD_ERR_CLOSED;
@@ -225,7 +225,7 @@ int pd_conn_send(pd_conn_t *c, const char *text, size_t len)
     return r;
 }
 
-void pd_conn_close(pd_conn_t *c, int clean)
+void pc_conn_close(pc_conn_t *c, int clean)
 {
     if (c->closing)
         return;

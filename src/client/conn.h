@@ -4,18 +4,21 @@
  * client mode. It turns all of that into text messages in, text messages
  * out, and one "ended" report that says why in presence_err_t terms.
  *
- * Callbacks run from libuv callbacks only. After pd_conn_close() nothing
+ * Callbacks run from libuv callbacks only. After pc_conn_close() nothing
  * but on_closed runs; the connection frees itself, and on_closed tells the
  * owner it is gone.
+ *
+ * The prefix is pc_ (presence client): the server has a pd_conn_t of its
+ * own, and the two must not share a name.
  */
-#ifndef PD_CLIENT_CONN_H
-#define PD_CLIENT_CONN_H
+#ifndef PC_CONN_H
+#define PC_CONN_H
 
 #include <openssl/ssl.h>
 #include <stddef.h>
 #include <uv.h>
 
-typedef struct pd_conn pd_conn_t;
+typedef struct pc_conn pc_conn_t;
 
 typedef struct {
     /* A text message from the server (the first comes after the upgrade). */
@@ -26,9 +29,9 @@ typedef struct {
      * "close 1008 AUTH_FORBIDDEN", ...). The owner then closes it.
      */
     void (*on_end)(void *ud, int reason, const char *detail);
-    /* The connection released its resources after pd_conn_close(). */
+    /* The connection released its resources after pc_conn_close(). */
     void (*on_closed)(void *ud);
-} pd_conn_callbacks_t;
+} pc_conn_callbacks_t;
 
 typedef struct {
     const char *host;        /* to connect to and verify */
@@ -38,19 +41,19 @@ typedef struct {
     const char *token;       /* sent as Authorization: Bearer */
     SSL_CTX *tls_ctx;        /* NULL: plain TCP */
     size_t max_message;
-} pd_conn_config_t;
+} pc_conn_config_t;
 
 /* Starts connecting; the config's strings are copied. Never NULL. */
-pd_conn_t *pd_conn_open(uv_loop_t *loop, const pd_conn_config_t *cfg,
-                        const pd_conn_callbacks_t *cb, void *ud);
+pc_conn_t *pc_conn_open(uv_loop_t *loop, const pc_conn_config_t *cfg,
+                        const pc_conn_callbacks_t *cb, void *ud);
 
 /* Sends a text message once open; returns 0, or PD_ERR_CLOSED when it cannot. */
-int pd_conn_send(pd_conn_t *c, const char *text, size_t len);
+int pc_conn_send(pc_conn_t *c, const char *text, size_t len);
 
 /*
  * Ends the connection: clean sends a close frame (1000) first when the
  * WebSocket is open, so the server counts this member as gone at once.
  */
-void pd_conn_close(pd_conn_t *c, int clean);
+void pc_conn_close(pc_conn_t *c, int clean);
 
 #endif

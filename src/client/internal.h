@@ -33,7 +33,7 @@ struct presence_client {
     presence_state_t state;
 
     /* The current attempt or connection. */
-    pd_conn_t *conn;
+    pc_conn_t *conn;
     int token_wanted;        /* 0 or the presence_token_reason_t asked for */
     int admitted;            /* the snapshot arrived on conn */
     int last_reason;         /* how the attempt before ended; 0 once admitted */

@@ -29,7 +29,7 @@ static double session_random(presence_client_t *c)
 
 static void send_text(presence_client_t *c, const pd_buf_t *b)
 {
-    pd_conn_send(c->conn, b->base, b->len);
+    pc_conn_send(c->conn, b->base, b->len);
 }
 
 /* ---- Events. ---- */
@@ -220,7 +220,7 @@ static void conn_on_closed(void *ud)
 }
 
 /* Admission is known from the first message (the snapshot), not from the 101. */
-static const pd_conn_callbacks_t conn_callbacks = {
+static const pc_conn_callbacks_t conn_callbacks = {
     .on_text = conn_on_text,
     .on_end = conn_on_end,
     .on_closed = conn_on_closed,
@@ -253,7 +253,7 @@ static void connect_with(presence_client_t *c, const char *token)
 {
     pd_buf_t target = PD_BUF_INIT;
     pd_url_room_target(&c->url, c->workspace, c->key, &target);
-    pd_conn_config_t cfg = {
+    pc_conn_config_t cfg = {
         .host = c->url.host,
         .port = c->url.port,
         .host_header = c->url.host_header,
@@ -262,7 +262,7 @@ static void connect_with(presence_client_t *c, const char *token)
         .tls_ctx = c->tls_ctx,
         .max_message = c->opts.max_message,
     };
-    c->conn = pd_conn_open(c->loop, &cfg, &conn_callbacks, c);
+    c->conn = pc_conn_open(c->loop, &cfg, &conn_callbacks, c);
     c->conns++;
     pd_buf_free(&target);
     uv_timer_start(&c->watchdog, on_watchdog, c->opts.connect_timeout_ms, 0);
@@ -314,7 +314,7 @@ void pd_session_drop(presence_client_t *c)
 {
     c->session++;
     if (c->conn)
-        pd_conn_close(c->conn, 1);
+        pc_conn_close(c->conn, 1);
     c->conn = NULL;
     c->token_wanted = 0;
     if (c->admitted)

@@ -1,252 +1,61 @@
 #include "harness.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "auth/jwt.h"
 
-#ifndef PRESENCED_BIN
-#error "PRESENCED_BIN must name the presenced binary"
-#endif
+/* ---- Each test's loop. ---- */
 
-/* ---- Processes. ---- */
-
-/*
- * Every process this program started, so the watchdog's signal handler can
- * kill them; a handler cannot be given a context, hence the global (tests
- * only).
- */
-#define MAX_PROCS 32
-static volatile pid_t procs[MAX_PROCS];
-
-static void track(pid_t pid, pid_t old)
+int ct_loop_setup(void **state)
 {
-    for (int i = 0; i < MAX_PROCS; i++) {
-        if (procs[i] == old) {
-            procs[i] = pid;
-            return;
-        }
-    }
+    return uv_loop_init(*state);
 }
 
-static void on_alarm(int sig)
+int ct_loop_teardown(void **state)
 {
-    static const char msg[] = "\n*** client test timed out; killing its processes ***\n";
-    for (int i = 0; i < MAX_PROCS; i++)
-        if (procs[i] > 0)
-            kill(procs[i], SIGKILL);
-    if (write(2, msg, sizeof msg - 1) < 0)
-        _exit(1);
-    _exit(1);
-}
-
-void ct_watchdog(unsigned seconds)
-{
-    signal(SIGALRM, on_alarm);
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    alarm(seconds);
-}
-
-uint64_t ct_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void child(const char *const *argv, int out, const char *log_path)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int log = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
-    int null = open("/dev/null", O_RDONLY);
-    if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(out >= 0 ? out : log, 1) < 0 ||
-        dup2(log, 2) < 0)
-        _exit(126);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-}
-
-pid_t ct_spawn(const char *const *argv, int *out_fd, const char *log_path)
-{
-    int fds[2] = {-1, -1};
-    if (out_fd && pipe2(fds, O_CLOEXEC) != 0)
-        fail_msg("pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
-    if (pid == 0)
-        child(argv, fds[1], log_path);
-    track(pid, 0);
-    if (out_fd) {
-        close(fds[1]);
-        *out_fd = fds[0];
-    }
-    return pid;
-}
-
-int ct_wait_exit(pid_t pid, int timeout_ms)
-{
-    uint64_t deadline = ct_now_ms() + (uint64_t)timeout_ms;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            track(0, pid);
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        if (r < 0 || ct_now_ms() > deadline)
-            return -1;
-        usleep(2000);
-    }
-}
-
-int ct_kill(pid_t pid, int sig, int timeout_ms)
-{
-    kill(pid, sig);
-    int code = ct_wait_exit(pid, timeout_ms);
-    if (code < 0) {
-        kill(pid, SIGKILL);
-        ct_wait_exit(pid, 5000);
-    }
-    return code;
-}
-
-void ct_tmpdir(char *out, size_t cap)
-{
-    snprintf(out, cap, "/tmp/presence-test-XXXXXX");
-    if (!mkdtemp(out))
-        fail_msg("mkdtemp: %s", strerror(errno));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-void ct_tmpdir_remove(const char *dir)
-{
-    if (dir[0])
-        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-void ct_write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-        fail_msg("cannot write %s", path);
-}
-
-int ct_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        fail_msg("cannot find a free port");
-    close(fd);
-    return ntohs(a.sin_port);
+    ct_pump(*state, 10);
+    assert_int_equal(uv_loop_close(*state), 0);
+    return 0;
 }
 
 /* ---- presenced. ---- */
 
-static int read_port(const char *path)
+void ct_server_start(pdt_server_t *s, int port, const char *const *extra)
 {
-    char text[32] = {0};
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    return n > 0 && text[n - 1] == '\n' ? atoi(text) : 0;
+    if (pdt_server_start_on(s, port, extra) != 0)
+        fail_msg("presenced did not start");
 }
 
-static void server_files(ct_server_t *s)
+void ct_server_kill(pdt_server_t *s, uv_loop_t *loop, int sig)
 {
-    if (s->dir[0])
+    if (s->pid <= 0)
         return;
-    ct_tmpdir(s->dir, sizeof s->dir);
-    snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
-    snprintf(s->port_path, sizeof s->port_path, "%s/port", s->dir);
-    snprintf(s->secret_path, sizeof s->secret_path, "%s/secret", s->dir);
-    ct_write_file(s->secret_path, CT_SECRET "\n");
-}
-
-static void server_wait_port(ct_server_t *s)
-{
-    uint64_t deadline = ct_now_ms() + 10000;
-    while (ct_now_ms() < deadline) {
-        int port = read_port(s->port_path);
-        if (port > 0) {
-            s->port = port;
-            return;
+    pdt_server_signal(s, sig);
+    /*
+     * The clients on loop keep running while the server goes: a drain waits
+     * for their answers to its close frames, and their own timers keep
+     * counting. A loop frozen here would see the drain's full timeout pass
+     * at once, pong timeouts included, before reading the close frames.
+     */
+    uint64_t deadline = pdt_now_ms() + 10000;
+    while (pdt_server_alive(s)) {
+        if (pdt_now_ms() > deadline) {
+            pdt_server_discard(s, 1);
+            fail_msg("presenced did not exit within 10 s of signal %d", sig);
         }
-        usleep(5000);
+        if (loop)
+            ct_pump(loop, 5);
+        else
+            usleep(2000);
     }
-    ct_server_cleanup(s, 1);
-    fail_msg("presenced did not listen within 10 s");
 }
 
-void ct_server_start(ct_server_t *s, int port, const char *const *extra)
-{
-    server_files(s);
-    unlink(s->port_path);
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port ? port : s->port);
-    const char *argv[48] = {PRESENCED_BIN, "--listen", listen, "--port-file", s->port_path,
-                            "--jwt-secret-file", s->secret_path, "--log-level", "warn"};
-    size_t n = 9;
-    for (size_t i = 0; extra && extra[i] && n + 1 < 48; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    s->pid = ct_spawn(argv, NULL, s->log_path);
-    server_wait_port(s);
-}
-
-void ct_server_kill(ct_server_t *s, int sig)
-{
-    if (s->pid > 0)
-        ct_kill(s->pid, sig, 10000);
-    s->pid = 0;
-}
-
-static void dump_log(const char *path)
-{
-    char line[1024];
-    FILE *f = fopen(path, "r");
-    fprintf(stderr, "----- %s -----\n", path);
-    while (f && fgets(line, sizeof line, f))
-        fputs(line, stderr);
-    if (f)
-        fclose(f);
-    fprintf(stderr, "----- end -----\n");
-}
-
-void ct_server_cleanup(ct_server_t *s, int dump)
-{
-    ct_server_kill(s, SIGKILL);
-    if (dump && s->dir[0])
-        dump_log(s->log_path);
-    ct_tmpdir_remove(s->dir);
-    s->dir[0] = '\0';
-}
-
-const char *ct_server_url(const ct_server_t *s)
+const char *ct_server_url(const pdt_server_t *s)
 {
     static char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d", s->port);
@@ -260,7 +69,7 @@ char *ct_token(const char *user, const char *name, const char *workspace, int64_
     char room[160];
     snprintf(room, sizeof room, "presence-%s", workspace);
     int64_t now = (int64_t)time(NULL);
-    return pd_jwt_mint_hs256((const unsigned char *)CT_SECRET, strlen(CT_SECRET), user, name,
+    return pd_jwt_mint_hs256((const unsigned char *)PDT_SECRET, strlen(PDT_SECRET), user, name,
                              NULL, room, now, now + ttl_s);
 }
 
@@ -284,9 +93,9 @@ void ct_run_for(uv_loop_t *loop, int ms)
 {
     if (ms <= 0)
         return;
-    uint64_t end = ct_now_ms() + (uint64_t)ms;
-    while (ct_now_ms() < end)
-        ct_pump(loop, (int)(end - ct_now_ms()));
+    uint64_t end = pdt_now_ms() + (uint64_t)ms;
+    while (pdt_now_ms() < end)
+        ct_pump(loop, (int)(end - pdt_now_ms()));
 }
 
 /* ---- The recording client. ---- */
@@ -305,7 +114,7 @@ static void on_event(presence_client_t *c, const presence_event_t *ev, void *dat
     e->type = ev->type;
     e->reason = ev->reason;
     e->retry_ms = ev->retry_ms;
-    e->at_ms = ct_now_ms();
+    e->at_ms = pdt_now_ms();
     copy_str(e->user_id, sizeof e->user_id, ev->user ? ev->user->user_id : NULL);
     copy_str(e->path, sizeof e->path, ev->user ? ev->user->current_path : NULL);
     copy_str(e->detail, sizeof e->detail, ev->detail);

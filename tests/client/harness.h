@@ -1,8 +1,15 @@
 /*
- * The harness of the client tests: processes (presenced, nginx, the CLI)
- * started and killed by PID under a watchdog, tokens, a libuv loop pumped
- * until a condition holds, and a recording client that keeps every event
- * libpresence reports so tests can assert on them afterwards.
+ * The harness of the client tests: presenced and other processes come from
+ * tests/support (pdt_proc, pdt_server: started and killed by PID under a
+ * watchdog, shared with the black-box tests); this adds what only a
+ * libpresence test needs: a libuv loop set up for each test and pumped
+ * until a condition holds, presenced stopped while that loop runs, tokens,
+ * and a recording client that keeps every event libpresence reports so
+ * tests can assert on them afterwards.
+ *
+ * A client test's main() is PDT_SUITE() (one presenced for the program,
+ * expected to drain and exit 0 at the end) or pdt_watchdog() and
+ * cmocka_run_group_tests(); each test is CT_TEST(f, &loop).
  */
 #ifndef CT_HARNESS_H
 #define CT_HARNESS_H
@@ -17,68 +24,49 @@
 #include <presence/client.h>
 #include <uv.h>
 
-#define CT_SECRET "client-test-secret"
+#include "pdt_proc.h"
+#include "pdt_server.h"
+#include "pdt_suite.h"
+#include "pdt_token.h"
 
-/* ---- Processes. ---- */
+/* ---- Each test's loop. ---- */
 
 /*
- * Kills every process started through this harness and exits 1 after
- * seconds. Call first thing in main().
+ * A test run on *loop (a uv_loop_t *): the loop is initialised before the
+ * test, pumped briefly after it and closed, which fails the test when a
+ * handle was left open.
  */
-void ct_watchdog(unsigned seconds);
-
-/* Starts argv[0] with argv; stdout goes to *out_fd (a pipe) when out_fd is set, else to log. */
-pid_t ct_spawn(const char *const *argv, int *out_fd, const char *log_path);
-
-/* Sends sig and waits up to timeout_ms for the exit; returns the exit code (128+sig), -1 on timeout. */
-int ct_kill(pid_t pid, int sig, int timeout_ms);
-
-/* Waits for pid's exit; returns its code (128+signal), or -1 after timeout_ms. */
-int ct_wait_exit(pid_t pid, int timeout_ms);
-
-/* A temporary directory for a test's files; removed (recursively) by ct_tmpdir_remove. */
-void ct_tmpdir(char *out, size_t cap);
-void ct_tmpdir_remove(const char *dir);
-
-/* Writes text to path; fails the test on error. */
-void ct_write_file(const char *path, const char *text);
-
-/* A free TCP port on 127.0.0.1 (nothing listens on it when this returns). */
-int ct_free_port(void);
+#define CT_TEST(f, loop) \
+    cmocka_unit_test_prestate_setup_teardown(f, ct_loop_setup, ct_loop_teardown, (loop))
+int ct_loop_setup(void **state);
+int ct_loop_teardown(void **state);
 
 /* ---- presenced. ---- */
 
-typedef struct {
-    pid_t pid;
-    int port;
-    char dir[96];
-    char log_path[160];
-    char port_path[160];
-    char secret_path[160];
-} ct_server_t;
-
 /*
- * Starts presenced on 127.0.0.1:port (0: any free port), with the test
- * secret and the NULL-terminated extra arguments. A server started again
- * with the same struct reuses its directory, so port 0 then means "the
- * port it had". Fails the test if it does not listen within 10 s.
+ * pdt_server_start_on(), failing the test when presenced does not start:
+ * port 0 is a free port, or, for a server started before, the port it had.
  */
-void ct_server_start(ct_server_t *s, int port, const char *const *extra);
-/* Sends sig (SIGKILL: a crash; SIGTERM: a drain) and waits for the exit. */
-void ct_server_kill(ct_server_t *s, int sig);
-/* Kills it if running, prints its log when dump is set, removes its files. */
-void ct_server_cleanup(ct_server_t *s, int dump);
+void ct_server_start(pdt_server_t *s, int port, const char *const *extra);
+/*
+ * Sends sig (SIGKILL: a crash; SIGTERM: a drain) and waits for the exit,
+ * running loop meanwhile (when not NULL) so that its clients take part in
+ * the shutdown as they would in life. Fails the test after 10 s.
+ */
+void ct_server_kill(pdt_server_t *s, uv_loop_t *loop, int sig);
 /* "ws://127.0.0.1:PORT" in a static buffer. */
-const char *ct_server_url(const ct_server_t *s);
+const char *ct_server_url(const pdt_server_t *s);
 
 /* ---- Tokens. ---- */
 
-/* A token for user (display name name) in presence-{workspace}, valid ttl_s from now. */
+/*
+ * A token for user (display name name) in presence-{workspace}, valid ttl_s
+ * from now, signed with PDT_SECRET; the caller frees it.
+ */
 char *ct_token(const char *user, const char *name, const char *workspace, int64_t ttl_s);
 
 /* ---- The loop. ---- */
 
-uint64_t ct_now_ms(void);
 /* Runs loop for up to ms (returns early once something happened). */
 void ct_pump(uv_loop_t *loop, int ms);
 /* Runs loop for ms, whatever happens meanwhile. */
@@ -87,9 +75,9 @@ void ct_run_for(uv_loop_t *loop, int ms);
 /* Pumps loop until cond holds; fails the test after ms. */
 #define CT_WAIT(loop, cond, ms)                                                        \
     do {                                                                               \
-        uint64_t ct_deadline_ = ct_now_ms() + (uint64_t)(ms);                          \
+        uint64_t ct_deadline_ = pdt_now_ms() + (uint64_t)(ms);                          \
         while (!(cond)) {                                                              \
-            if (ct_now_ms() > ct_deadline_)                                            \
+            if (pdt_now_ms() > ct_deadline_)                                            \
                 fail_msg("%s:%d: timed out after %d ms waiting for %s", __FILE__,      \
                          __LINE__, (int)(ms), #cond);                                  \
             ct_pump((loop), 20);                                                       \

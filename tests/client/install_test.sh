@@ -32,6 +32,26 @@ $cc $cflags -o "$prefix/follow-shared" "$src/examples/follow.c" \
 $cc $cflags -o "$prefix/follow-static" "$src/examples/follow.c" $(pkg-config --cflags presence) \
     "$libdir/libpresence.a" $(pkg-config --static --libs presence | sed 's/-lpresence//')
 
+# An application may use the names of libpresence's internals: the archive
+# keeps them local, so they do not collide.
+cat >"$prefix/own_names.c" <<'EOF'
+#include <stdlib.h>
+#include <presence/client.h>
+void *pd_malloc(size_t n) { return malloc(n); }
+int pd_map_put(int x) { return x; }
+int main(void)
+{
+    presence_options_t o;
+    presence_options_init(&o);
+    free(pd_malloc(1));
+    return !(pd_map_put(0) == 0 && o.ping_interval_ms > 0 && presence_strerror(0)[0]);
+}
+EOF
+# shellcheck disable=SC2086
+$cc $cflags -o "$prefix/own-names" "$prefix/own_names.c" $(pkg-config --cflags presence) \
+    "$libdir/libpresence.a" $(pkg-config --static --libs presence | sed 's/-lpresence//')
+"$prefix/own-names" || { echo "own-names exited $?"; exit 1; }
+
 for bin in follow-shared follow-static; do
     status=0
     LD_LIBRARY_PATH="$libdir" "$prefix/$bin" >/dev/null 2>"$prefix/err" || status=$?

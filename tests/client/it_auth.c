@@ -10,21 +10,8 @@
 
 #include "harness.h"
 
-static ct_server_t srv;
+static pdt_server_t srv;
 static uv_loop_t loop;
-
-static int setup(void **state)
-{
-    uv_loop_init(&loop);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ct_pump(&loop, 10);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    return 0;
-}
 
 /* ---- Refresh in place. ---- */
 
@@ -64,14 +51,14 @@ static void test_refresh_without_reconnect(void **state)
     c->token_fn = short_then_long;
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
     CT_WAIT(&loop, ct_count(c, PRESENCE_EV_CONNECTED) == 1, 5000);
-    uint64_t connected_at = ct_now_ms();
+    uint64_t connected_at = pdt_now_ms();
     CT_WAIT(&loop, ct_count(b, PRESENCE_EV_JOINED) == 2, 5000);
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_TOKEN_REFRESHED) == 1 &&
                        ct_count(c, PRESENCE_EV_TOKEN_REFRESHED) == 1, 8000);
     assert_int_equal(a->refresh_calls, 1);
     assert_int_equal(c->refresh_calls, 1);
     /* Past the old tokens' expiry plus the grace period: still the same connections. */
-    ct_run_for(&loop, (int)((int64_t)connected_at + 6000 - (int64_t)ct_now_ms()));
+    ct_run_for(&loop, (int)((int64_t)connected_at + 6000 - (int64_t)pdt_now_ms()));
     ct_client_t *refreshed[] = {a, c};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(ct_count(refreshed[i], PRESENCE_EV_CONNECTED), 1);
@@ -196,19 +183,15 @@ static void test_late_token_is_refused(void **state)
 
 int main(void)
 {
-    ct_watchdog(120);
     const char *args[] = {"--jwt-leeway", "0", "--token-grace", "3", NULL};
-    ct_server_start(&srv, 0, args);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_refresh_without_reconnect, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expired_retries_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expired_twice_backs_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_backs_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_token_backs_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forbidden_stops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_late_token_is_refused, setup, teardown),
+        CT_TEST(test_refresh_without_reconnect, &loop),
+        CT_TEST(test_expired_retries_at_once, &loop),
+        CT_TEST(test_expired_twice_backs_off, &loop),
+        CT_TEST(test_invalid_backs_off, &loop),
+        CT_TEST(test_no_token_backs_off, &loop),
+        CT_TEST(test_forbidden_stops, &loop),
+        CT_TEST(test_late_token_is_refused, &loop),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    ct_server_cleanup(&srv, failed > 0);
-    return failed;
+    return PDT_SUITE(tests, &srv, args, 120);
 }

@@ -16,7 +16,7 @@
 #error "PRESENCE_CLI_BIN must name the presence command"
 #endif
 
-static ct_server_t srv;
+static pdt_server_t srv;
 static uv_loop_t loop;
 static char token_u1[2048];
 
@@ -39,7 +39,8 @@ static void cmd_start(cmd_t *c, const char *const *args)
     argv[n] = NULL;
     memset(c, 0, sizeof *c);
     snprintf(c->log, sizeof c->log, "%s/cli-%d.log", srv.dir, rand());
-    c->pid = ct_spawn(argv, &c->fd, c->log);
+    c->pid = pdt_spawn(argv, &c->fd, c->log);
+    assert_true(c->pid > 0);
 }
 
 /* Reads what is available on c's stdout into its buffer; returns -1 at EOF. */
@@ -59,7 +60,7 @@ static int cmd_read(cmd_t *c, int timeout_ms)
 /* The next line of c's stdout (without '\n'), pumping the loop meanwhile; fails after ms. */
 static char *cmd_line(cmd_t *c, char *out, size_t cap, int ms)
 {
-    uint64_t deadline = ct_now_ms() + (uint64_t)ms;
+    uint64_t deadline = pdt_now_ms() + (uint64_t)ms;
     for (;;) {
         char *nl = memchr(c->buf, '\n', c->len);
         if (nl) {
@@ -70,7 +71,7 @@ static char *cmd_line(cmd_t *c, char *out, size_t cap, int ms)
             c->buf[c->len] = '\0';
             return out;
         }
-        if (ct_now_ms() > deadline)
+        if (pdt_now_ms() > deadline)
             fail_msg("no line from the command within %d ms (have \"%s\")", ms, c->buf);
         if (cmd_read(c, 5) < 0 && !memchr(c->buf, '\n', c->len))
             fail_msg("the command's output ended (have \"%s\")", c->buf);
@@ -81,18 +82,18 @@ static char *cmd_line(cmd_t *c, char *out, size_t cap, int ms)
 /* Waits for the exit, pumping the loop; returns the exit code. */
 static int cmd_wait(cmd_t *c, int ms)
 {
-    uint64_t deadline = ct_now_ms() + (uint64_t)ms;
+    uint64_t deadline = pdt_now_ms() + (uint64_t)ms;
     int code;
-    while ((code = ct_wait_exit(c->pid, 0)) < 0) {
-        if (ct_now_ms() > deadline) {
-            ct_kill(c->pid, SIGKILL, 5000);
+    while ((code = pdt_wait_exit(c->pid, 0)) < 0) {
+        if (pdt_now_ms() > deadline) {
+            pdt_kill(c->pid, SIGKILL, 5000);
             fail_msg("the command did not exit within %d ms", ms);
         }
         ct_pump(&loop, 10);
     }
     /* The rest of its output, up to the end of the pipe. */
-    uint64_t drained = ct_now_ms() + 2000;
-    while (cmd_read(c, 20) == 0 && ct_now_ms() < drained)
+    uint64_t drained = pdt_now_ms() + 2000;
+    while (cmd_read(c, 20) == 0 && pdt_now_ms() < drained)
         ;
     return code;
 }
@@ -129,19 +130,6 @@ static int run(const char *const *args, cmd_t *c)
 }
 
 /* ---- Tests. ---- */
-
-static int setup(void **state)
-{
-    uv_loop_init(&loop);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ct_pump(&loop, 10);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    return 0;
-}
 
 static void test_token_and_help(void **state)
 {
@@ -291,17 +279,13 @@ static void test_bad_token_and_url_fail_fast(void **state)
 
 int main(void)
 {
-    ct_watchdog(120);
-    ct_server_start(&srv, 0, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_token_and_help, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_piped_prints_json_lines, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_follow_prints_each_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_follow_absent_user, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_goto_holds_location, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_token_and_url_fail_fast, setup, teardown),
+        CT_TEST(test_token_and_help, &loop),
+        CT_TEST(test_watch_piped_prints_json_lines, &loop),
+        CT_TEST(test_follow_prints_each_path, &loop),
+        CT_TEST(test_follow_absent_user, &loop),
+        CT_TEST(test_goto_holds_location, &loop),
+        CT_TEST(test_bad_token_and_url_fail_fast, &loop),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    ct_server_cleanup(&srv, failed > 0);
-    return failed;
+    return PDT_SUITE(tests, &srv, NULL, 120);
 }

@@ -17,19 +17,6 @@
 
 static uv_loop_t loop;
 
-static int setup(void **state)
-{
-    uv_loop_init(&loop);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ct_pump(&loop, 10);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    return 0;
-}
-
 /* Waits (on the fake's thread) for the client's close, so scripts end tidily. */
 static void drain(ct_fake_conn_t *c)
 {
@@ -280,15 +267,14 @@ static void test_server_messages(void **state)
 
 int main(void)
 {
-    ct_watchdog(120);
+    pdt_watchdog(120);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_permission_revoked_stops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replaced_stops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals_are_reported_and_retried, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_same_key_and_fresh_token_each_time, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_unanswered_ping_ends_connection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_messages, setup, teardown),
+        CT_TEST(test_permission_revoked_stops, &loop),
+        CT_TEST(test_replaced_stops, &loop),
+        CT_TEST(test_refusals_are_reported_and_retried, &loop),
+        CT_TEST(test_same_key_and_fresh_token_each_time, &loop),
+        CT_TEST(test_unanswered_ping_ends_connection, &loop),
+        CT_TEST(test_server_messages, &loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,22 +16,8 @@
 
 #define API_SECRET "client-test-api-secret"
 
-static ct_server_t srv;
+static pdt_server_t srv;
 static uv_loop_t loop;
-static char api_dir[96];
-
-static int setup(void **state)
-{
-    uv_loop_init(&loop);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ct_pump(&loop, 10);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    return 0;
-}
 
 static ct_client_t *join(const char *workspace, const char *user)
 {
@@ -270,24 +256,21 @@ static void test_kicked_client_stops(void **state)
 
 int main(void)
 {
-    ct_watchdog(120);
-    char api_secret[160];
-    ct_tmpdir(api_dir, sizeof api_dir);
+    char api_dir[64], api_secret[160];
+    if (pdt_tmpdir(api_dir, sizeof api_dir) != 0)
+        return 1;
     snprintf(api_secret, sizeof api_secret, "%s/api-secret", api_dir);
-    ct_write_file(api_secret, API_SECRET "\n");
     const char *args[] = {"--linger", "5", "--api-secret-file", api_secret, NULL};
-    ct_server_start(&srv, 0, args);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_map_matches_server, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_follow_chain_and_leave, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_follow_unknown_location_then_unfollow, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_stop_and_start_again, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_location_before_connecting, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kicked_client_stops, setup, teardown),
+        CT_TEST(test_map_matches_server, &loop),
+        CT_TEST(test_follow_chain_and_leave, &loop),
+        CT_TEST(test_follow_unknown_location_then_unfollow, &loop),
+        CT_TEST(test_stop_and_start_again, &loop),
+        CT_TEST(test_location_before_connecting, &loop),
+        CT_TEST(test_kicked_client_stops, &loop),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    ct_server_cleanup(&srv, failed > 0);
-    ct_tmpdir_remove(api_dir);
+    int failed = pdt_write_file(api_secret, API_SECRET "\n") != 0 ||
+                 PDT_SUITE(tests, &srv, args, 120) != 0;
+    pdt_tmpdir_remove(api_dir);
     return failed;
 }

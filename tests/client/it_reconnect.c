@@ -14,19 +14,6 @@
 
 static uv_loop_t loop;
 
-static int setup(void **state)
-{
-    uv_loop_init(&loop);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ct_pump(&loop, 10);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    return 0;
-}
-
 static int where_is(const ct_client_t *cc, const char *user, const char *where)
 {
     return strcmp(ct_where(cc, user), where) == 0;
@@ -63,14 +50,14 @@ static const ct_event_t *first_since(const ct_client_t *cc, size_t from, presenc
     return NULL;
 }
 
-static void restart_cycle(ct_server_t *srv, ct_client_t **cs, size_t n, int sig, int reason,
+static void restart_cycle(pdt_server_t *srv, ct_client_t **cs, size_t n, int sig, int reason,
                           int round)
 {
     int port = srv->port;
     size_t before[8];
     for (size_t i = 0; i < n; i++)
         before[i] = cs[i]->n_events;
-    ct_server_kill(srv, sig);
+    ct_server_kill(srv, &loop, sig);
     for (size_t i = 0; i < n; i++)
         CT_WAIT(&loop, first_since(cs[i], before[i], PRESENCE_EV_DISCONNECTED), 5000);
     /* The connection's end says why; the attempts while the server is down are refused. */
@@ -84,7 +71,7 @@ static void restart_cycle(ct_server_t *srv, ct_client_t **cs, size_t n, int sig,
 
 static void test_presence_comes_back_after_restart(void **state)
 {
-    ct_server_t srv = {0};
+    pdt_server_t srv = {0};
     ct_server_start(&srv, 0, NULL);
     ct_client_t *cs[3];
     const char *users[] = {"u1", "u2", "u3"};
@@ -114,7 +101,7 @@ static void test_presence_comes_back_after_restart(void **state)
         assert_true(cs[i]->token_calls >= 3);
         ct_client_close(cs[i]);
     }
-    ct_server_cleanup(&srv, 0);
+    pdt_server_discard(&srv, 0);
 }
 
 static double always_one(void *data)
@@ -145,7 +132,7 @@ static void backoff_options(presence_options_t *o, void *arg)
 
 static void test_backoff_delays_grow_within_bounds(void **state)
 {
-    int port = ct_free_port();
+    int port = pdt_free_port();
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
     const uint64_t ceilings[] = {40, 80, 160, 300, 300, 300};
@@ -179,8 +166,8 @@ static void test_backoff_delays_grow_within_bounds(void **state)
 
 static void test_backoff_resets_after_uptime(void **state)
 {
-    ct_server_t srv = {0};
-    int port = ct_free_port();
+    pdt_server_t srv = {0};
+    int port = pdt_free_port();
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
     backoff_args_t top = {always_one, 300};
@@ -191,11 +178,11 @@ static void test_backoff_resets_after_uptime(void **state)
     size_t before = (size_t)ct_count(a, PRESENCE_EV_DISCONNECTED);
     assert_true(ct_last(a, PRESENCE_EV_DISCONNECTED)->retry_ms >= 160);
     ct_run_for(&loop, 500); /* longer than backoff_reset_ms */
-    ct_server_kill(&srv, SIGKILL);
+    ct_server_kill(&srv, &loop, SIGKILL);
     CT_WAIT(&loop, (size_t)ct_count(a, PRESENCE_EV_DISCONNECTED) == before + 1, 5000);
     assert_int_equal(ct_last(a, PRESENCE_EV_DISCONNECTED)->retry_ms, 40);
     ct_client_close(a);
-    ct_server_cleanup(&srv, 0);
+    pdt_server_discard(&srv, 0);
 }
 
 static void pings_options(presence_options_t *o, void *arg)
@@ -207,7 +194,7 @@ static void pings_options(presence_options_t *o, void *arg)
 
 static void test_silent_server_detected_by_pings(void **state)
 {
-    ct_server_t srv = {0};
+    pdt_server_t srv = {0};
     ct_server_start(&srv, 0, NULL);
     ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "p", "u1", pings_options, NULL);
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
@@ -226,17 +213,17 @@ static void test_silent_server_detected_by_pings(void **state)
     kill(srv.pid, SIGCONT);
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 2, 10000);
     ct_client_close(a);
-    ct_server_cleanup(&srv, 0);
+    pdt_server_discard(&srv, 0);
 }
 
 int main(void)
 {
-    ct_watchdog(150);
+    pdt_watchdog(150);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_presence_comes_back_after_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backoff_delays_grow_within_bounds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backoff_resets_after_uptime, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_silent_server_detected_by_pings, setup, teardown),
+        CT_TEST(test_presence_comes_back_after_restart, &loop),
+        CT_TEST(test_backoff_delays_grow_within_bounds, &loop),
+        CT_TEST(test_backoff_resets_after_uptime, &loop),
+        CT_TEST(test_silent_server_detected_by_pings, &loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@
 #define OPENSSL_BIN "/usr/bin/openssl"
 #endif
 
-static ct_server_t srv;
+static pdt_server_t srv;
 static uv_loop_t loop;
 static char dir[96];
 static char ca_file[160];
@@ -69,7 +69,8 @@ static void make_certificate(void)
                           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
                           "-days", "2", "-subj", "/CN=presence test",
                           "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", NULL};
-    if (ct_wait_exit(ct_spawn(argv, NULL, log), 30000) != 0)
+    pid_t pid = pdt_spawn(argv, NULL, log);
+    if (pid < 0 || pdt_wait_exit(pid, 30000) != 0)
         fail_msg("openssl could not make a certificate (see %s)", log);
     snprintf(ca_file, sizeof ca_file, "%s", cert);
 }
@@ -91,16 +92,16 @@ static void start_nginx(void)
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
     snprintf(log, sizeof log, "%s/error.log", dir);
     mkdir(tmp, 0700);
-    tls_port = ct_free_port();
+    tls_port = pdt_free_port();
     char text[4096];
     snprintf(text, sizeof text, nginx_conf, dir, dir, dir, dir, dir, dir, dir, tls_port, tls_port,
              dir, dir, srv.port);
-    ct_write_file(conf, text);
+    assert_int_equal(pdt_write_file(conf, text), 0);
     const char *argv[] = {NGINX_BIN, "-p", dir, "-c", conf, "-e", log, NULL};
-    nginx_pid = ct_spawn(argv, NULL, log);
-    uint64_t deadline = ct_now_ms() + 10000;
+    nginx_pid = pdt_spawn(argv, NULL, log);
+    uint64_t deadline = pdt_now_ms() + 10000;
     while (!can_connect(tls_port)) {
-        if (ct_now_ms() > deadline || ct_wait_exit(nginx_pid, 0) >= 0)
+        if (pdt_now_ms() > deadline || pdt_wait_exit(nginx_pid, 0) >= 0)
             fail_msg("nginx did not start (see %s)", log);
         usleep(20000);
     }
@@ -108,7 +109,7 @@ static void start_nginx(void)
 
 static int group_setup(void **state)
 {
-    ct_tmpdir(dir, sizeof dir);
+    assert_int_equal(pdt_tmpdir(dir, sizeof dir), 0);
     ct_server_start(&srv, 0, NULL);
     make_certificate();
     start_nginx();
@@ -118,22 +119,9 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     if (nginx_pid > 0)
-        ct_kill(nginx_pid, SIGKILL, 5000);
-    ct_server_cleanup(&srv, 0);
-    ct_tmpdir_remove(dir);
-    return 0;
-}
-
-static int setup(void **state)
-{
-    uv_loop_init(&loop);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ct_pump(&loop, 10);
-    assert_int_equal(uv_loop_close(&loop), 0);
+        pdt_kill(nginx_pid, SIGKILL, 5000);
+    pdt_server_discard(&srv, 0);
+    pdt_tmpdir_remove(dir);
     return 0;
 }
 
@@ -220,13 +208,13 @@ static void test_unreadable_ca_file(void **state)
 
 int main(void)
 {
-    ct_watchdog(120);
+    pdt_watchdog(120);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_wss_with_ca_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wss_by_host_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_untrusted_certificate_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_address_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unreadable_ca_file, setup, teardown),
+        CT_TEST(test_wss_with_ca_file, &loop),
+        CT_TEST(test_wss_by_host_name, &loop),
+        CT_TEST(test_untrusted_certificate_refused, &loop),
+        CT_TEST(test_wrong_address_refused, &loop),
+        CT_TEST(test_unreadable_ca_file, &loop),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,39 +1,23 @@
 #include "pdt_endpoint.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "pdt_http.h"
+#include "pdt_proc.h"
 
 #if !defined(PDT_NODE_BIN) || !defined(PDT_VERIFY_ENDPOINT_JS)
 #error "PDT_NODE_BIN and PDT_VERIFY_ENDPOINT_JS must name Node.js and verify-endpoint.mjs"
 #endif
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static int make_files(pdt_endpoint_t *ep)
 {
-    snprintf(ep->dir, sizeof(ep->dir), "/tmp/pdt-ep-XXXXXX");
-    if (mkdtemp(ep->dir) == NULL) {
-        perror("mkdtemp");
+    if (pdt_tmpdir(ep->dir, sizeof(ep->dir)) != 0)
         return -1;
-    }
     snprintf(ep->port_path, sizeof(ep->port_path), "%s/port", ep->dir);
     snprintf(ep->log_path, sizeof(ep->log_path), "%s/endpoint.log", ep->dir);
     return 0;
@@ -41,24 +25,8 @@ static int make_files(pdt_endpoint_t *ep)
 
 static void remove_files(pdt_endpoint_t *ep)
 {
-    if (ep->dir[0] == '\0')
-        return;
-    unlink(ep->port_path);
-    unlink(ep->log_path);
-    rmdir(ep->dir);
+    pdt_tmpdir_remove(ep->dir);
     ep->dir[0] = '\0';
-}
-
-/* In the child: the script dies with the test program, whatever ends it. */
-static void exec_node(const pdt_endpoint_t *ep)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int log = open(ep->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    int null = open("/dev/null", O_RDONLY);
-    if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-        _exit(126);
-    execl(PDT_NODE_BIN, PDT_NODE_BIN, PDT_VERIFY_ENDPOINT_JS, ep->port_path, (char *)NULL);
-    _exit(127);
 }
 
 static int read_port(const pdt_endpoint_t *ep)
@@ -74,8 +42,7 @@ static int read_port(const pdt_endpoint_t *ep)
 
 static int exited(pdt_endpoint_t *ep)
 {
-    int wstatus;
-    if (waitpid(ep->pid, &wstatus, WNOHANG) != ep->pid)
+    if (pdt_wait_exit(ep->pid, 0) < 0)
         return 0;
     ep->pid = 0;
     return 1;
@@ -83,8 +50,8 @@ static int exited(pdt_endpoint_t *ep)
 
 static int wait_port(pdt_endpoint_t *ep)
 {
-    long deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
+    uint64_t deadline = pdt_now_ms() + 10000;
+    while (pdt_now_ms() < deadline) {
         ep->port = read_port(ep);
         if (ep->port > 0)
             return 0;
@@ -103,16 +70,13 @@ int pdt_endpoint_start(pdt_endpoint_t *ep)
     memset(ep, 0, sizeof(*ep));
     if (make_files(ep) != 0)
         return -1;
-    fflush(NULL);
-    ep->pid = fork();
+    const char *argv[] = {PDT_NODE_BIN, PDT_VERIFY_ENDPOINT_JS, ep->port_path, NULL};
+    ep->pid = pdt_spawn(argv, NULL, ep->log_path);
     if (ep->pid < 0) {
-        perror("fork");
         ep->pid = 0;
         remove_files(ep);
         return -1;
     }
-    if (ep->pid == 0)
-        exec_node(ep);
     if (wait_port(ep) != 0) {
         pdt_endpoint_dump_log(ep);
         pdt_endpoint_stop(ep);
@@ -125,8 +89,7 @@ int pdt_endpoint_start(pdt_endpoint_t *ep)
 void pdt_endpoint_stop(pdt_endpoint_t *ep)
 {
     if (ep->pid > 0) {
-        kill(ep->pid, SIGKILL);
-        waitpid(ep->pid, NULL, 0);
+        pdt_kill(ep->pid, SIGKILL, 10000);
         ep->pid = 0;
     }
     remove_files(ep);
@@ -191,16 +154,5 @@ cJSON *pdt_endpoint_stats(const pdt_endpoint_t *ep, int reset)
 
 int pdt_closed_port(void)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    return pdt_free_port();
 }

@@ -6,8 +6,8 @@
  * endpoint serves every case of a test program. It counts the requests
  * each token caused and keeps the newest one, which tests read back.
  *
- * The process is killed by pdt_endpoint_stop(), and by the kernel if the
- * test program dies first.
+ * The process is started through pdt_proc: killed by pdt_endpoint_stop(),
+ * by the watchdog, or by the kernel if the test program dies first.
  */
 #ifndef PDT_ENDPOINT_H
 #define PDT_ENDPOINT_H
@@ -57,7 +57,7 @@ cJSON *pdt_endpoint_stats(const pdt_endpoint_t *ep, int reset);
 /* The integer field key of j, or -1 when absent or not a number. */
 long pdt_json_int(const cJSON *j, const char *key);
 
-/* A loopback TCP port on which nothing listens (bound, then closed). */
+/* A loopback TCP port on which nothing listens: pdt_free_port(). */
 int pdt_closed_port(void);
 
 #endif

@@ -1,15 +1,10 @@
 #include "pdt_server.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pdt_token.h"
@@ -18,125 +13,44 @@
 #error "PRESENCED_BIN must name the presenced binary"
 #endif
 
-/*
- * The servers this program started, so the watchdog's signal handler can
- * kill them; a handler cannot be handed a context, hence the global.
- */
-#define MAX_SERVERS 8
-static volatile pid_t running[MAX_SERVERS];
-
-/* Replaces the slot holding from with to (0 is a free slot). */
-static void swap_pid(pid_t from, pid_t to)
-{
-    for (int i = 0; i < MAX_SERVERS; i++) {
-        if (running[i] == from) {
-            running[i] = to;
-            return;
-        }
-    }
-}
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "\n*** black-box test timed out; killing the server ***\n";
-    (void)sig;
-    for (int i = 0; i < MAX_SERVERS; i++)
-        if (running[i] > 0)
-            kill(running[i], SIGKILL);
-    ssize_t rc = write(2, msg, sizeof(msg) - 1);
-    (void)rc;
-    _exit(1);
-}
-
-void pdt_watchdog(unsigned seconds)
-{
-    signal(SIGALRM, on_alarm);
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    alarm(seconds);
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 static int make_files(pdt_server_t *s)
 {
-    snprintf(s->dir, sizeof(s->dir), "/tmp/pdt-XXXXXX");
-    if (mkdtemp(s->dir) == NULL) {
-        perror("mkdtemp");
+    if (pdt_tmpdir(s->dir, sizeof(s->dir)) != 0)
         return -1;
-    }
     snprintf(s->log_path, sizeof(s->log_path), "%s/server.log", s->dir);
     snprintf(s->port_path, sizeof(s->port_path), "%s/port", s->dir);
     snprintf(s->secret_path, sizeof(s->secret_path), "%s/secret", s->dir);
     /* The trailing newline is part of the test: the server must strip it. */
-    return write_file(s->secret_path, PDT_SECRET "\n");
-}
-
-static void exec_child(const pdt_server_t *s, const char *const *argv)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int log = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    int null = open("/dev/null", O_RDONLY);
-    if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-        _exit(126);
-    execv(PRESENCED_BIN, (char *const *)argv);
-    _exit(127);
+    return pdt_write_file(s->secret_path, PDT_SECRET "\n");
 }
 
 static int spawn(pdt_server_t *s, const char *const *argv)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return -1;
-    }
-    if (pid == 0)
-        exec_child(s, argv);
-    s->pid = pid;
     s->status = -1;
-    swap_pid(0, pid);
-    return 0;
-}
-
-static void reaped(pdt_server_t *s, int wstatus)
-{
-    swap_pid(s->pid, 0);
+    s->pid = pdt_spawn(argv, NULL, s->log_path);
+    if (s->pid > 0)
+        return 0;
     s->pid = 0;
-    s->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    return -1;
 }
 
 int pdt_server_alive(pdt_server_t *s)
 {
-    int wstatus;
     if (s->pid == 0)
         return 0;
-    if (waitpid(s->pid, &wstatus, WNOHANG) == s->pid) {
-        reaped(s, wstatus);
-        return 0;
-    }
-    return 1;
+    int code = pdt_wait_exit(s->pid, 0);
+    if (code < 0)
+        return 1;
+    s->pid = 0;
+    s->status = code;
+    return 0;
 }
 
 int pdt_server_wait(pdt_server_t *s, int timeout_ms)
 {
-    long deadline = now_ms() + timeout_ms;
+    uint64_t deadline = pdt_now_ms() + (uint64_t)timeout_ms;
     while (pdt_server_alive(s)) {
-        if (now_ms() >= deadline)
+        if (pdt_now_ms() >= deadline)
             return -1;
         usleep(5000);
     }
@@ -159,8 +73,8 @@ static int read_port(const pdt_server_t *s)
 
 static int wait_port(pdt_server_t *s)
 {
-    long deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
+    uint64_t deadline = pdt_now_ms() + 10000;
+    while (pdt_now_ms() < deadline) {
         s->port = read_port(s);
         if (s->port > 0)
             return 0;
@@ -174,11 +88,11 @@ static int wait_port(pdt_server_t *s)
     return -1;
 }
 
-static void build_argv(const pdt_server_t *s, const char *const *extra, const char **argv,
-                       size_t cap)
+static void build_argv(const pdt_server_t *s, const char *listen, const char *const *extra,
+                       const char **argv, size_t cap)
 {
     size_t n = 0;
-    const char *fixed[] = {PRESENCED_BIN,     "--listen",      "127.0.0.1:0",
+    const char *fixed[] = {PRESENCED_BIN,     "--listen",      listen,
                            "--port-file",     s->port_path,    "--jwt-secret-file",
                            s->secret_path};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -190,11 +104,19 @@ static void build_argv(const pdt_server_t *s, const char *const *extra, const ch
 
 int pdt_server_start(pdt_server_t *s, const char *const *extra_args)
 {
-    const char *argv[64];
     memset(s, 0, sizeof(*s));
-    if (make_files(s) != 0)
+    return pdt_server_start_on(s, 0, extra_args);
+}
+
+int pdt_server_start_on(pdt_server_t *s, int port, const char *const *extra_args)
+{
+    const char *argv[64];
+    char listen[32];
+    if (s->dir[0] == '\0' && make_files(s) != 0)
         return -1;
-    build_argv(s, extra_args, argv, 64);
+    unlink(s->port_path);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port != 0 ? port : s->port);
+    build_argv(s, listen, extra_args, argv, 64);
     if (spawn(s, argv) != 0)
         return -1;
     if (wait_port(s) != 0) {
@@ -279,12 +201,7 @@ int pdt_server_log_find(const pdt_server_t *s, const char *needle, int at_start,
 
 static void remove_files(pdt_server_t *s)
 {
-    if (s->dir[0] == '\0')
-        return;
-    unlink(s->log_path);
-    unlink(s->port_path);
-    unlink(s->secret_path);
-    rmdir(s->dir);
+    pdt_tmpdir_remove(s->dir);
     s->dir[0] = '\0';
 }
 
@@ -302,8 +219,8 @@ int pdt_server_finish(pdt_server_t *s, int failed)
 void pdt_server_discard(pdt_server_t *s, int dump_log)
 {
     if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        pdt_server_wait(s, 10000);
+        s->status = pdt_kill(s->pid, SIGKILL, 10000);
+        s->pid = 0;
     }
     if (dump_log)
         pdt_server_dump_log(s);

@@ -1,13 +1,15 @@
 /*
- * Runs the real presenced binary for a black-box test: fork/exec with a
- * secret file and a port file in a private temporary directory, the server's
- * stderr captured to a log there, and a watchdog so that no test program can
- * hang or leave a server behind.
+ * Runs the real presenced binary for a black-box or client test: started
+ * through pdt_proc (so the watchdog kills it), with a secret file and a
+ * port file in a private temporary directory and the server's stderr
+ * captured to a log there.
  */
 #ifndef PDT_SERVER_H
 #define PDT_SERVER_H
 
 #include <sys/types.h>
+
+#include "pdt_proc.h"
 
 typedef struct {
     pid_t pid;          /* 0 once reaped */
@@ -20,17 +22,18 @@ typedef struct {
 } pdt_server_t;
 
 /*
- * Installs an alarm() watchdog: after seconds, every server still running is
- * killed and the program exits with status 1. Call first thing in main().
- */
-void pdt_watchdog(unsigned seconds);
-
-/*
  * Starts presenced on 127.0.0.1 with a free port, the test secret, and the
  * NULL-terminated extra_args (may be NULL). Waits up to 10 s for the port
  * file. Returns 0, or -1 after printing why and the server's log.
  */
 int pdt_server_start(pdt_server_t *s, const char *const *extra_args);
+
+/*
+ * The same on port (0: a free one). s is zeroed, or a server that ran and
+ * exited: one started again keeps its files, and port 0 then means the
+ * port it had (a restart in place).
+ */
+int pdt_server_start_on(pdt_server_t *s, int port, const char *const *extra_args);
 
 /*
  * Runs presenced with exactly args (NULL-terminated, without argv[0]), waits
