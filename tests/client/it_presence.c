@@ -104,6 +104,9 @@ static void test_map_matches_server(void **state)
     assert_int_equal(presence_client_count(o->c), 2);
     assert_same_map(a, o, (const char *const[]){"u9", NULL});
     assert_same_map(b, o, (const char *const[]){"u9", "u2", NULL});
+    /* u3's leave came in both default forms, long before u9's join: one leave. */
+    assert_int_equal(ct_count(a, PRESENCE_EV_LEFT), 1);
+    assert_int_equal(ct_count(b, PRESENCE_EV_LEFT), 1);
     /*
      * The server does not echo a sender's updates, so d's entry for its own
      * user shows what its other tab (a) last sent, not d's own update.
@@ -268,6 +271,26 @@ static void test_kicked_client_stops(void **state)
     ct_client_close(b);
 }
 
+/* A server that sends only the app's form of a leave: the client still sees one leave. */
+static void test_leave_in_the_apps_form(void **state)
+{
+    ct_server_t own = {0};
+    const char *args[] = {"--linger", "0", "--leave-messages", "user_left_presence", NULL};
+    ct_server_start(&own, 0, args);
+    ct_client_t *a = ct_client_new(&loop, ct_server_url(&own), "ws7", "u1", NULL, NULL);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_SNAPSHOT) > 0, 5000);
+    ct_client_t *b = ct_client_new(&loop, ct_server_url(&own), "ws7", "u2", NULL, NULL);
+    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "||") == 0, 5000);
+    ct_follow(b, "u1");
+    ct_client_close(a);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, 5000);
+    assert_string_equal(ct_last(b, PRESENCE_EV_LEFT)->user_id, "u1");
+    assert_string_equal(ct_where(b, "u1"), "-");
+    assert_int_equal(b->follows[b->n_follows - 1].status, PRESENCE_FOLLOW_WENT_OFFLINE);
+    ct_client_close(b);
+    ct_server_cleanup(&own, 0);
+}
+
 int main(void)
 {
     ct_watchdog(120);
@@ -285,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_and_start_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_before_connecting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kicked_client_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leave_in_the_apps_form, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     ct_server_cleanup(&srv, failed > 0);
