@@ -107,7 +107,9 @@ void lg_traffic_text(lg_worker_t *w, lg_member_t *m, const char *data, size_t le
         w->rep.joined++;
     else if (lg_has_prefix(data, len, "{\"type\":\"user_left\""))
         w->rep.left++;
-    else if (!lg_has_prefix(data, len, "{\"type\":\"pong\""))
+    /* presenced's second form of the same leave (--leave-messages): not a second one. */
+    else if (!lg_has_prefix(data, len, "{\"type\":\"pong\"") &&
+             !lg_has_prefix(data, len, "{\"type\":\"user_left_presence\""))
         lg_worker_note_error(w, data, len);
 }
 

@@ -16,6 +16,12 @@ static const struct {
     {"user_joined", PD_SRV_JOINED},
     {"presence_changed", PD_SRV_CHANGED},
     {"user_left", PD_SRV_LEFT},
+    /*
+     * The form the app's shipped client listens for. presenced sends it
+     * right after user_left by default; the map no longer holds the user
+     * by then, so the second form is not a second leave.
+     */
+    {"user_left_presence", PD_SRV_LEFT},
     {"error", PD_SRV_ERROR},
     {"auth_error", PD_SRV_AUTH_ERROR},
     {"auth_ok", PD_SRV_AUTH_OK},
@@ -108,11 +114,15 @@ static int decode_joined(pd_srv_msg_t *m, const cJSON *root)
     return get_opt_str(root, "userImage", &e->user_image);
 }
 
+/* A server that leaves userImage out of presence_changed keeps the image the map has. */
 static int decode_changed(pd_srv_msg_t *m, const cJSON *root)
 {
     pd_presence_entry_t *e = &m->entry;
     if (get_str(root, "userId", &e->user_id) != 0 || get_str(root, "userName", &e->user_name) != 0)
         return -1;
+    if (get_opt_str(root, "userImage", &e->user_image) != 0)
+        return -1;
+    m->image_given = cJSON_GetObjectItemCaseSensitive(root, "userImage") != NULL;
     return get_location(root, &e->loc);
 }
 

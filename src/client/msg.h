@@ -16,7 +16,7 @@ typedef enum {
     PD_SRV_SNAPSHOT,
     PD_SRV_JOINED,
     PD_SRV_CHANGED,
-    PD_SRV_LEFT,
+    PD_SRV_LEFT,          /* user_left, or user_left_presence: the same leave */
     PD_SRV_ERROR,
     PD_SRV_AUTH_ERROR,
     PD_SRV_AUTH_OK,
@@ -28,9 +28,10 @@ typedef struct {
     pd_srv_type_t type;
     /*
      * JOINED: user id, name and image (the location is unknown: current
-     * path ""). CHANGED: id, name and location (image unset). LEFT: id.
+     * path ""). CHANGED: id, name, image and location. LEFT: id.
      */
     pd_presence_entry_t entry;
+    int image_given;             /* CHANGED: userImage was there (null included) */
     pd_slice_t self_user_id;     /* SNAPSHOT */
     pd_slice_t self_conn_id;     /* SNAPSHOT */
     uint64_t idle_timeout_ms;    /* SNAPSHOT: the server's idle timeout, 0 when not sent */

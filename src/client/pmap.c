@@ -98,8 +98,11 @@ const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_presence_entry_t *e)
     return entry_put(m, entry_new(e));
 }
 
-const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_presence_entry_t *e)
+const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_presence_entry_t *e,
+                                      int image_given)
 {
+    if (image_given)
+        return entry_put(m, entry_new(e));
     const presence_user_t *old = pd_pmap_get(m, e->user_id);
     pd_presence_entry_t merged = *e;
     merged.user_image = old ? pd_slice_cstr(old->user_image) : PD_SLICE_NULL;

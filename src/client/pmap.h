@@ -39,10 +39,12 @@ void pd_pmap_replace(pd_pmap_t *m, const pd_presence_entry_t *users, size_t n);
 const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_presence_entry_t *e);
 
 /*
- * Applies presence_changed: name and location from e, the image kept from
- * the entry it replaces (none for a user not in the map, who is added).
+ * Applies presence_changed: name and location from e; the image from e
+ * when image_given, else kept from the entry it replaces (none for a user
+ * not in the map, who is added).
  */
-const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_presence_entry_t *e);
+const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_presence_entry_t *e,
+                                      int image_given);
 
 /*
  * Removes user_id and hands its entry to the caller (NULL when absent),

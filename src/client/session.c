@@ -101,7 +101,7 @@ static void on_snapshot(presence_client_t *c, const pd_srv_msg_t *m, unsigned ge
 
 static void on_changed(presence_client_t *c, const pd_srv_msg_t *m, unsigned gen)
 {
-    emit(c, PRESENCE_EV_CHANGED, pd_pmap_change(&c->map, &m->entry));
+    emit(c, PRESENCE_EV_CHANGED, pd_pmap_change(&c->map, &m->entry, m->image_given));
     if (still(c, gen))
         pd_follow_check(c);
 }

@@ -275,10 +275,18 @@ static void announce_joined(user_t *u, const void *except)
     broadcast(u->room, except);
 }
 
+/* The configured forms go to every remaining connection, user_left first. */
 static void announce_left(user_t *u)
 {
-    pd_proto_enc_user_left(scratch(u->room->rooms), user_id_slice(u));
-    broadcast(u->room, NULL);
+    unsigned forms = u->room->rooms->cfg.leave_messages;
+    if (forms & PD_LEAVE_USER_LEFT) {
+        pd_proto_enc_user_left(scratch(u->room->rooms), user_id_slice(u));
+        broadcast(u->room, NULL);
+    }
+    if (forms & PD_LEAVE_USER_LEFT_PRESENCE) {
+        pd_proto_enc_user_left_presence(scratch(u->room->rooms), user_id_slice(u));
+        broadcast(u->room, NULL);
+    }
 }
 
 /* The joining user is listed only when it is present through another member. */
@@ -708,6 +716,8 @@ pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops
     r->cfg = *cfg;
     if (r->cfg.update_burst < 1.0)
         r->cfg.update_burst = 1.0;
+    if (!(r->cfg.leave_messages & PD_LEAVE_BOTH))
+        r->cfg.leave_messages = PD_LEAVE_BOTH;
     r->ops = *ops;
     r->ctx = ctx;
     r->rng = seed;

@@ -55,6 +55,18 @@ typedef struct {
     void (*detached)(void *ctx, void *conn, pd_detach_reason_t why);
 } pd_rooms_ops_t;
 
+/*
+ * The messages that announce a user's leave (a bit set). The contract's
+ * clients listen for user_left, the app's shipped client (Ripple's
+ * useWorkspacePresence) only for user_left_presence; by default both go
+ * out, user_left first, one right after the other.
+ */
+typedef enum {
+    PD_LEAVE_USER_LEFT = 1,
+    PD_LEAVE_USER_LEFT_PRESENCE = 2,
+    PD_LEAVE_BOTH = PD_LEAVE_USER_LEFT | PD_LEAVE_USER_LEFT_PRESENCE,
+} pd_leave_messages_t;
+
 typedef struct {
     unsigned max_conns_per_room; /* default 10000 */
     unsigned max_conns_per_user; /* per user per room, default 16 */
@@ -62,9 +74,11 @@ typedef struct {
     double update_burst;         /* bucket size, default 40; below 1 counts as 1 */
     uint64_t linger_ms;          /* presence kept after an unclean close, default 5000 */
     uint64_t idle_timeout_ms;    /* announced in snapshots (0: not announced) */
+    unsigned leave_messages;     /* pd_leave_messages_t bits; 0 counts as PD_LEAVE_BOTH */
 } pd_rooms_config_t;
 
-#define PD_ROOMS_CONFIG_DEFAULT ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000, 0})
+#define PD_ROOMS_CONFIG_DEFAULT \
+    ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000, 0, PD_LEAVE_BOTH})
 
 /* seed randomises hashing and assigned connection keys. */
 pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops, void *ctx,
@@ -121,7 +135,8 @@ int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms);
 /*
  * The member's connection is gone. linger != 0 (closed without a close
  * frame) keeps the member present for linger_ms with no connection; else it
- * leaves now: user_left when it was the user's last member, or a fallback
+ * leaves now: the leave messages (user_left, user_left_presence, as
+ * configured) when it was the user's last member, or a fallback
  * presence_changed when it was the user's most recent one. The member must
  * not be used after this call.
  */
@@ -149,7 +164,7 @@ uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms);
 /*
  * Removes user_id from room_id: each of its connections gets
  * {"type":"permission_revoked","reason":reason}, then the user and all its
- * members are removed and the others get user_left, then each kicked
+ * members are removed and the others get the leave messages, then each kicked
  * connection gets detached(KICKED). Returns the number of connections kicked
  * (lingering members count as 0 but are removed), or PD_ERR_NOT_FOUND when
  * the room or the user is not there.

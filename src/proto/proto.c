@@ -526,6 +526,8 @@ void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_presence_entry_t *e)
 {
     APPEND_LIT(b, "{\"type\":\"presence_changed\",");
     append_user(b, e->user_id, e->user_name);
+    APPEND_LIT(b, ",\"userImage\":");
+    append_nullable(b, e->user_image);
     append_location(b, &e->loc);
     pd_buf_append_char(b, '}');
 }
@@ -533,6 +535,13 @@ void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_presence_entry_t *e)
 void pd_proto_enc_user_left(pd_buf_t *b, pd_slice_t user_id)
 {
     APPEND_LIT(b, "{\"type\":\"user_left\",\"userId\":");
+    pd_json_append_string(b, user_id);
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_user_left_presence(pd_buf_t *b, pd_slice_t user_id)
+{
+    APPEND_LIT(b, "{\"type\":\"user_left_presence\",\"userId\":");
     pd_json_append_string(b, user_id);
     pd_buf_append_char(b, '}');
 }

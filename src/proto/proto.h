@@ -151,10 +151,19 @@ void pd_proto_enc_entry(pd_buf_t *b, const pd_presence_entry_t *e);
 /* {"type":"user_joined","userId":…,"userName":…,"userImage":…|null} */
 void pd_proto_enc_user_joined(pd_buf_t *b, pd_slice_t user_id, pd_slice_t user_name,
                               pd_slice_t user_image);
-/* presence_changed with userId, userName, currentPath and the set optional fields. */
+/*
+ * {"type":"presence_changed","userId":…,"userName":…,"userImage":…|null,
+ *  "currentPath":…[,"resourceType":…][,"resourceId":…]}: name and image are
+ * always there, since the app's shipped client copies both from every one.
+ */
 void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_presence_entry_t *e);
 /* {"type":"user_left","userId":…} */
 void pd_proto_enc_user_left(pd_buf_t *b, pd_slice_t user_id);
+/*
+ * {"type":"user_left_presence","userId":…}: the same leave in the form the
+ * app's shipped client (Ripple's useWorkspacePresence) listens for.
+ */
+void pd_proto_enc_user_left_presence(pd_buf_t *b, pd_slice_t user_id);
 /* {"type":"error","code":code[,"message":message]} (message may be NULL). */
 void pd_proto_enc_error(pd_buf_t *b, const char *code, const char *message);
 /* {"type":"auth_error","code":code} */

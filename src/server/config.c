@@ -8,6 +8,7 @@
 #include "../base/buf.h"
 #include "../base/err.h"
 #include "../base/mem.h"
+#include "../presence/rooms.h"
 #include "log.h"
 
 typedef enum {
@@ -25,6 +26,7 @@ typedef enum {
     OPT_SECRET,   /* env only: the secret itself */
     OPT_HEADER,   /* one "Name: value" per use (env: one per line) */
     OPT_MOUNT,    /* one "/PREFIX=DIR" per use (env: one per line) */
+    OPT_LEAVE,    /* unsigned pd_leave_messages_t: both, user_left or user_left_presence */
 } opt_type_t;
 
 typedef struct {
@@ -72,6 +74,9 @@ static const opt_t options[] = {
      "SECONDS", "time to complete the HTTP request (default 10)"},
     {"linger", "PRESENCED_LINGER", OPT_SECONDS, OFF(linger_ms), "SECONDS",
      "keep presence this long after a close without a close frame (default 5; 0 disables)"},
+    {"leave-messages", "PRESENCED_LEAVE_MESSAGES", OPT_LEAVE, OFF(leave_messages), "FORM",
+     "how a leave is announced: both (default: user_left, then user_left_presence), "
+     "user_left or user_left_presence"},
     {"max-message", "PRESENCED_MAX_MESSAGE", OPT_SIZE, OFF(max_message), "BYTES",
      "largest WebSocket message (default 4096; larger closes with 1009)"},
     {"max-header-bytes", "PRESENCED_MAX_HEADER_BYTES", OPT_SIZE, OFF(max_header_bytes), "BYTES",
@@ -148,6 +153,7 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->token_grace_ms = 30000;
     cfg->handshake_timeout_ms = 10000;
     cfg->linger_ms = 5000;
+    cfg->leave_messages = PD_LEAVE_BOTH;
     cfg->max_message = 4096;
     cfg->max_header_bytes = 8192;
     cfg->max_path = 1024;
@@ -362,6 +368,21 @@ static int set_numeric(const opt_t *o, void *field, const char *v, char *err, si
     return 0;
 }
 
+static int parse_leave(unsigned *field, const char *name, const char *v, char *err,
+                       size_t errlen)
+{
+    if (strcmp(v, "both") == 0)
+        *field = PD_LEAVE_BOTH;
+    else if (strcmp(v, "user_left") == 0)
+        *field = PD_LEAVE_USER_LEFT;
+    else if (strcmp(v, "user_left_presence") == 0)
+        *field = PD_LEAVE_USER_LEFT_PRESENCE;
+    else
+        return fail(err, errlen, "--%s must be both, user_left or user_left_presence, not \"%s\"",
+                    name, v);
+    return 0;
+}
+
 static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, size_t errlen)
 {
     void *field = (char *)cfg + o->offset;
@@ -386,6 +407,7 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
     case OPT_HEADER: return parse_headers(cfg, v, err, errlen);
     case OPT_MOUNT: return parse_mounts(cfg, v, err, errlen);
     case OPT_ORIGINS: return parse_origins(cfg, v);
+    case OPT_LEAVE: return parse_leave((unsigned *)field, name, v, err, errlen);
     case OPT_LOGLEVEL:
         if ((*(int *)field = pd_log_parse_level(v)) < 0)
             return fail(err, errlen, "--%s: unknown level \"%s\"", name, v);

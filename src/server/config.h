@@ -33,6 +33,7 @@ typedef struct {
     uint64_t token_grace_ms;   /* time to refresh an expired token (30 s) */
     uint64_t handshake_timeout_ms; /* HTTP upgrade must finish in (10 s) */
     uint64_t linger_ms;        /* presence kept after an unclean close (5 s) */
+    unsigned leave_messages;   /* pd_leave_messages_t bits (rooms.h): both by default */
 
     size_t max_message;        /* bytes per WebSocket message (4096) */
     size_t max_header_bytes;   /* request line + headers (8192) */

@@ -205,7 +205,7 @@ static void test_kick(void **state)
     assert_int_equal(num(r->json, "kicked"), 2);
     expect_revoked(a1, "removed by Ann");
     expect_revoked(a2, "removed by Ann");
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
     pdt_expect_silence(bob, 200);
     /* Only that room: alice's connection to another workspace stays. */
     pdt_send(elsewhere, "{\"type\":\"ping\",\"id\":1}");
@@ -242,7 +242,7 @@ static void test_kick_lingering_user(void **state)
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 0);
     /* Well before the 5 s linger would have ended. */
-    assert_field(pdt_expect_within(bob, "user_left", 2500), "userId", "alice");
+    pdt_expect_leave_within(bob, "alice", 2500);
 }
 
 static void test_kick_errors(void **state)

@@ -45,7 +45,8 @@ static void test_refresh_keeps_presence(void **state)
     pdt_send(alice, "{\"type\":\"presence_update\",\"currentPath\":\"/before\"}");
     pdt_expect(bob, "presence_changed");
     assert_field(pdt_expect_within(alice, "error", 6000), "code", "TOKEN_REFRESH_REQUIRED");
-    refresh(alice, pdt_token("alice", "Alice Cooper", "e-refresh", 3600));
+    refresh(alice, pdt_token_pic("alice", "Alice Cooper", "https://img.example/ac.png",
+                                 "e-refresh", 3600));
     const cJSON *ok = pdt_expect(alice, "auth_ok");
     assert_field(ok, "userId", "alice");
     assert_field(ok, "userName", "Alice Cooper");
@@ -55,9 +56,11 @@ static void test_refresh_keeps_presence(void **state)
     pdt_ws_t *carol = pdt_join(srv.port, "e-refresh", "carol");
     assert_field(pdt_snapshot_user(pdt_last(carol), "alice"), "currentPath", "/before");
     pdt_expect(bob, "user_joined");
-    /* The refreshed name applies to later events. */
+    /* The refreshed name and picture apply to later events. */
     pdt_send(alice, "{\"type\":\"presence_update\",\"currentPath\":\"/after\"}");
-    assert_field(pdt_expect(bob, "presence_changed"), "userName", "Alice Cooper");
+    const cJSON *m = pdt_expect(bob, "presence_changed");
+    assert_field(m, "userName", "Alice Cooper");
+    assert_field(m, "userImage", "https://img.example/ac.png");
 }
 
 static void test_no_refresh_expires(void **state)
@@ -66,7 +69,7 @@ static void test_no_refresh_expires(void **state)
     assert_field(pdt_expect_within(alice, "error", 6000), "code", "TOKEN_REFRESH_REQUIRED");
     assert_field(pdt_expect_within(alice, "auth_error", 5000), "code", "AUTH_EXPIRED");
     pdt_expect_close(alice, 1008, "AUTH_EXPIRED");
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_refresh_other_user_forbidden(void **state)
@@ -75,7 +78,7 @@ static void test_refresh_other_user_forbidden(void **state)
     assert_field(pdt_expect_within(alice, "error", 6000), "code", "TOKEN_REFRESH_REQUIRED");
     refresh(alice, pdt_token("mallory", "Mallory", "e-other", 3600));
     expect_refused(alice, "AUTH_FORBIDDEN");
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_refresh_other_room_forbidden(void **state)
@@ -90,7 +93,7 @@ static void test_refresh_invalid(void **state)
     pdt_ws_t *bob, *alice = short_lived("e-invalid", 3600, &bob);
     refresh(alice, "not.a.token");
     expect_refused(alice, "AUTH_INVALID");
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_refresh_expired(void **state)

@@ -144,9 +144,10 @@ static void expect_going_away(pdt_ws_t *c)
     const cJSON *m;
     while ((m = pdt_next(c, PDT_WAIT_MS)) != NULL) {
         const char *type = pdt_str(m, "type");
-        if (type == NULL || strcmp(type, "user_left") != 0)
+        if (type == NULL ||
+            (strcmp(type, "user_left") != 0 && strcmp(type, "user_left_presence") != 0))
             fail_msg("%s: got %s while the server drained", c->label, cJSON_PrintUnformatted(m));
-        print_message("%s: user_left %s during the drain\n", c->label, pdt_str(m, "userId"));
+        print_message("%s: %s %s during the drain\n", c->label, type, pdt_str(m, "userId"));
     }
     pdt_expect_close(c, 1001, NULL);
 }
@@ -193,10 +194,13 @@ static void test_bad_configuration_exits_2(void **state)
                                              "fast", NULL};
     static const char *const timeouts[] = {"--dev", "--listen", "127.0.0.1:0",
                                            "--ping-interval", "5", "--idle-timeout", "2", NULL};
+    static const char *const leave_form[] = {"--dev", "--listen", "127.0.0.1:0",
+                                             "--leave-messages", "user_joined", NULL};
     expect_config_error(no_secret);
     expect_config_error(unknown);
     expect_config_error(bad_number);
     expect_config_error(timeouts);
+    expect_config_error(leave_form);
 }
 
 static void test_help_exits_0(void **state)

@@ -32,7 +32,7 @@ static pdt_ws_t *pair(const char *ws, pdt_ws_t **bob_out)
 /* bob sees alice leave and is otherwise fine. */
 static void expect_alice_left(pdt_ws_t *bob)
 {
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
     pdt_send(bob, "{\"type\":\"ping\",\"id\":1}");
     pdt_expect(bob, "pong");
 }

@@ -24,7 +24,7 @@ static void test_abrupt_close_leaves(void **state)
     pdt_ws_t *alice = pdt_join(srv.port, "v-drop", "alice");
     pdt_expect(bob, "user_joined");
     pdt_ws_drop(alice);
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_reset_leaves(void **state)
@@ -33,7 +33,7 @@ static void test_reset_leaves(void **state)
     pdt_ws_t *alice = pdt_join(srv.port, "v-rst", "alice");
     pdt_expect(bob, "user_joined");
     pdt_ws_reset(alice);
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_half_close_leaves(void **state)
@@ -42,7 +42,7 @@ static void test_half_close_leaves(void **state)
     pdt_ws_t *alice = pdt_join(srv.port, "v-fin", "alice");
     pdt_expect(bob, "user_joined");
     shutdown(alice->fd, SHUT_WR);
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
     if (!pdt_wait_closed(alice, PDT_WAIT_MS))
         fail_msg("the server kept a half-closed connection open");
 }
@@ -54,7 +54,7 @@ static void test_unresponsive_client_evicted(void **state)
     pdt_expect(bob, "user_joined");
     /* alice keeps her socket open but never reads, so never answers a ping. */
     pdt_ws_pause(alice, 1);
-    assert_field(pdt_expect_within(bob, "user_left", 10000), "userId", "alice");
+    pdt_expect_leave_within(bob, "alice", 10000);
     pdt_ws_pause(alice, 0);
     if (!pdt_wait_closed(alice, 5000))
         fail_msg("the server did not close the silent connection");
@@ -97,7 +97,7 @@ static void test_app_pinger_must_keep_sending(void **state)
         pdt_expect(alice, "pong");
         pdt_expect_silence(bob, 400);
     }
-    assert_field(pdt_expect_within(bob, "user_left", 10000), "userId", "alice");
+    pdt_expect_leave_within(bob, "alice", 10000);
     if (!pdt_wait_closed(alice, 5000))
         fail_msg("the server kept a silent app-level pinger open");
     assert_int_equal(alice->close_code, 1001);

@@ -31,6 +31,17 @@ static pdt_ws_t *join_pk(const char *ws, const char *user, const char *pk)
     return c;
 }
 
+/* A member whose token carries a picture. */
+static pdt_ws_t *join_pic(const char *ws, const char *user)
+{
+    pdt_ws_opts_t o = {.workspace = ws, .label = user};
+    o.token = pdt_token_pic(user, pdt_name(user), pdt_fmt("https://img.example/%s.png", user), ws,
+                            3600);
+    pdt_ws_t *c = pdt_ws_open(srv.port, &o);
+    pdt_expect(c, "presence_snapshot");
+    return c;
+}
+
 static const char *connection_id(const pdt_ws_t *c)
 {
     const char *id = pdt_str(self_of(pdt_last(c)), "connectionId");
@@ -126,6 +137,9 @@ static void test_optional_fields_omitted(void **state)
     assert_field(m, "currentPath", "/p");
     assert_field(m, "resourceType", NULL);
     assert_field(m, "resourceId", NULL);
+    /* Name and image are always there: the app's shipped client copies both. */
+    assert_field(m, "userName", "Alice");
+    assert_field(m, "userImage", PDT_JSON_NULL);
 }
 
 static void test_unchanged_location_relayed(void **state)
@@ -168,13 +182,13 @@ static void test_user_left_on_last_tab_only(void **state)
     pdt_ws_close(a1);
     pdt_expect_silence(b, 300);
     pdt_ws_close(a2);
-    assert_field(pdt_expect(b, "user_left"), "userId", "alice");
+    pdt_expect_leave(b, "alice");
 }
 
 static void test_fallback_when_most_recent_leaves(void **state)
 {
-    pdt_ws_t *a1 = pdt_join(srv.port, "p-fall", "alice");
-    pdt_ws_t *a2 = pdt_join(srv.port, "p-fall", "alice");
+    pdt_ws_t *a1 = join_pic("p-fall", "alice");
+    pdt_ws_t *a2 = join_pic("p-fall", "alice");
     pdt_ws_t *b = pdt_join(srv.port, "p-fall", "bob");
     pdt_expect(a1, "user_joined");
     pdt_expect(a2, "user_joined");
@@ -190,6 +204,8 @@ static void test_fallback_when_most_recent_leaves(void **state)
     for (int i = 0; i < 2; i++) {
         const cJSON *m = pdt_expect(receivers[i], "presence_changed");
         assert_field(m, "userId", "alice");
+        assert_field(m, "userName", "Alice");
+        assert_field(m, "userImage", "https://img.example/alice.png");
         assert_field(m, "currentPath", "/one");
         assert_field(m, "resourceType", "channel");
         assert_field(m, "resourceId", "c1");
@@ -290,7 +306,7 @@ static void test_close_handshake_echoed(void **state)
     pdt_expect_close(alice, 4000, NULL);
     if (!pdt_wait_closed(alice, PDT_WAIT_MS))
         fail_msg("the server did not close the TCP connection after the close handshake");
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_ping_pong(void **state)
@@ -400,6 +416,46 @@ static void test_escaping_round_trips(void **state)
     assert_field(pdt_expect(b, "presence_changed"), "currentPath", "/d/\"q\"\\\n\xc3\xa9\xe2\x98\x83");
 }
 
+static pdt_extra_t one_form;
+
+static int teardown_one_form(void **state)
+{
+    pdt_teardown(state);
+    pdt_extra_discard(&one_form);
+    return 0;
+}
+
+/*
+ * On a server started with --leave-messages form, bob sees each leave in
+ * that form only: the next message after it is carol's join.
+ */
+static void expect_leave_form(const char *form)
+{
+    const char *const args[] = {"--linger", "0", "--leave-messages", form, NULL};
+    pdt_extra_start(&one_form, args);
+    pdt_ws_t *b = pdt_join(one_form.srv.port, "p-form", "bob");
+    pdt_ws_t *a = pdt_join(one_form.srv.port, "p-form", "alice");
+    pdt_expect(b, "user_joined");
+    pdt_ws_close(a);
+    assert_field(pdt_expect(b, form), "userId", "alice");
+    pdt_ws_t *c = pdt_join(one_form.srv.port, "p-form", "carol");
+    pdt_expect(b, "user_joined");
+    pdt_ws_close(c);
+    assert_field(pdt_expect(b, form), "userId", "carol");
+    pdt_expect_silence(b, 200);
+    pdt_extra_stop(&one_form);
+}
+
+static void test_leave_messages_user_left_only(void **state)
+{
+    expect_leave_form("user_left");
+}
+
+static void test_leave_messages_user_left_presence_only(void **state)
+{
+    expect_leave_form("user_left_presence");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +481,8 @@ int main(void)
         PDT_TEST(test_bad_messages_keep_connection),
         PDT_TEST(test_longest_path_accepted),
         PDT_TEST(test_escaping_round_trips),
+        cmocka_unit_test_teardown(test_leave_messages_user_left_only, teardown_one_form),
+        cmocka_unit_test_teardown(test_leave_messages_user_left_presence_only, teardown_one_form),
     };
     return PDT_SUITE(tests, &srv, server_args, 100);
 }

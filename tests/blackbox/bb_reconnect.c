@@ -24,14 +24,15 @@ static pdt_ws_t *join_pk(const char *ws, const char *user, const char *pk)
     return c;
 }
 
-/* Fails if c gets user_left or user_joined within ms; other messages are skipped. */
+/* Fails if c gets a leave or user_joined within ms; other messages are skipped. */
 static void expect_no_flap(pdt_ws_t *c, int ms)
 {
     pdt_pump(ms);
     const cJSON *m;
     while ((m = pdt_next(c, 0)) != NULL) {
         const char *type = pdt_str(m, "type");
-        if (type == NULL || strcmp(type, "user_left") == 0 || strcmp(type, "user_joined") == 0)
+        if (type == NULL || strcmp(type, "user_left") == 0 ||
+            strcmp(type, "user_left_presence") == 0 || strcmp(type, "user_joined") == 0)
             fail_msg("%s: unexpected %s", c->label, cJSON_PrintUnformatted(m));
     }
 }
@@ -50,7 +51,7 @@ static void test_reconnect_within_linger(void **state)
     pdt_send(alice, "{\"type\":\"presence_update\",\"currentPath\":\"/there\"}");
     assert_field(pdt_expect(bob, "presence_changed"), "currentPath", "/there");
     pdt_ws_close(alice);
-    assert_field(pdt_expect(bob, "user_left"), "userId", "alice");
+    pdt_expect_leave(bob, "alice");
 }
 
 static void test_reconnect_same_pk_within_linger(void **state)
@@ -82,7 +83,7 @@ static void test_pk_of_lingering_other_user_not_taken(void **state)
     assert_string_not_equal(id, "tab-7");
     /* alice still lingers, so bob sees her in the snapshot, then sees her go. */
     assert_non_null(pdt_snapshot_user(pdt_last(bob), "alice"));
-    assert_field(pdt_expect_within(bob, "user_left", 6000), "userId", "alice");
+    pdt_expect_leave_within(bob, "alice", 6000);
 }
 
 static void test_linger_runs_out(void **state)
@@ -92,7 +93,7 @@ static void test_linger_runs_out(void **state)
     pdt_expect(bob, "user_joined");
     pdt_ws_drop(alice);
     pdt_expect_silence(bob, 500);
-    assert_field(pdt_expect_within(bob, "user_left", 6000), "userId", "alice");
+    pdt_expect_leave_within(bob, "alice", 6000);
 }
 
 static void test_clean_close_leaves_at_once(void **state)
@@ -102,7 +103,7 @@ static void test_clean_close_leaves_at_once(void **state)
     pdt_expect(bob, "user_joined");
     pdt_ws_close(alice);
     /* Well inside the 2 s linger, which a clean close must not wait for. */
-    assert_field(pdt_expect_within(bob, "user_left", 1500), "userId", "alice");
+    pdt_expect_leave_within(bob, "alice", 1500);
 }
 
 static void test_same_pk_replaces(void **state)

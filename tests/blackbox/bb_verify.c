@@ -181,6 +181,17 @@ static void test_identity_from_endpoint(void **state)
     pdt_ws_t *dee = join_tok(srv.port, "v-id", tok_ok("dee", "Dee", "id"), "dee");
     assert_int_equal(pdt_snapshot_count(pdt_last(dee)), 3);
     assert_field(pdt_snapshot_user(pdt_last(dee), "cy"), "userName", "Unknown");
+    /* Every presence_changed carries the endpoint's name and image. */
+    pdt_sendf(ann, UPDATE_FMT, "/w/v-id/tasks/5");
+    pdt_ws_t *others[] = {bob, cy};
+    for (int i = 0; i < 2; i++) {
+        m = pdt_wait_type(others[i], "presence_changed", PDT_WAIT_MS);
+        assert_field(m, "userId", "ann");
+        assert_field(m, "userName", "Ann");
+        assert_field(m, "userImage", "https://img.example/ann.png");
+    }
+    m = pdt_expect(dee, "presence_changed");
+    assert_field(m, "userImage", "https://img.example/ann.png");
 }
 
 static void test_request_contract(void **state)
@@ -639,6 +650,7 @@ static void test_expiry_refresh_through_endpoint(void **state)
     pdt_sendf(carl, UPDATE_FMT, "/after");
     m = pdt_expect(bob, "presence_changed");
     assert_field(m, "userName", "Carl2");
+    assert_field(m, "userImage", PDT_JSON_NULL);
 }
 
 /* An expiresAt already past is refused as an expired JWT would be. */
@@ -659,7 +671,7 @@ static void test_refresh_for_another_user_forbidden(void **state)
     pdt_sendf(erin, "{\"type\":\"token_refresh\",\"token\":\"%s\"}", other);
     expect_refused(erin, "auth_error", "AUTH_FORBIDDEN", 1008);
     assert_int_equal(count_of(other), 1);
-    assert_field(pdt_expect(bob, "user_left"), "userId", "erin");
+    pdt_expect_leave(bob, "erin");
 }
 
 static void test_refresh_refused_or_unavailable(void **state)

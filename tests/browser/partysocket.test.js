@@ -67,7 +67,7 @@ describe('partysocket interop', () => {
 
     bo.update('/w/ws1/tasks/5', 'task', '5');
     const changed = await annInbox.next('presence_changed');
-    assert.deepEqual(changed, { type: 'presence_changed', userId: 'bo', userName: 'Bo', currentPath: '/w/ws1/tasks/5', resourceType: 'task', resourceId: '5' });
+    assert.deepEqual(changed, { type: 'presence_changed', userId: 'bo', userName: 'Bo', userImage: null, currentPath: '/w/ws1/tasks/5', resourceType: 'task', resourceId: '5' });
 
     party.send(JSON.stringify({ type: 'ping', id: 'p1' }));
     assert.deepEqual(await annInbox.next('pong'), { type: 'pong', id: 'p1' });

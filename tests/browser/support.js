@@ -61,17 +61,20 @@ export async function until(check, { timeout = SOON, interval = 50, what = 'cond
 }
 
 /**
- * Starts presenced in development mode serving `staticDir`.
+ * Starts presenced, by default in development mode serving `staticDir`;
+ * with `dev: false` it runs as in production, and `args` must say how
+ * tokens are checked (e.g. `--verify-url`).
  *
- * @param {{ args?: string[], port?: number, staticDir?: string }} [options]
+ * @param {{ args?: string[], port?: number, staticDir?: string, dev?: boolean }} [options]
  */
-export async function startServer({ args = [], port = 0, staticDir = DEMO_DIR } = {}) {
+export async function startServer({ args = [], port = 0, staticDir = DEMO_DIR, dev = true } = {}) {
   if (!existsSync(PRESENCED_BIN)) throw new Error(`presenced not found at ${PRESENCED_BIN}: set PRESENCED_BIN`);
   const dir = mkdtempSync(path.join(tmpdir(), 'pd-browser-'));
   const portFile = path.join(dir, 'port');
+  const mode = dev ? ['--dev', '--static-dir', staticDir, '--static-mount', `/lib=${LIB_DIR}`] : [];
   const child = spawn(
     PRESENCED_BIN,
-    ['--dev', '--listen', `127.0.0.1:${port}`, '--port-file', portFile, '--static-dir', staticDir, '--static-mount', `/lib=${LIB_DIR}`, '--log-level', 'warn', ...args],
+    [...mode, '--listen', `127.0.0.1:${port}`, '--port-file', portFile, '--log-level', 'warn', ...args],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';

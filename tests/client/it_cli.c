@@ -196,6 +196,12 @@ static void test_watch_piped_prints_json_lines(void **state)
                         "{\"event\":\"left\",\"userId\":\"u2\",\"userName\":\"Name of u2\","
                         "\"userImage\":null,\"currentPath\":\"/w/cli/tasks/5\","
                         "\"resourceType\":\"task\",\"resourceId\":\"5\"}");
+    /* The leave's second form (user_left_presence) prints nothing: the next line is a join. */
+    ct_client_t *d = ct_client_new(&loop, ct_server_url(&srv), "cli", "u3", NULL, NULL);
+    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+                        "{\"event\":\"joined\",\"userId\":\"u3\",\"userName\":\"Name of u3\","
+                        "\"userImage\":null,\"currentPath\":\"\"}");
+    ct_client_close(d);
     kill(c.pid, SIGTERM);
     assert_int_equal(cmd_wait(&c, 5000), 0);
     cmd_end(&c);

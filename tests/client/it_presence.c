@@ -90,6 +90,9 @@ static void test_map_matches_server(void **state)
     assert_int_equal(presence_client_count(o->c), 2);
     assert_same_map(a, o, (const char *const[]){"u9", NULL});
     assert_same_map(b, o, (const char *const[]){"u9", "u2", NULL});
+    /* u3's leave came in both default forms, long before u9's join: one leave. */
+    assert_int_equal(ct_count(a, PRESENCE_EV_LEFT), 1);
+    assert_int_equal(ct_count(b, PRESENCE_EV_LEFT), 1);
     /*
      * The server does not echo a sender's updates, so d's entry for its own
      * user shows what its other tab (a) last sent, not d's own update.
@@ -254,6 +257,26 @@ static void test_kicked_client_stops(void **state)
     ct_client_close(b);
 }
 
+/* A server that sends only the app's form of a leave: the client still sees one leave. */
+static void test_leave_in_the_apps_form(void **state)
+{
+    pdt_server_t own = {0};
+    const char *args[] = {"--linger", "0", "--leave-messages", "user_left_presence", NULL};
+    ct_server_start(&own, 0, args);
+    ct_client_t *a = ct_client_new(&loop, ct_server_url(&own), "ws7", "u1", NULL, NULL);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_SNAPSHOT) > 0, 5000);
+    ct_client_t *b = ct_client_new(&loop, ct_server_url(&own), "ws7", "u2", NULL, NULL);
+    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "||") == 0, 5000);
+    ct_follow(b, "u1");
+    ct_client_close(a);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, 5000);
+    assert_string_equal(ct_last(b, PRESENCE_EV_LEFT)->user_id, "u1");
+    assert_string_equal(ct_where(b, "u1"), "-");
+    assert_int_equal(b->follows[b->n_follows - 1].status, PRESENCE_FOLLOW_WENT_OFFLINE);
+    ct_client_close(b);
+    pdt_server_discard(&own, 0);
+}
+
 int main(void)
 {
     char api_dir[64], api_secret[160];
@@ -268,6 +291,7 @@ int main(void)
         CT_TEST(test_stop_and_start_again, &loop),
         CT_TEST(test_location_before_connecting, &loop),
         CT_TEST(test_kicked_client_stops, &loop),
+        CT_TEST(test_leave_in_the_apps_form, &loop),
     };
     int failed = pdt_write_file(api_secret, API_SECRET "\n") != 0 ||
                  PDT_SUITE(tests, &srv, args, 120) != 0;

@@ -82,8 +82,24 @@ static void test_events(void **state)
     assert_slice(m.entry.loc.resource_type, "task");
     assert_slice(m.entry.loc.resource_id, NULL);
     assert_slice(m.entry.user_image, NULL);
+    assert_false(m.image_given);
+    pd_srv_msg_free(&m);
+    /* presenced sends the image in every presence_changed, null when unset. */
+    decode_ok(&m, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
+                  "\"userImage\":\"https://i/b.png\",\"currentPath\":\"/w\"}", PD_SRV_CHANGED);
+    assert_slice(m.entry.user_image, "https://i/b.png");
+    assert_true(m.image_given);
+    pd_srv_msg_free(&m);
+    decode_ok(&m, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
+                  "\"userImage\":null,\"currentPath\":\"/w\"}", PD_SRV_CHANGED);
+    assert_slice(m.entry.user_image, NULL);
+    assert_true(m.image_given);
     pd_srv_msg_free(&m);
     decode_ok(&m, "{\"type\":\"user_left\",\"userId\":\"u3\"}", PD_SRV_LEFT);
+    assert_slice(m.entry.user_id, "u3");
+    pd_srv_msg_free(&m);
+    /* The form the app's shipped client listens for is the same leave. */
+    decode_ok(&m, "{\"type\":\"user_left_presence\",\"userId\":\"u3\"}", PD_SRV_LEFT);
     assert_slice(m.entry.user_id, "u3");
     pd_srv_msg_free(&m);
 }
@@ -137,6 +153,9 @@ static void test_malformed(void **state)
     decode_bad("{\"type\":7}", "has no type");
     decode_bad("{}", "has no type");
     decode_bad("{\"type\":\"user_left\"}", "user_left message");
+    decode_bad("{\"type\":\"user_left_presence\"}", "user_left_presence message");
+    decode_bad("{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
+               "\"userImage\":7,\"currentPath\":\"/w\"}", "presence_changed message");
     decode_bad("{\"type\":\"user_joined\",\"userId\":\"u\"}", "user_joined message");
     decode_bad("{\"type\":\"presence_changed\",\"userId\":\"u\",\"userName\":\"n\"}",
                "presence_changed message");

@@ -70,16 +70,22 @@ static void test_joined_changed_left(void **state)
     pd_pmap_init(&m, 2);
     pd_presence_entry_t joined = entry("u3", "Cy", "https://c", "", NULL, NULL);
     assert_user(pd_pmap_set(&m, &joined), "u3", "Cy", "https://c", "", NULL, NULL);
-    /* presence_changed carries no image: the one from user_joined stays. */
+    /* A presence_changed without userImage keeps the one from user_joined. */
     pd_presence_entry_t changed = entry("u3", "Cyrus", NULL, "/w/tasks/5", "task", "5");
-    assert_user(pd_pmap_change(&m, &changed), "u3", "Cyrus", "https://c", "/w/tasks/5", "task",
+    assert_user(pd_pmap_change(&m, &changed, 0), "u3", "Cyrus", "https://c", "/w/tasks/5", "task",
                 "5");
     pd_presence_entry_t moved = entry("u3", "Cyrus", NULL, "/w", NULL, NULL);
-    pd_pmap_change(&m, &moved);
+    pd_pmap_change(&m, &moved, 0);
     assert_user(get(&m, "u3"), "u3", "Cyrus", "https://c", "/w", NULL, NULL);
+    /* One with userImage sets it, null included (a refreshed token dropped it). */
+    pd_presence_entry_t pictured = entry("u3", "Cyrus", "https://c2", "/w", NULL, NULL);
+    assert_user(pd_pmap_change(&m, &pictured, 1), "u3", "Cyrus", "https://c2", "/w", NULL, NULL);
+    assert_user(pd_pmap_change(&m, &moved, 1), "u3", "Cyrus", NULL, "/w", NULL, NULL);
+    pd_presence_entry_t back = entry("u3", "Cyrus", "https://c", "/w", NULL, NULL);
+    pd_pmap_change(&m, &back, 1);
     /* A change for a user not in the map (another tab of ours) adds it. */
     pd_presence_entry_t self = entry("u1", "Ann", NULL, "", NULL, NULL);
-    assert_user(pd_pmap_change(&m, &self), "u1", "Ann", NULL, "", NULL, NULL);
+    assert_user(pd_pmap_change(&m, &self, 0), "u1", "Ann", NULL, "", NULL, NULL);
     assert_int_equal(pd_pmap_count(&m), 2);
     presence_user_t *left = pd_pmap_take(&m, PD_SLICE_LIT("u3"));
     assert_user(left, "u3", "Cyrus", "https://c", "/w", NULL, NULL);
@@ -123,13 +129,13 @@ static void test_same_location_and_copy(void **state)
     presence_user_t *copy = pd_pmap_entry_copy(pd_pmap_set(&m, &a));
     assert_user(copy, "u1", "Ann", NULL, "/x", "doc", NULL);
     pd_presence_entry_t b = entry("u1", "Ann B", NULL, "/x", "doc", NULL);
-    assert_true(pd_pmap_same_location(copy, pd_pmap_change(&m, &b)));
+    assert_true(pd_pmap_same_location(copy, pd_pmap_change(&m, &b, 0)));
     pd_presence_entry_t c = entry("u1", "Ann", NULL, "/x", "doc", "1");
-    assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &c)));
+    assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &c, 0)));
     pd_presence_entry_t d = entry("u1", "Ann", NULL, "/x", NULL, NULL);
-    assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &d)));
+    assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &d, 0)));
     pd_presence_entry_t e = entry("u1", "Ann", NULL, "/y", "doc", NULL);
-    assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &e)));
+    assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &e, 0)));
     assert_null(pd_pmap_entry_copy(NULL));
     pd_pmap_entry_free(copy);
     pd_pmap_free(&m);

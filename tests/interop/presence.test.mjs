@@ -33,12 +33,14 @@ test('snapshot, join, change and leave between two ws clients', async () => {
   bob.send({ type: 'presence_update', currentPath: '/w/i-basic/documents/7', resourceType: 'document', resourceId: '7' });
   const changed = await alice.expect('presence_changed');
   assert.deepEqual(changed, {
-    type: 'presence_changed', userId: 'bob', userName: 'Bob',
+    type: 'presence_changed', userId: 'bob', userName: 'Bob', userImage: null,
     currentPath: '/w/i-basic/documents/7', resourceType: 'document', resourceId: '7',
   });
 
   await bob.close();
+  // A leave in both default forms: the contract's, then the one the app's shipped client reads.
   assert.deepEqual(await alice.expect('user_left'), { type: 'user_left', userId: 'bob' });
+  assert.deepEqual(await alice.expect('user_left_presence'), { type: 'user_left_presence', userId: 'bob' });
   await alice.close();
 });
 

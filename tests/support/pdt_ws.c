@@ -415,6 +415,15 @@ const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const ch
     return m;
 }
 
+void pdt_expect_leave_(pdt_ws_t *c, const char *user, int timeout_ms, const char *file,
+                       int line)
+{
+    pdt_assert_field_(pdt_expect_(c, "user_left", timeout_ms, file, line), "userId", user, file,
+                      line);
+    pdt_assert_field_(pdt_expect_(c, "user_left_presence", PDT_WAIT_MS, file, line), "userId",
+                      user, file, line);
+}
+
 const cJSON *pdt_wait_type_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file,
                             int line)
 {

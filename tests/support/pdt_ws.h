@@ -93,6 +93,16 @@ const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const ch
 #define pdt_expect(c, type) pdt_expect_((c), (type), PDT_WAIT_MS, __FILE__, __LINE__)
 #define pdt_expect_within(c, type, ms) pdt_expect_((c), (type), (ms), __FILE__, __LINE__)
 
+/*
+ * A leave as the server announces it by default: user_left for user within
+ * timeout_ms, then at once user_left_presence for the same user.
+ */
+void pdt_expect_leave_(pdt_ws_t *c, const char *user, int timeout_ms, const char *file,
+                       int line);
+#define pdt_expect_leave(c, user) pdt_expect_leave_((c), (user), PDT_WAIT_MS, __FILE__, __LINE__)
+#define pdt_expect_leave_within(c, user, ms) \
+    pdt_expect_leave_((c), (user), (ms), __FILE__, __LINE__)
+
 /* Skips messages of other types until one of type arrives (timeout_ms). */
 const cJSON *pdt_wait_type_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file,
                             int line);

@@ -632,23 +632,26 @@ static void test_enc_user_joined(void **state)
 static void test_enc_presence_changed(void **state)
 {
     pd_presence_entry_t e = {
-        PD_SLICE_LIT("u2"), PD_SLICE_LIT("Bo"), PD_SLICE_LIT("ignored"),
+        PD_SLICE_LIT("u2"), PD_SLICE_LIT("Bo"), PD_SLICE_LIT("https://i/b.png"),
         {PD_SLICE_LIT("/w/ws1/tasks/5"), PD_SLICE_LIT("task"), PD_SLICE_LIT("5")},
     };
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_enc_presence_changed(&b, &e);
     assert_buf(&b, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                   "\"currentPath\":\"/w/ws1/tasks/5\",\"resourceType\":\"task\",\"resourceId\":\"5\"}");
+                   "\"userImage\":\"https://i/b.png\",\"currentPath\":\"/w/ws1/tasks/5\","
+                   "\"resourceType\":\"task\",\"resourceId\":\"5\"}");
     pd_buf_reset(&b);
+    /* userImage is always there: the app's shipped client copies it from every one. */
+    e.user_image = PD_SLICE_NULL;
     e.loc.resource_id = PD_SLICE_NULL;
     pd_proto_enc_presence_changed(&b, &e);
     assert_buf(&b, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                   "\"currentPath\":\"/w/ws1/tasks/5\",\"resourceType\":\"task\"}");
+                   "\"userImage\":null,\"currentPath\":\"/w/ws1/tasks/5\",\"resourceType\":\"task\"}");
     pd_buf_reset(&b);
     e.loc = (pd_location_t){PD_SLICE_LIT(""), PD_SLICE_NULL, PD_SLICE_NULL};
     pd_proto_enc_presence_changed(&b, &e);
     assert_buf(&b, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                   "\"currentPath\":\"\"}");
+                   "\"userImage\":null,\"currentPath\":\"\"}");
     pd_buf_free(&b);
 }
 
@@ -657,6 +660,9 @@ static void test_enc_small_messages(void **state)
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_enc_user_left(&b, pd_slice_cstr("u3"));
     assert_buf(&b, "{\"type\":\"user_left\",\"userId\":\"u3\"}");
+    pd_buf_reset(&b);
+    pd_proto_enc_user_left_presence(&b, pd_slice_cstr("u3"));
+    assert_buf(&b, "{\"type\":\"user_left_presence\",\"userId\":\"u3\"}");
     pd_buf_reset(&b);
     pd_proto_enc_error(&b, "BAD_MESSAGE", "currentPath must be a string");
     assert_buf(&b, "{\"type\":\"error\",\"code\":\"BAD_MESSAGE\",\"message\":\"currentPath must be a string\"}");

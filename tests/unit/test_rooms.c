@@ -182,9 +182,9 @@ static void test_update_relayed_to_all_but_sender(void **state)
     f->frames = 0;
     pd_location_t l = loc3("/w/ws1/tasks/5", "task", "5");
     assert_int_equal(pd_member_update(b, &l, 0), 0);
-    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo',"
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
                   "'currentPath':'/w/ws1/tasks/5','resourceType':'task','resourceId':'5'}\n"
-                  "c {'type':'presence_changed','userId':'u2','userName':'Bo',"
+                  "c {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
                   "'currentPath':'/w/ws1/tasks/5','resourceType':'task','resourceId':'5'}\n");
     assert_int_equal(f->frames, 1);
 }
@@ -203,8 +203,9 @@ static void test_multi_tab(void **state)
     assert_int_equal(pd_room_user_count(room1(f)), 2);
     assert_int_equal(pd_room_conn_count(room1(f)), 3);
     update(a, "/y", 0);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/y'}\n"
-                  "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':'/y'}\n"
+                  "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/y'}\n");
 }
 
@@ -218,9 +219,9 @@ static void test_fallback_when_most_recent_tab_leaves(void **state)
     update(a, "/one", 0);
     pd_buf_reset(&f->log);
     pd_member_leave(a, 0, 0);
-    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/two'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/two'}\n");
     expect_users(f, "[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'},"
                     "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]\n");
@@ -250,9 +251,12 @@ static void test_never_updated_tabs_rank_newest_first(void **state)
     pd_buf_reset(&f->log);
     /* a is the presence; a3 (newest join, no update) ranks before a2. */
     pd_member_leave(a, 0, 0);
-    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n"
-                  "a3 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':''}\n");
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':''}\n"
+                  "a3 {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':''}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':''}\n");
     /* a3 never updated: its leaving changes nothing anyone can see. */
     pd_member_leave(a3, 0, 0);
     expect_log(f, "");
@@ -269,7 +273,8 @@ static void test_user_left_on_last_tab(void **state)
     pd_member_leave(a2, 0, 0);
     expect_log(f, "");
     pd_member_leave(a, 0, 0);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
     assert_int_equal(pd_room_user_count(room1(f)), 1);
     assert_int_equal(pd_room_conn_count(room1(f)), 1);
 }
@@ -286,8 +291,10 @@ static void test_order_of_events(void **state)
                   "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'k2'},"
                   "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n"
                   "a {'type':'user_joined','userId':'u2','userName':'Bo','userImage':null}\n"
-                  "a {'type':'presence_changed','userId':'u2','userName':'Bo','currentPath':'/b'}\n"
-                  "a {'type':'user_left','userId':'u2'}\n");
+                  "a {'type':'presence_changed','userId':'u2','userName':'Bo',"
+                  "'userImage':null,'currentPath':'/b'}\n"
+                  "a {'type':'user_left','userId':'u2'}\n"
+                  "a {'type':'user_left_presence','userId':'u2'}\n");
 }
 
 static void test_rate_limit_coalesces(void **state)
@@ -311,7 +318,7 @@ static void test_rate_limit_coalesces(void **state)
     assert_int_equal(pd_rooms_tick(f->rooms, 1049), 1050);
     expect_log(f, "");
     assert_int_equal(pd_rooms_tick(f->rooms, 1050), UINT64_MAX);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/p/42'}\n");
     expect_users(f, "[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/p/42'},"
                     "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]\n");
@@ -332,7 +339,7 @@ static void test_rate_limit_fresh_token_supersedes_pending(void **state)
     /* A token is back before any tick ran: the newer update goes out now. */
     assert_int_equal(update(a, "/now", 60), 0);
     assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/now'}\n");
 }
 
@@ -346,7 +353,8 @@ static void test_pending_update_of_departed_member_is_dropped(void **state)
     assert_int_equal(update(a, "/late", 0), 1);
     pd_buf_reset(&f->log);
     pd_member_leave(a, 0, 0);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
     assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
     expect_log(f, "");
 }
@@ -380,8 +388,10 @@ static void test_linger_and_reconnect(void **state)
     assert_int_equal(update(a2, "/a", 6000), 0);
     expect_log(f, "");
     update(a2, "/a", 6100);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/a'}\n"
-                  "c {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/a'}\n");
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':'/a'}\n"
+                  "c {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':'/a'}\n");
 }
 
 static void test_linger_reconnect_elsewhere_is_relayed(void **state)
@@ -394,7 +404,8 @@ static void test_linger_reconnect_elsewhere_is_relayed(void **state)
     pd_member_t *a2 = join_in(f, "presence-ws1", "u1", "Al", NULL, A2, 10);
     pd_buf_reset(&f->log);
     update(a2, "/b", 20);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/b'}\n");
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':'/b'}\n");
     assert_int_not_equal(pd_member_key(a2).len, 0);
     assert_false(pd_slice_eq_cstr(pd_member_key(a2), "k1"));
 }
@@ -409,7 +420,8 @@ static void test_linger_expiry_sends_user_left(void **state)
     assert_int_equal(pd_rooms_tick(f->rooms, 5999), 6000);
     expect_log(f, "");
     assert_int_equal(pd_rooms_tick(f->rooms, 6000), UINT64_MAX);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
     assert_int_equal(pd_room_user_count(room1(f)), 1);
 }
 
@@ -450,7 +462,7 @@ static void test_lingering_pending_update_still_applies(void **state)
     pd_member_leave(a, 1, 0);
     pd_buf_reset(&f->log);
     assert_int_equal(pd_rooms_tick(f->rooms, 50), 5000);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/final'}\n");
 }
 
@@ -463,7 +475,8 @@ static void test_clean_leave_and_zero_linger_leave_at_once(void **state)
     join(f, "u2", "Bo", "k2", B);
     pd_buf_reset(&f->log);
     pd_member_leave(a, 1, 0);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
     void *p = f;
     teardown(&p);
 }
@@ -484,9 +497,11 @@ static void test_pk_takeover_of_live_member(void **state)
     update(a2, "/a", 10);
     expect_log(f, "");
     update(a2, "/b", 20);
-    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/b'}\n");
+    expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':null,'currentPath':'/b'}\n");
     pd_member_leave(a2, 0, 30);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
 }
 
 static void test_pk_of_another_user_gets_fresh_key(void **state)
@@ -569,9 +584,10 @@ static void test_kick(void **state)
     expect_log(f, "a2 {'type':'permission_revoked','reason':'removed from workspace'}\n"
                   "a {'type':'permission_revoked','reason':'removed from workspace'}\n"
                   "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n"
                   "a2 detached KICKED\n"
                   "a detached KICKED\n");
-    assert_int_equal(f->frames, 2);
+    assert_int_equal(f->frames, 3);
     assert_int_equal(pd_room_user_count(room1(f)), 1);
     assert_int_equal(pd_room_conn_count(room1(f)), 1);
     assert_int_equal(pd_rooms_tick(f->rooms, 100000), UINT64_MAX);
@@ -597,7 +613,8 @@ static void test_kick_lingering_user_counts_zero(void **state)
     assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"),
                                    "x"),
                      0);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
     assert_int_equal(pd_rooms_tick(f->rooms, 100000), UINT64_MAX);
 }
 
@@ -681,10 +698,72 @@ static void test_resync_and_identity_refresh(void **state)
     expect_log(f, "");
     update(a, "/r", 0);
     pd_member_resync(a);
+    /* The refreshed name and picture ride on the next presence_changed. */
     expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Alice',"
-                  "'currentPath':'/r'}\n"
+                  "'userImage':'https://img/a.png','currentPath':'/r'}\n"
                   "a {'type':'presence_snapshot','self':{'userId':'u1','connectionId':'k1'},"
                   "'users':[{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n");
+}
+
+static void test_presence_changed_carries_name_and_image(void **state)
+{
+    fx_t *f = *state;
+    pd_identity_t id = ident("u1", "Al", "https://img/al.png");
+    pd_member_t *a = NULL, *a2 = NULL;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k1"), A, 0, &a),
+                     PD_JOIN_OK);
+    id = ident("u1", "Al", "https://img/al.png");
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
+                                   pd_slice_cstr("k1b"), A2, 0, &a2),
+                     PD_JOIN_OK);
+    join(f, "u2", "Bo", "k2", B);
+    update(a2, "/two", 0);
+    update(a, "/one", 0);
+    pd_buf_reset(&f->log);
+    update(a, "/three", 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':'https://img/al.png','currentPath':'/three'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':'https://img/al.png','currentPath':'/three'}\n");
+    /* The fallback when the most recent tab leaves carries them too. */
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':'https://img/al.png','currentPath':'/two'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al',"
+                  "'userImage':'https://img/al.png','currentPath':'/two'}\n");
+}
+
+/* Each leave form alone, as --leave-messages chooses; 0 means both. */
+static void check_leave_form(unsigned forms, const char *expected)
+{
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    cfg.leave_messages = forms;
+    fx_t *f = fx_new(&cfg);
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    join(f, "u3", "Cy", "k3", C);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, expected);
+    void *p = f;
+    teardown(&p);
+}
+
+static void test_leave_message_forms(void **state)
+{
+    (void)state;
+    check_leave_form(PD_LEAVE_USER_LEFT, "b {'type':'user_left','userId':'u1'}\n"
+                                         "c {'type':'user_left','userId':'u1'}\n");
+    check_leave_form(PD_LEAVE_USER_LEFT_PRESENCE,
+                     "b {'type':'user_left_presence','userId':'u1'}\n"
+                     "c {'type':'user_left_presence','userId':'u1'}\n");
+    const char *both = "b {'type':'user_left','userId':'u1'}\n"
+                       "c {'type':'user_left','userId':'u1'}\n"
+                       "b {'type':'user_left_presence','userId':'u1'}\n"
+                       "c {'type':'user_left_presence','userId':'u1'}\n";
+    check_leave_form(PD_LEAVE_BOTH, both);
+    check_leave_form(0, both);
 }
 
 /* ---- a random workload against a reference model ---- */
@@ -709,6 +788,7 @@ typedef struct {
     model_user_t users[N_USERS];
     void *observer;
     uint64_t seq, rng;
+    model_user_t *leaving; /* user_left came: user_left_presence must follow at once */
 } model_t;
 
 static uint64_t model_rand(model_t *mo)
@@ -734,6 +814,12 @@ static void observe(model_t *mo, const cJSON *msg)
     if (strcmp(type, "presence_snapshot") == 0)
         return; /* the observer joins first: its snapshot is empty */
     model_user_t *u = observed_user(mo, msg);
+    if (mo->leaving) {
+        assert_string_equal(type, "user_left_presence");
+        assert_ptr_equal(u, mo->leaving);
+        mo->leaving = NULL;
+        return;
+    }
     if (strcmp(type, "user_joined") == 0) {
         assert_false(u->seen_present);
         u->seen_present = 1;
@@ -741,6 +827,7 @@ static void observe(model_t *mo, const cJSON *msg)
     } else if (strcmp(type, "user_left") == 0) {
         assert_true(u->seen_present);
         u->seen_present = 0;
+        mo->leaving = u;
     } else {
         assert_string_equal(type, "presence_changed");
         assert_true(u->seen_present);
@@ -905,6 +992,8 @@ int main(void)
         T(test_linger_and_reconnect),
         T(test_linger_reconnect_elsewhere_is_relayed),
         T(test_linger_expiry_sends_user_left),
+        T(test_presence_changed_carries_name_and_image),
+        cmocka_unit_test(test_leave_message_forms),
         T(test_linger_takeover_prefers_key_then_newest),
         T(test_lingering_pending_update_still_applies),
         cmocka_unit_test(test_clean_leave_and_zero_linger_leave_at_once),

@@ -317,6 +317,9 @@ export function createPresenceClient(options) {
     user_joined: onJoined,
     presence_changed: onChanged,
     user_left: onLeft,
+    // The form the app's shipped client listens for; presenced sends it right
+    // after user_left by default, when the user is already gone from the map.
+    user_left_presence: onLeft,
     error: onError,
     auth_error: (msg) => {
       failure = { code: msg.code, message: msg.message ?? msg.code };

@@ -149,6 +149,36 @@ describe('createPresenceClient', () => {
     assert.deepEqual(of('left'), [[ANN]]);
   });
 
+  it('takes name and image from every presence_changed that carries them', async () => {
+    const { client } = setup();
+    const ws = await accept([ANN]);
+    ws.receive({ type: 'presence_changed', userId: 'ann', userName: 'Ann B', userImage: 'https://img/ann2.png', currentPath: '/w/ws1/x' });
+    assert.deepEqual(client.presence.get('ann'), { userId: 'ann', userName: 'Ann B', userImage: 'https://img/ann2.png', currentPath: '/w/ws1/x' });
+    ws.receive({ type: 'presence_changed', userId: 'ann', userName: 'Ann B', userImage: null, currentPath: '/w/ws1/y' });
+    assert.equal(client.presence.get('ann').userImage, null);
+  });
+
+  it('reports one leave for user_left followed by user_left_presence, and one for either alone', async () => {
+    const { client, of } = setup();
+    const ws = await accept([ANN, BO]);
+    ws.receive({ type: 'user_left', userId: 'ann' });
+    ws.receive({ type: 'user_left_presence', userId: 'ann' });
+    assert.deepEqual(of('left'), [[ANN]]);
+    ws.receive({ type: 'user_left_presence', userId: 'bo' });
+    assert.deepEqual(of('left'), [[ANN], [BO]]);
+    assert.equal(client.presence.size, 0);
+  });
+
+  it('ignores message types it does not know', async () => {
+    const { client, of } = setup();
+    const ws = await accept([ANN]);
+    ws.receive({ type: 'presence_teleported', userId: 'ann', currentPath: '/nowhere' });
+    ws.receive({ type: 42 });
+    assert.deepEqual(client.presence.get('ann'), ANN);
+    assert.equal(client.isConnected, true);
+    assert.deepEqual(of('error'), []);
+  });
+
   it('replaces the whole map with a snapshot that comes later', async () => {
     const { client, of } = setup();
     const ws = await accept([ANN]);
@@ -515,6 +545,7 @@ describe('follow mode', () => {
   it('stops when the followed user leaves', async () => {
     const { client, ws, of } = await following();
     ws.receive({ type: 'user_left', userId: 'ann' });
+    ws.receive({ type: 'user_left_presence', userId: 'ann' });
     assert.equal(client.following, null);
     assert.deepEqual(of('unfollowed'), [[{ userId: 'ann', userName: 'Ann', reason: 'offline' }]]);
   });
