@@ -43,7 +43,8 @@ static void apply(pd_pmap_t *map, const pd_srv_msg_t *m)
         break;
     case PD_SRV_CHANGED:
         check_entry(&m->entry);
-        if (strcmp(pd_pmap_change(map, &m->entry, m->image_given)->current_path, m->entry.loc.current_path.base))
+        if (strcmp(pd_pmap_change(map, &m->entry, m->image_given)->current_path,
+                   m->entry.loc.current_path.base))
             __builtin_trap();
         break;
     case PD_SRV_LEFT:

@@ -646,7 +646,8 @@ static void test_enc_presence_changed(void **state)
     e.loc.resource_id = PD_SLICE_NULL;
     pd_proto_enc_presence_changed(&b, &e);
     assert_buf(&b, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                   "\"userImage\":null,\"currentPath\":\"/w/ws1/tasks/5\",\"resourceType\":\"task\"}");
+                   "\"userImage\":null,\"currentPath\":\"/w/ws1/tasks/5\","
+                   "\"resourceType\":\"task\"}");
     pd_buf_reset(&b);
     e.loc = (pd_location_t){PD_SLICE_LIT(""), PD_SLICE_NULL, PD_SLICE_NULL};
     pd_proto_enc_presence_changed(&b, &e);
