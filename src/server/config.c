@@ -83,6 +83,10 @@ static const opt_t options[] = {
      "presence updates per second per connection (default 20)"},
     {"burst", "PRESENCED_BURST", OPT_DOUBLE, OFF(burst), "N",
      "burst of presence updates per connection (default 40)"},
+    {"user-rate", "PRESENCED_USER_RATE", OPT_DOUBLE, OFF(user_rate), "N",
+     "presence changes per second one user (all its tabs) may cause in a room (default 20; 0: no limit)"},
+    {"user-burst", "PRESENCED_USER_BURST", OPT_DOUBLE, OFF(user_burst), "N",
+     "burst of presence changes per user per room (default 40)"},
     {"max-conns-per-user", "PRESENCED_MAX_CONNS_PER_USER", OPT_UINT, OFF(max_conns_per_user), "N",
      "connections per user per room (default 16)"},
     {"max-conns-per-room", "PRESENCED_MAX_CONNS_PER_ROOM", OPT_UINT, OFF(max_conns_per_room), "N",
@@ -139,6 +143,8 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->max_resource_id = 256;
     cfg->rate = 20;
     cfg->burst = 40;
+    cfg->user_rate = 20;
+    cfg->user_burst = 40;
     cfg->max_conns_per_user = 16;
     cfg->max_conns_per_room = 10000;
     cfg->max_send_buffer = 256 * 1024;
@@ -456,5 +462,7 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
     if (cfg->max_message < 64 || cfg->max_header_bytes < 256 || cfg->rate <= 0 || cfg->burst < 1)
         return fail(err, errlen, "a limit is too small (max-message >= 64, max-header-bytes >= 256,%s%s",
                     " rate > 0, burst >= 1)", "");
+    if (cfg->user_rate < 0 || cfg->user_burst < 1)
+        return fail(err, errlen, "a limit is too small (user-rate >= 0, user-burst >= 1)%s%s", "", "");
     return 0;
 }

@@ -166,12 +166,13 @@ static void on_write(uv_write_t *req, int status)
 /*
  * A connection the kernel is refusing bytes to reads its backlog late, when
  * only the newest location of each user matters: it skips presence_changed
- * messages that a newer one for the same user has superseded. One that
- * keeps up gets every message.
+ * messages that a newer one for the same user has superseded (the newer
+ * one reached every open connection but one, see pd_shared_supersede). One
+ * that keeps up gets every message, and a closing one gets no newer ones.
  */
 static void skip_superseded(pd_conn_t *c)
 {
-    if (c->behind)
+    if (c->behind && c->state == CONN_OPEN)
         c->srv->metrics.superseded_total += pd_outq_drop_stale(&c->outq, c, PD_MAX_IOV);
 }
 

@@ -16,7 +16,8 @@
 static pdt_server_t srv;
 
 static const char *const server_args[] = {
-    "--linger", "0", "--max-send-buffer", "16384", "--rate", "10000", "--burst", "10000", NULL,
+    "--linger", "0", "--max-send-buffer", "16384", "--rate", "10000", "--burst", "10000",
+    "--user-rate", "0", NULL,
 };
 
 /*
