@@ -181,7 +181,6 @@ static int write_rest(pd_conn_t *c)
 {
     struct iovec iov[PD_MAX_IOV];
     size_t total;
-    skip_superseded(c);
     unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
     /*
      * Most flushes finish in uv_try_write(); a write request exists only
@@ -211,10 +210,9 @@ static int write_rest(pd_conn_t *c)
  */
 static int try_write_all(pd_conn_t *c)
 {
-    while (!pd_outq_empty(&c->outq)) {
+    for (skip_superseded(c); !pd_outq_empty(&c->outq); skip_superseded(c)) {
         struct iovec iov[PD_MAX_IOV];
         size_t total;
-        skip_superseded(c);
         unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
         int r = uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n);
         c->srv->metrics.writes_total++;
@@ -240,6 +238,7 @@ static int write_queue(pd_conn_t *c)
     c->behind = r == 1;
     if (r <= 0)
         return r;
+    skip_superseded(c);
     if (c->outq.bytes > c->srv->cfg->max_send_buffer && c->state == CONN_OPEN)
         shed_backlog(c, c->outq.offset ? 1 : 0);
     return pd_outq_empty(&c->outq) ? 0 : write_rest(c);

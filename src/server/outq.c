@@ -56,7 +56,8 @@ unsigned pd_outq_iov(const pd_outq_t *q, struct iovec *iov, unsigned max, size_t
 void pd_outq_consume(pd_outq_t *q, size_t n)
 {
     q->bytes -= n;
-    while (n && q->count) {
+    /* Empty entries at the front are finished too, so a flush loop always advances. */
+    while (q->count) {
         pd_shared_t *m = q->items[q->head];
         size_t left = m->len - q->offset;
         if (n < left) {

@@ -142,6 +142,21 @@ static void test_drop_stale_front_run(void **state)
     pd_outq_free(&q);
 }
 
+/* An empty frame is finished as soon as it is reached. */
+static void test_empty_entries_are_consumed(void **state)
+{
+    pd_outq_t q;
+    pd_outq_init(&q);
+    push(&q, "");
+    push(&q, "a");
+    push(&q, "");
+    pd_outq_consume(&q, 0);
+    assert_int_equal(q.count, 2);
+    pd_outq_consume(&q, 1);
+    assert_true(pd_outq_empty(&q));
+    pd_outq_free(&q);
+}
+
 /* Freeing a queue with dropped and kept entries leaks nothing (ASan checks). */
 static void test_free_after_drops(void **state)
 {
@@ -165,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_drop_stale),
         cmocka_unit_test(test_drop_stale_keeps_started),
         cmocka_unit_test(test_drop_stale_front_run),
+        cmocka_unit_test(test_empty_entries_are_consumed),
         cmocka_unit_test(test_free_after_drops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
