@@ -40,7 +40,7 @@ if [ ! -d "$peer/node_modules" ] || [ "$peer/package-lock.json" -nt "$peer/node_
 fi
 
 declare -A servers=(
-    [presenced]="$build/presenced --rate 1000 --burst 1000 --max-conns-per-room 20000"
+    [presenced]="$build/presenced --rate 1000 --burst 1000 --user-rate 1000 --user-burst 1000 --max-conns-per-room 20000"
     [node-ws]="node $peer/server.js"
 )
 

@@ -5,7 +5,7 @@
 # checked.
 #   cmake -DBENCH=path/to/presence-bench -DSERVER=path/to/presenced -P smoke.cmake
 execute_process(
-  COMMAND ${BENCH} --scenario fanout --server-cmd "${SERVER} --rate 1000 --burst 1000"
+  COMMAND ${BENCH} --scenario fanout --server-cmd "${SERVER} --rate 1000 --burst 1000 --user-rate 1000 --user-burst 1000"
           --rooms 2 --members 8 --rate 4 --warmup 0.5 --duration 1.5 --procs 2 --timeout 90
   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 110)
 message(STATUS "${err}")

@@ -10,6 +10,9 @@ pd_shared_t *pd_shared_new(size_t len)
     pd_shared_t *s = pd_malloc(sizeof(*s) + len);
     s->refs = 1;
     s->len = (uint32_t)len;
+    s->superseded = 0;
+    s->kept_for = NULL;
+    s->watcher = NULL;
     return s;
 }
 
@@ -23,6 +26,31 @@ pd_shared_t *pd_shared_copy(const void *data, size_t len)
 
 void pd_shared_unref(pd_shared_t *s)
 {
-    if (s && --s->refs == 0)
-        free(s);
+    if (!s || --s->refs != 0)
+        return;
+    if (s->watcher)
+        *s->watcher = NULL;
+    free(s);
+}
+
+void pd_shared_supersede(pd_shared_t *s, const void *kept_for)
+{
+    s->superseded = 1;
+    s->kept_for = kept_for;
+}
+
+void pd_shared_watch(pd_shared_t *s, pd_shared_t **slot)
+{
+    pd_shared_unwatch(slot);
+    if (s->watcher)
+        *s->watcher = NULL; /* one watcher at a time: the older one lets go */
+    s->watcher = slot;
+    *slot = s;
+}
+
+void pd_shared_unwatch(pd_shared_t **slot)
+{
+    if (*slot)
+        (*slot)->watcher = NULL;
+    *slot = NULL;
 }

@@ -30,6 +30,9 @@ typedef struct user {
     pd_list_t members;    /* most recently updated first: the front is the presence */
     pd_list_t room_node;  /* in room->users_by_join */
     unsigned live;        /* members with a connection */
+    double tat;           /* the user's own rate limiter, see bucket_take() */
+    deadline_t announce_at; /* in rooms->announcing while an announcement waits for it */
+    pd_shared_t *last_changed; /* watched, not held: its newest presence_changed */
 } user_t;
 
 struct pd_member {
@@ -66,6 +69,7 @@ struct pd_rooms {
     pd_map_t rooms;      /* room id -> pd_room_t */
     pd_list_t lingering; /* members by linger deadline */
     pd_list_t pending;   /* members with a deferred update, by due time */
+    pd_list_t announcing; /* users whose announcement waits for their bucket, by due time */
     pd_buf_t scratch;    /* every message is encoded here, then framed once */
     uint64_t rng;
 };
@@ -190,31 +194,47 @@ static uint64_t deadline_next(const pd_list_t *list)
  * which the bucket would be full again. An update fits when the bucket is at
  * most burst - 1 intervals short of full; the earliest such time is the same
  * number the check compares against, so a deferred update is always
- * admitted at the time it was scheduled for.
+ * admitted at the time it was scheduled for. Each member has a bucket, and
+ * so has each user: a user's tabs share one budget for what the room hears.
  */
-static double interval_ms(const pd_rooms_t *r)
+typedef struct {
+    double per_sec; /* <= 0: no limit */
+    double burst;
+} limit_t;
+
+static limit_t member_limit(const pd_rooms_t *r)
 {
-    return 1000.0 / r->cfg.updates_per_sec;
+    return (limit_t){r->cfg.updates_per_sec, r->cfg.update_burst};
 }
 
-static double bucket_ready_at(const pd_member_t *m, const pd_rooms_t *r)
+static limit_t user_limit(const pd_rooms_t *r)
 {
-    return m->tat - (r->cfg.update_burst - 1.0) * interval_ms(r);
+    return (limit_t){r->cfg.user_updates_per_sec, r->cfg.user_update_burst};
 }
 
-static int bucket_take(pd_member_t *m, const pd_rooms_t *r, uint64_t now)
+static double interval_ms(limit_t l)
 {
-    if (r->cfg.updates_per_sec <= 0)
+    return 1000.0 / l.per_sec;
+}
+
+static double bucket_ready_at(double tat, limit_t l)
+{
+    return tat - (l.burst - 1.0) * interval_ms(l);
+}
+
+static int bucket_take(double *tat, limit_t l, uint64_t now)
+{
+    if (l.per_sec <= 0)
         return 1;
-    if (bucket_ready_at(m, r) > (double)now)
+    if (bucket_ready_at(*tat, l) > (double)now)
         return 0;
-    m->tat = (m->tat > (double)now ? m->tat : (double)now) + interval_ms(r);
+    *tat = (*tat > (double)now ? *tat : (double)now) + interval_ms(l);
     return 1;
 }
 
-static uint64_t bucket_due(const pd_member_t *m, const pd_rooms_t *r)
+static uint64_t bucket_due(double tat, limit_t l)
 {
-    double at = bucket_ready_at(m, r);
+    double at = bucket_ready_at(tat, l);
     uint64_t due = (uint64_t)at;
     return (double)due < at ? due + 1 : due;
 }
@@ -239,8 +259,12 @@ static void send_to(pd_rooms_t *r, void *conn)
     pd_shared_unref(msg);
 }
 
-/* Sends the scratch message to every live connection of room but except. */
-static void broadcast(pd_room_t *room, const void *except)
+/*
+ * Sends the scratch message to every live connection of room but except;
+ * returns the frame with one reference for the caller, or NULL when no one
+ * got it.
+ */
+static pd_shared_t *broadcast_frame(pd_room_t *room, const void *except)
 {
     pd_rooms_t *r = room->rooms;
     pd_shared_t *msg = NULL;
@@ -252,7 +276,12 @@ static void broadcast(pd_room_t *room, const void *except)
             msg = frame_scratch(r);
         r->ops.deliver(r->ctx, m->conn, msg);
     }
-    pd_shared_unref(msg);
+    return msg;
+}
+
+static void broadcast(pd_room_t *room, const void *except)
+{
+    pd_shared_unref(broadcast_frame(room, except));
 }
 
 static pd_presence_entry_t user_entry(const user_t *u)
@@ -261,11 +290,48 @@ static pd_presence_entry_t user_entry(const user_t *u)
                                  pd_slice_cstr(u->id.user_image), user_front(u)->loc.loc};
 }
 
+/*
+ * msg, just sent to every connection but except, carries the user's whole
+ * presence: the one before it is superseded for each of its holders that
+ * msg reached, which is all of them but except. A connection that is
+ * behind may then skip the older one unsent.
+ */
+static void supersede(user_t *u, pd_shared_t *msg, const void *except)
+{
+    if (u->last_changed)
+        pd_shared_supersede(u->last_changed, except);
+    pd_shared_watch(msg, &u->last_changed);
+}
+
+/* Announces the user's presence now; an announcement waiting for the bucket is no longer needed. */
 static void announce_presence(user_t *u, const void *except)
 {
+    pd_list_remove(&u->announce_at.node);
     pd_presence_entry_t e = user_entry(u);
     pd_proto_enc_presence_changed(scratch(u->room->rooms), &e);
-    broadcast(u->room, except);
+    pd_shared_t *msg = broadcast_frame(u->room, except);
+    if (msg)
+        supersede(u, msg, except);
+    pd_shared_unref(msg);
+}
+
+/*
+ * An applied update is announced when the user's bucket allows, else once
+ * it does: updates applied meanwhile (from any of its tabs) join the
+ * waiting announcement, which tells the newest presence to every
+ * connection but that of the member it comes from. Returns 1 when it waits.
+ */
+static int announce_update(user_t *u, uint64_t now)
+{
+    pd_rooms_t *r = u->room->rooms;
+    if (pd_list_linked(&u->announce_at.node))
+        return 1;
+    if (!bucket_take(&u->tat, user_limit(r), now)) {
+        deadline_insert(&r->announcing, &u->announce_at, bucket_due(u->tat, user_limit(r)));
+        return 1;
+    }
+    announce_presence(u, user_front(u)->conn);
+    return 0;
 }
 
 static void announce_joined(user_t *u, const void *except)
@@ -353,6 +419,7 @@ static user_t *user_new(pd_room_t *room, pd_identity_t *id)
     *id = (pd_identity_t){0};
     u->id_len = strlen(u->id.user_id);
     pd_list_init(&u->members);
+    pd_list_init(&u->announce_at.node);
     pd_list_push_back(&room->users_by_join, &u->room_node);
     pd_map_put(&room->users, user_id_slice(u), u);
     return u;
@@ -379,6 +446,8 @@ static void user_unlink(user_t *u)
 
 static void user_free(user_t *u)
 {
+    pd_list_remove(&u->announce_at.node);
+    pd_shared_unwatch(&u->last_changed);
     pd_identity_free(&u->id);
     free(u);
 }
@@ -508,8 +577,8 @@ static void drop_pending(pd_member_t *m)
     loc_free(&m->pending);
 }
 
-/* Makes next (moved in) the member's location and announces it. */
-static void apply_update(pd_member_t *m, owned_loc_t *next)
+/* Makes next (moved in) the member's location and announces it; 1 when that waits. */
+static int apply_update(pd_member_t *m, owned_loc_t *next, uint64_t now)
 {
     int quiet = m->took_over && is_presence(m) && loc_eq(&m->loc.loc, &next->loc);
     m->took_over = 0;
@@ -519,8 +588,7 @@ static void apply_update(pd_member_t *m, owned_loc_t *next)
     m->updated = 1;
     pd_list_remove(&m->user_node);
     pd_list_push_front(&m->user->members, &m->user_node);
-    if (!quiet)
-        announce_presence(m->user, m->conn);
+    return quiet ? 0 : announce_update(m->user, now);
 }
 
 static void defer_update(pd_member_t *m, const pd_location_t *loc)
@@ -530,19 +598,18 @@ static void defer_update(pd_member_t *m, const pd_location_t *loc)
     loc_free(&m->pending);
     m->pending = next;
     if (!pd_list_linked(&m->pending_at.node))
-        deadline_insert(&r->pending, &m->pending_at, bucket_due(m, r));
+        deadline_insert(&r->pending, &m->pending_at, bucket_due(m->tat, member_limit(r)));
 }
 
 int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms)
 {
-    if (!bucket_take(m, rooms_of(m), now_ms)) {
+    if (!bucket_take(&m->tat, member_limit(rooms_of(m)), now_ms)) {
         defer_update(m, loc);
         return 1;
     }
     drop_pending(m);
     owned_loc_t next = loc_copy(loc);
-    apply_update(m, &next);
-    return 0;
+    return apply_update(m, &next, now_ms);
 }
 
 /* ---- joining ---- */
@@ -689,22 +756,37 @@ static void apply_due_updates(pd_rooms_t *r, uint64_t now)
     while ((d = deadline_due(&r->pending, now))) {
         pd_member_t *m = pd_container_of(d, pd_member_t, pending_at);
         pd_list_remove(&d->node);
-        if (!bucket_take(m, r, now)) {
-            deadline_insert(&r->pending, d, bucket_due(m, r));
+        if (!bucket_take(&m->tat, member_limit(r), now)) {
+            deadline_insert(&r->pending, d, bucket_due(m->tat, member_limit(r)));
             continue;
         }
         owned_loc_t next = m->pending;
         m->pending = (owned_loc_t){NULL, unknown_loc};
-        apply_update(m, &next);
+        apply_update(m, &next, now);
     }
+}
+
+static void announce_due(pd_rooms_t *r, uint64_t now)
+{
+    deadline_t *d;
+    while ((d = deadline_due(&r->announcing, now))) {
+        pd_list_remove(&d->node);
+        announce_update(pd_container_of(d, user_t, announce_at), now);
+    }
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
 }
 
 uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms)
 {
     expire_lingers(rooms, now_ms);
     apply_due_updates(rooms, now_ms);
-    uint64_t a = deadline_next(&rooms->lingering), b = deadline_next(&rooms->pending);
-    return a < b ? a : b;
+    announce_due(rooms, now_ms);
+    uint64_t next = earliest(deadline_next(&rooms->lingering), deadline_next(&rooms->pending));
+    return earliest(next, deadline_next(&rooms->announcing));
 }
 
 /* ---- lifecycle ---- */
@@ -718,12 +800,15 @@ pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops
         r->cfg.update_burst = 1.0;
     if (!(r->cfg.leave_messages & PD_LEAVE_BOTH))
         r->cfg.leave_messages = PD_LEAVE_BOTH;
+    if (r->cfg.user_update_burst < 1.0)
+        r->cfg.user_update_burst = 1.0;
     r->ops = *ops;
     r->ctx = ctx;
     r->rng = seed;
     pd_map_init(&r->rooms, next_random(r));
     pd_list_init(&r->lingering);
     pd_list_init(&r->pending);
+    pd_list_init(&r->announcing);
     pd_buf_init(&r->scratch);
     return r;
 }

@@ -75,10 +75,12 @@ typedef struct {
     uint64_t linger_ms;          /* presence kept after an unclean close, default 5000 */
     uint64_t idle_timeout_ms;    /* announced in snapshots (0: not announced) */
     unsigned leave_messages;     /* pd_leave_messages_t bits; 0 counts as PD_LEAVE_BOTH */
+    double user_updates_per_sec; /* one user's bucket, all its tabs together, default 20; <= 0: none */
+    double user_update_burst;    /* its size, default 40; below 1 counts as 1 */
 } pd_rooms_config_t;
 
 #define PD_ROOMS_CONFIG_DEFAULT \
-    ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000, 0, PD_LEAVE_BOTH})
+    ((pd_rooms_config_t){10000, 16, 20.0, 40.0, 5000, 0, PD_LEAVE_BOTH, 20.0, 40.0})
 
 /* seed randomises hashing and assigned connection keys. */
 pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops, void *ctx,
@@ -126,9 +128,16 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
 /*
  * Applies a presence_update from the member's connection: relayed as
  * presence_changed to every connection of the room but this one. Over the
- * rate limit the update is kept as the member's pending one (replacing an
- * older pending one) and applied by pd_rooms_tick() when the bucket allows.
- * Returns 0 when applied now, 1 when deferred. The location is copied.
+ * member's rate limit the update is kept as the member's pending one
+ * (replacing an older pending one) and applied by pd_rooms_tick() when the
+ * bucket allows. Over the user's limit (its tabs together) the update is
+ * applied but its announcement waits for pd_rooms_tick(), and then tells
+ * the user's newest presence once, however many updates joined it.
+ * Returns 0 when applied and announced now, 1 when anything waits for a
+ * tick. The location is copied.
+ *
+ * Each presence_changed supersedes the user's previous one (see
+ * pd_shared_supersede) for every connection it reaches.
  */
 int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms);
 

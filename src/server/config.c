@@ -95,6 +95,10 @@ static const opt_t options[] = {
      "WebSocket messages per second per connection, of any type (default 50)"},
     {"msg-burst", "PRESENCED_MSG_BURST", OPT_DOUBLE, OFF(msg_burst), "N",
      "burst of messages per connection; past it: close 1008 RATE_LIMITED (default 200)"},
+    {"user-rate", "PRESENCED_USER_RATE", OPT_DOUBLE, OFF(user_rate), "N",
+     "presence changes per second one user (all its tabs) may cause in a room (default 20; 0: no limit)"},
+    {"user-burst", "PRESENCED_USER_BURST", OPT_DOUBLE, OFF(user_burst), "N",
+     "burst of presence changes per user per room (default 40)"},
     {"max-conns-per-user", "PRESENCED_MAX_CONNS_PER_USER", OPT_UINT, OFF(max_conns_per_user), "N",
      "connections per user per room (default 16)"},
     {"max-conns-per-room", "PRESENCED_MAX_CONNS_PER_ROOM", OPT_UINT, OFF(max_conns_per_room), "N",
@@ -161,6 +165,8 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->max_resource_id = 256;
     cfg->rate = 20;
     cfg->burst = 40;
+    cfg->user_rate = 20;
+    cfg->user_burst = 40;
     cfg->max_conns_per_user = 16;
     cfg->max_conns_per_room = 10000;
     cfg->max_send_buffer = 256 * 1024;
@@ -531,5 +537,7 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
                     " rate > 0, burst >= 1)", "");
     if (cfg->msg_rate <= 0 || cfg->msg_burst < 1)
         return fail(err, errlen, "--msg-rate must be above zero and --msg-burst at least 1%s%s", "", "");
+    if (cfg->user_rate < 0 || cfg->user_burst < 1)
+        return fail(err, errlen, "a limit is too small (user-rate >= 0, user-burst >= 1)%s%s", "", "");
     return 0;
 }

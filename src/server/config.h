@@ -42,6 +42,8 @@ typedef struct {
     size_t max_resource_id;    /* (256) */
     double rate;               /* updates/s per connection (20) */
     double burst;              /* burst of updates (40) */
+    double user_rate;          /* presence changes/s per user per room, its tabs together (20; 0: off) */
+    double user_burst;         /* their burst (40) */
     unsigned max_conns_per_user; /* per user per room (16) */
     unsigned max_conns_per_room; /* (10000) */
     unsigned max_conns;        /* whole server; 0 = derived from RLIMIT_NOFILE */

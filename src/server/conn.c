@@ -75,24 +75,48 @@ static void shed_backlog(pd_conn_t *c, uint32_t keep)
     pd_server_wants_flush(srv, c);
 }
 
+static int write_queue(pd_conn_t *c);
+
 /*
- * The bound applies to what the kernel has refused. While the socket still
- * takes everything (no write in flight), the time until its next write (one
- * sweep of the flush list, which may span several loop turns) may queue a
- * burst of up to TURN_BURST_FACTOR times the bound; the flush decides
- * whether the reader kept up. A single message always fits an empty queue: a large
- * room's snapshot may be bigger than the bound, which is about backlog.
+ * One sweep of the flush list (several loop turns in a large room, or
+ * --write-delay) may queue more for a socket than the bound while the
+ * kernel still takes everything. Rather than judge the reader by the size
+ * of that burst, write to it now and judge what the kernel refuses. This
+ * runs inside a broadcast, so a failed write only marks the connection and
+ * the flush phase closes it.
+ */
+static void write_early(pd_conn_t *c)
+{
+    if (write_queue(c) < 0) {
+        c->broken = 1;
+        pd_server_wants_flush(c->srv, c);
+    }
+}
+
+static int over_bound(const pd_conn_t *c, size_t len, size_t bound)
+{
+    size_t queued = c->outq.bytes - (c->writing ? c->inflight : 0);
+    return queued && queued + len > bound;
+}
+
+/*
+ * The bound applies to what the kernel has refused: while a write is in
+ * flight, the bytes queued behind it. A single message always fits an empty
+ * queue: a large room's snapshot may be bigger than the bound, which is
+ * about backlog.
  */
 void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame)
 {
     /* A drain closes everyone: the leaves it causes are news to no one. */
-    if (c->state != CONN_OPEN || c->resync || c->evict_slow || c->srv->draining)
+    if (c->state != CONN_OPEN || c->resync || c->evict_slow || c->broken || c->srv->draining)
         return;
     size_t max = c->srv->cfg->max_send_buffer;
-    size_t queued = c->outq.bytes - (c->writing ? c->inflight : 0);
-    size_t limit = c->writing ? max : max * TURN_BURST_FACTOR;
-    if (queued && queued + frame->len > limit) {
-        shed_backlog(c, c->writing ? c->inflight_items : 0);
+    if (!c->writing && over_bound(c, frame->len, max * TURN_BURST_FACTOR))
+        write_early(c);
+    if (c->resync || c->evict_slow || c->broken)
+        return;
+    if (c->writing && over_bound(c, frame->len, max)) {
+        shed_backlog(c, c->inflight_items);
         return;
     }
     c->srv->metrics.messages_out_total++;
@@ -144,10 +168,25 @@ static void on_write(uv_write_t *req, int status)
         finish_close(c);
         return;
     }
+    c->behind = !pd_outq_empty(&c->outq);
     pd_server_wants_flush(c->srv, c);
 }
 
-static void write_rest(pd_conn_t *c)
+/*
+ * A connection the kernel is refusing bytes to reads its backlog late, when
+ * only the newest location of each user matters: it skips presence_changed
+ * messages that a newer one for the same user has superseded (the newer
+ * one reached every open connection but one, see pd_shared_supersede). One
+ * that keeps up gets every message, and a closing one gets no newer ones.
+ */
+static void skip_superseded(pd_conn_t *c)
+{
+    if (c->behind && c->state == CONN_OPEN)
+        c->srv->metrics.superseded_total += pd_outq_drop_stale(&c->outq, c, PD_MAX_IOV);
+}
+
+/* uv_buf_t and struct iovec share their layout on Unix (libuv documents it). */
+static int write_rest(pd_conn_t *c)
 {
     struct iovec iov[PD_MAX_IOV];
     size_t total;
@@ -163,19 +202,63 @@ static void write_rest(pd_conn_t *c)
     c->writing = 1;
     int rc = uv_write(req, (uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n, on_write);
     c->srv->metrics.writes_total++;
-    c->last_write_ms = (uint32_t)pd_server_now(c->srv);
     if (rc < 0) {
         free(req);
         c->writing = 0;
         c->inflight = 0;
         c->inflight_items = 0;
-        finish_close(c);
     }
+    return rc;
 }
 
-/* uv_buf_t and struct iovec share their layout on Unix (libuv documents it). */
+/*
+ * Offers the queue to the kernel, PD_MAX_IOV entries per writev, for as
+ * long as it takes every byte offered: a full batch of iovecs says nothing
+ * about the reader. Returns 0 once the queue is empty, 1 when the kernel
+ * refused bytes (a short write or EAGAIN), or a libuv error.
+ */
+static int try_write_all(pd_conn_t *c)
+{
+    for (skip_superseded(c); !pd_outq_empty(&c->outq); skip_superseded(c)) {
+        struct iovec iov[PD_MAX_IOV];
+        size_t total;
+        unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n);
+        c->srv->metrics.writes_total++;
+        if (r < 0)
+            return r == UV_EAGAIN ? 1 : r;
+        pd_outq_consume(&c->outq, (size_t)r);
+        c->srv->metrics.bytes_out_total += (size_t)r;
+        if ((size_t)r < total)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Writes what the kernel takes now. What it refuses is backlog: past the
+ * bound it is shed (a resync follows), and the rest goes to uv_write.
+ * Returns 0 or a libuv error.
+ */
+static int write_queue(pd_conn_t *c)
+{
+    int r = try_write_all(c);
+    c->last_write_ms = (uint32_t)pd_server_now(c->srv);
+    c->behind = r == 1;
+    if (r <= 0)
+        return r;
+    skip_superseded(c);
+    if (c->outq.bytes > c->srv->cfg->max_send_buffer && c->state == CONN_OPEN)
+        shed_backlog(c, c->outq.offset ? 1 : 0);
+    return pd_outq_empty(&c->outq) ? 0 : write_rest(c);
+}
+
 void pd_conn_flush(pd_conn_t *c)
 {
+    if (c->broken && c->state != CONN_CLOSED) {
+        finish_close(c);
+        return;
+    }
     if (c->evict_slow && c->state == CONN_OPEN) {
         c->srv->metrics.evictions[PD_EVICT_SLOW]++;
         pd_log(PD_LOG_INFO, "closing slow reader", " conn=%p", (void *)c);
@@ -183,31 +266,12 @@ void pd_conn_flush(pd_conn_t *c)
     }
     if (c->writing || c->state == CONN_CLOSED)
         return;
-    if (!pd_outq_empty(&c->outq)) {
-        struct iovec iov[PD_MAX_IOV];
-        size_t total;
-        unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
-        int r = uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n);
-        c->srv->metrics.writes_total++;
-        c->last_write_ms = (uint32_t)pd_server_now(c->srv);
-    c->last_write_ms = (uint32_t)pd_server_now(c->srv);
-        if (r < 0 && r != UV_EAGAIN) {
-            finish_close(c);
-            return;
-        }
-        if (r > 0) {
-            pd_outq_consume(&c->outq, (size_t)r);
-            c->srv->metrics.bytes_out_total += (size_t)r;
-        }
-        /* What the kernel did not take now is backlog: bound it. */
-        if (c->outq.bytes > c->srv->cfg->max_send_buffer && c->state == CONN_OPEN)
-            shed_backlog(c, c->outq.offset ? 1 : 0);
-        if (!pd_outq_empty(&c->outq)) {
-            write_rest(c);
-            return;
-        }
+    if (!pd_outq_empty(&c->outq) && write_queue(c) < 0) {
+        finish_close(c);
+        return;
     }
-    after_drain(c);
+    if (!c->writing)
+        after_drain(c);
 }
 
 /* ---- the HTTP phase's bookkeeping ------------------------------------ */

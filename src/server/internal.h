@@ -95,6 +95,8 @@ struct pd_conn {
     unsigned evict_slow : 1;   /* fell behind too often; closed in the flush phase */
     unsigned app_pings : 1;    /* sends app-level pings: only messages prove it alive */
     unsigned over_limit : 1;   /* accepted past --max-conns: status answers or 503 only */
+    unsigned behind : 1;       /* the kernel refused bytes and the queue has not drained since */
+    unsigned broken : 1;       /* a write failed inside a broadcast; closed in the flush phase */
     pd_list_t link;            /* in srv->conns */
     pd_list_t flush_link;      /* in srv->flush_list or srv->delay_list */
     uint32_t flush_seq;        /* srv->flush_pushes when it joined flush_list */
@@ -137,7 +139,7 @@ void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame);
 void pd_conn_close_ws(pd_conn_t *c, uint16_t code, const char *reason);
 /* Closes at once without a close frame. */
 void pd_conn_abort(pd_conn_t *c);
-/* Writes the queue with one writev; called from the flush phase. */
+/* Writes the queue while the kernel takes it; called from the flush phase. */
 void pd_conn_flush(pd_conn_t *c);
 /* Periodic checks: handshake, idle, ping, token expiry, closing deadline. */
 void pd_conn_sweep(pd_conn_t *c, uint64_t now);

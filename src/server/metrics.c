@@ -94,6 +94,9 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
            m->bad_messages_total);
     metric(out, "presenced_resyncs_total", "counter", "Slow readers resynchronised with a snapshot.",
            m->resyncs_total);
+    metric(out, "presenced_superseded_total", "counter",
+           "presence_changed messages a connection behind skipped for a newer one of the same user.",
+           m->superseded_total);
     render_auth(m, out);
     render_evictions(m, out);
     render_latency(m, out);

@@ -38,6 +38,7 @@ typedef struct {
     uint64_t writes_total;       /* writev calls that carried bytes */
     uint64_t bad_messages_total;
     uint64_t resyncs_total;
+    uint64_t superseded_total;   /* superseded messages a connection behind skipped */
     uint64_t auth_failures[PD_AUTH_UNAVAILABLE + 1]; /* by pd_auth_status_t */
     uint64_t admission_rejects_room_full;
     uint64_t admission_rejects_too_many;

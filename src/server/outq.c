@@ -56,7 +56,8 @@ unsigned pd_outq_iov(const pd_outq_t *q, struct iovec *iov, unsigned max, size_t
 void pd_outq_consume(pd_outq_t *q, size_t n)
 {
     q->bytes -= n;
-    while (n && q->count) {
+    /* Empty entries at the front are finished too, so a flush loop always advances. */
+    while (q->count) {
         pd_shared_t *m = q->items[q->head];
         size_t left = m->len - q->offset;
         if (n < left) {
@@ -82,4 +83,56 @@ void pd_outq_truncate(pd_outq_t *q, uint32_t keep)
     }
     if (!q->count)
         q->offset = 0;
+}
+
+static pd_shared_t **slot(const pd_outq_t *q, uint32_t i)
+{
+    return &q->items[(q->head + i) & (q->cap - 1)];
+}
+
+/* A partly written first entry has started to go out: it is never dropped. */
+static int may_drop(const pd_outq_t *q, uint32_t i, const void *holder)
+{
+    return (i > 0 || q->offset == 0) && pd_shared_droppable(*slot(q, i), holder);
+}
+
+/* The length of the front run holding max entries that stay; *drops counts the others. */
+static uint32_t front_run(const pd_outq_t *q, const void *holder, unsigned max, unsigned *drops)
+{
+    uint32_t i = 0;
+    unsigned kept = 0;
+    *drops = 0;
+    for (; i < q->count && kept < max; i++) {
+        if (may_drop(q, i, holder))
+            (*drops)++;
+        else
+            kept++;
+    }
+    return i;
+}
+
+/*
+ * Packs the entries that stay toward the end of the front run, walking
+ * backwards, then moves the head past the freed slots: the rest of the
+ * ring does not move.
+ */
+unsigned pd_outq_drop_stale(pd_outq_t *q, const void *holder, unsigned max)
+{
+    unsigned drops;
+    uint32_t run = front_run(q, holder, max, &drops);
+    if (!drops)
+        return 0;
+    uint32_t w = run;
+    for (uint32_t i = run; i-- > 0;) {
+        pd_shared_t *m = *slot(q, i);
+        if (may_drop(q, i, holder)) {
+            q->bytes -= m->len;
+            pd_shared_unref(m);
+        } else {
+            *slot(q, --w) = m;
+        }
+    }
+    q->head = (q->head + w) & (q->cap - 1);
+    q->count -= w;
+    return w;
 }

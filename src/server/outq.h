@@ -37,6 +37,13 @@ unsigned pd_outq_iov(const pd_outq_t *q, struct iovec *iov, unsigned max, size_t
 /* Marks n bytes from the front as written, dropping finished entries. */
 void pd_outq_consume(pd_outq_t *q, size_t n);
 /*
+ * Drops superseded entries that holder may drop (pd_shared_droppable) from
+ * the front of the queue, until max entries that stay lead it or the queue
+ * ends; a partly written first entry always stays. Order is kept. Returns
+ * the number dropped. Not while a write holds iovecs into the queue.
+ */
+unsigned pd_outq_drop_stale(pd_outq_t *q, const void *holder, unsigned max);
+/*
  * Drops the entries after the first keep ones (used to shed a slow reader's
  * backlog while the front entries are still being written).
  */

@@ -322,7 +322,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     }
     pd_rooms_config_t rc = {cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,
                             cfg->burst, cfg->linger_ms, cfg->idle_timeout_ms,
-                            cfg->leave_messages};
+                            cfg->leave_messages, cfg->user_rate, cfg->user_burst};
     srv->rooms = pd_rooms_new(&rc, &rooms_ops, srv, random_seed());
     pd_list_init(&srv->conns);
     pd_list_init(&srv->flush_list);

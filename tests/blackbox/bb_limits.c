@@ -1,11 +1,13 @@
 /*
  * Limits and protocol violations: message size, binary and unmasked frames,
  * invalid UTF-8, garbage after the upgrade, connections per user and per
- * room, and rate limiting that coalesces updates without losing the last.
+ * room, and rate limiting, per connection and per user across its tabs,
+ * that coalesces updates without losing the last.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pdt_http.h"
 #include "pdt_suite.h"
@@ -275,6 +277,84 @@ static void test_write_delay_batches_writes(void **state)
     pdt_extra_stop(&delayed);
 }
 
+/* ---- one budget per user, whatever its number of tabs ---- */
+
+#define N_TABS 16
+#define PER_TAB 10
+#define USER_BURST 5
+#define USER_RATE 1 /* per second */
+
+static pdt_extra_t tabs_srv;
+
+static int teardown_tabs(void **state)
+{
+    pdt_teardown(state);
+    pdt_extra_discard(&tabs_srv);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* bob's presence_changed messages until alice's "/end"; returns how many. */
+static int count_until_end(pdt_ws_t *bob)
+{
+    int count = 0;
+    for (;;) {
+        const cJSON *m = pdt_expect_within(bob, "presence_changed", 15000);
+        count++;
+        if (strcmp(pdt_str(m, "currentPath"), "/end") == 0)
+            return count;
+    }
+}
+
+/*
+ * 16 tabs of alice send 10 updates each, every one within its connection's
+ * budget. The room hears at most the user's burst plus its rate over the
+ * time it took (counted generously, so a slow machine only loosens the
+ * bound), never 16 times one tab; and the last update is not lost: bob,
+ * alice's other tabs and a newcomer's snapshot all end at it.
+ */
+static void test_user_rate_limit_spans_tabs(void **state)
+{
+    const char *const args[] = {"--rate", "1000", "--burst", "1000",
+                                "--user-rate", pdt_fmt("%d", USER_RATE),
+                                "--user-burst", pdt_fmt("%d", USER_BURST), NULL};
+    pdt_extra_start(&tabs_srv, args);
+    int port = tabs_srv.srv.port;
+    pdt_ws_t *bob = pdt_join(port, "l-tabs", "bob"), *tabs[N_TABS];
+    for (int t = 0; t < N_TABS; t++)
+        tabs[t] = pdt_join(port, "l-tabs", "alice");
+    assert_field(pdt_expect(bob, "user_joined"), "userId", "alice");
+    double t0 = now_s();
+    for (int k = 0; k < PER_TAB; k++)
+        for (int t = 0; t < N_TABS; t++)
+            pdt_sendf(tabs[t], "{\"type\":\"presence_update\",\"currentPath\":\"/t/%d/%d\"}", t,
+                      k);
+    for (int t = 0; t < N_TABS; t++) {
+        pdt_sendf(tabs[t], "{\"type\":\"ping\",\"id\":%d}", t);
+        pdt_wait_type(tabs[t], "pong", 15000);
+    }
+    pdt_send(tabs[0], "{\"type\":\"presence_update\",\"currentPath\":\"/end\"}");
+    int count = count_until_end(bob);
+    double bound = USER_BURST + USER_RATE * (now_s() - t0 + 1.0) + 1;
+    print_message("%d updates sent from %d tabs, bob got %d (bound %.1f)\n",
+                  N_TABS * PER_TAB + 1, N_TABS, count, bound);
+    assert_true(count <= bound);
+    assert_true(count < N_TABS * PER_TAB);
+    const cJSON *m;
+    while ((m = pdt_wait_type(tabs[N_TABS - 1], "presence_changed", 15000)) != NULL &&
+           strcmp(pdt_str(m, "currentPath"), "/end") != 0)
+        ;
+    pdt_ws_t *carol = pdt_join(port, "l-tabs", "carol");
+    assert_field(pdt_snapshot_user(pdt_last(carol), "alice"), "currentPath", "/end");
+    pdt_extra_stop(&tabs_srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +371,7 @@ int main(void)
         PDT_TEST(test_room_full),
         PDT_TEST(test_rate_limit_coalesces),
         cmocka_unit_test_teardown(test_write_delay_batches_writes, teardown_delayed),
+        cmocka_unit_test_teardown(test_user_rate_limit_spans_tabs, teardown_tabs),
     };
     return PDT_SUITE(tests, &srv, server_args, 100);
 }

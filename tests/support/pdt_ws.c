@@ -52,6 +52,8 @@ static long now_ms(void)
 static void on_text(void *ud, const char *data, size_t len)
 {
     pdt_ws_t *c = ud;
+    if (c->q_head == c->q_len) /* all taken: reuse the array from its start */
+        c->q_head = c->q_len = 0;
     if (c->q_len == c->q_cap) {
         c->q_cap = c->q_cap ? c->q_cap * 2 : 16;
         c->queue = pd_realloc(c->queue, c->q_cap * sizeof(*c->queue));
@@ -235,6 +237,11 @@ void pdt_pump(int ms)
 {
     pump_once(0);
     pdt_wait(never, NULL, ms);
+}
+
+char *pdt_take_text(pdt_ws_t *c)
+{
+    return pdt_pending(c) > 0 ? c->queue[c->q_head++] : NULL;
 }
 
 size_t pdt_pending(const pdt_ws_t *c)

@@ -147,6 +147,12 @@ void pdt_pump(int ms);
 /* Pumps until cond(arg) is non-zero or timeout_ms passes; returns cond's last value. */
 int pdt_wait(int (*cond)(void *arg), void *arg, int timeout_ms);
 
+/*
+ * The next queued message as text, unparsed, or NULL when none is queued
+ * (no waiting): for tests that read many messages. The caller frees it.
+ */
+char *pdt_take_text(pdt_ws_t *c);
+
 /* Number of messages queued on c and not yet taken. */
 size_t pdt_pending(const pdt_ws_t *c);
 

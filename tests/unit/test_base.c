@@ -350,6 +350,44 @@ static void test_shared_refcounts(void **state)
     pd_shared_unref(z);
 }
 
+static void test_shared_supersede(void **state)
+{
+    int a, b;
+    pd_shared_t *s = pd_shared_copy("x", 1);
+    assert_false(pd_shared_droppable(s, &a));
+    pd_shared_supersede(s, &a);
+    assert_false(pd_shared_droppable(s, &a)); /* the newer one did not reach a */
+    assert_true(pd_shared_droppable(s, &b));
+    pd_shared_supersede(s, NULL);
+    assert_true(pd_shared_droppable(s, &a));
+    pd_shared_unref(s);
+}
+
+/* A watch is weak: the buffer's end clears the slot, and the slot's end clears the buffer. */
+static void test_shared_watch(void **state)
+{
+    pd_shared_t *slot = NULL, *other = NULL;
+    pd_shared_t *s = pd_shared_copy("x", 1);
+    pd_shared_watch(s, &slot);
+    assert_ptr_equal(slot, s);
+    assert_int_equal(s->refs, 1);
+    pd_shared_unref(s);
+    assert_null(slot);
+
+    pd_shared_t *t = pd_shared_copy("y", 1), *u = pd_shared_copy("z", 1);
+    pd_shared_watch(t, &slot);
+    pd_shared_watch(u, &slot); /* moves the watch: t no longer points at slot */
+    assert_null(t->watcher);
+    pd_shared_watch(u, &other); /* one watcher per buffer: slot lets go */
+    assert_null(slot);
+    pd_shared_unwatch(&other);
+    assert_null(other);
+    assert_null(u->watcher);
+    pd_shared_unref(t);
+    pd_shared_unref(u);
+    pd_shared_unwatch(&other); /* an empty slot is fine */
+}
+
 /* ---- slice, mem, err ---- */
 
 static void test_slice(void **state)
@@ -404,6 +442,8 @@ int main(void)
         cmocka_unit_test(test_map_dense_small_table),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_shared_refcounts),
+        cmocka_unit_test(test_shared_supersede),
+        cmocka_unit_test(test_shared_watch),
         cmocka_unit_test(test_slice),
         cmocka_unit_test(test_mem),
         cmocka_unit_test(test_strerror),

@@ -25,6 +25,9 @@ typedef struct {
     pd_rooms_t *rooms;
     pd_buf_t log;
     int frames;
+    void *hold_for;       /* frames delivered to this connection are kept here */
+    pd_shared_t *held[8];
+    int n_held;
 } fx_t;
 
 static pd_shared_t *rec_frame(void *ctx, const char *json, size_t len)
@@ -38,6 +41,8 @@ static void rec_deliver(void *ctx, void *conn, pd_shared_t *msg)
 {
     fx_t *f = ctx;
     pd_buf_appendf(&f->log, "%s %.*s\n", (const char *)conn, (int)msg->len, msg->data);
+    if (conn == f->hold_for && f->n_held < 8)
+        f->held[f->n_held++] = pd_shared_ref(msg);
 }
 
 static void rec_detached(void *ctx, void *conn, pd_detach_reason_t why)
@@ -68,6 +73,8 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     pd_rooms_free(f->rooms);
+    for (int i = 0; i < f->n_held; i++)
+        pd_shared_unref(f->held[i]);
     pd_buf_free(&f->log);
     free(f);
     return 0;
@@ -341,6 +348,110 @@ static void test_rate_limit_fresh_token_supersedes_pending(void **state)
     assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
     expect_log(f, "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,"
                   "'currentPath':'/now'}\n");
+}
+
+static int setup_user_limit(void **state)
+{
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    cfg.user_updates_per_sec = 20;
+    cfg.user_update_burst = 2;
+    *state = fx_new(&cfg);
+    return 0;
+}
+
+/* Two tabs share their user's budget; over it, one announcement carries the newest. */
+static void test_user_rate_limit_spans_tabs(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1b", A2);
+    join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    assert_int_equal(update(a, "/1", 1000), 0);
+    assert_int_equal(update(a2, "/2", 1000), 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/1'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/1'}\n"
+                  "a {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/2'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/2'}\n");
+    assert_int_equal(update(a, "/3", 1000), 1);
+    assert_int_equal(update(a2, "/4", 1010), 1);
+    expect_log(f, "");
+    /* Applied already (a newcomer's snapshot shows it); only the announcement waits. */
+    expect_users(f, "[{'userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'},"
+                    "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1010), 1050);
+    expect_log(f, "");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1050), UINT64_MAX);
+    expect_log(f, "a {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/4'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/4'}\n");
+}
+
+/* A fallback tells the current presence at once; the waiting announcement has nothing left to say. */
+static void test_user_announcement_overtaken_by_fallback(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1b", A2);
+    join(f, "u2", "Bo", "k2", B);
+    update(a2, "/two", 0);
+    update(a, "/one", 0);
+    assert_int_equal(update(a, "/one-more", 0), 1);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/two'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/two'}\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
+    expect_log(f, "");
+}
+
+/* A user leaving drops its waiting announcement. */
+static void test_user_announcement_dropped_on_leave(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    update(a, "/1", 0);
+    update(a, "/2", 0);
+    assert_int_equal(update(a, "/3", 0), 1);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
+    expect_log(f, "");
+}
+
+/*
+ * Each presence_changed supersedes the user's previous one for every
+ * connection it reached: all but the connection it excludes. user_joined
+ * is never superseded.
+ */
+static void test_presence_changed_supersedes_previous(void **state)
+{
+    fx_t *f = *state;
+    f->hold_for = B;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    pd_member_t *a2 = join(f, "u1", "Al", "k1b", A2);
+    join(f, "u2", "Bo", "k2", B);
+    pd_member_t *c = join(f, "u3", "Cy", "k3", C);
+    update(a, "/1", 0);
+    update(a, "/2", 0);
+    update(c, "/c", 0);
+    assert_int_equal(f->n_held, 5); /* snapshot, user_joined u3, /1, /2, /c */
+    pd_shared_t *joined = f->held[1], *one = f->held[2], *two = f->held[3], *cy = f->held[4];
+    assert_false(joined->superseded);
+    assert_true(pd_shared_droppable(one, B));
+    assert_false(pd_shared_droppable(two, B));
+    assert_false(pd_shared_droppable(cy, B)); /* another user's: not superseded by u1's */
+    update(a2, "/3", 0);
+    /* /3 did not go to a2, which got /2: a2 must not drop it. */
+    assert_true(pd_shared_droppable(two, B));
+    assert_false(pd_shared_droppable(two, A2));
+    pd_shared_t *three = f->held[5];
+    pd_member_leave(a2, 0, 0); /* the fallback goes to everyone */
+    assert_true(pd_shared_droppable(three, A));
+    assert_true(pd_shared_droppable(three, A2));
+    pd_member_leave(a, 0, 0); /* the user leaves; the frames it watched live on */
+    assert_false(pd_shared_droppable(f->held[6], B));
 }
 
 static void test_pending_update_of_departed_member_is_dropped(void **state)
@@ -988,6 +1099,12 @@ int main(void)
         T(test_order_of_events),
         T(test_rate_limit_coalesces),
         T(test_rate_limit_fresh_token_supersedes_pending),
+        cmocka_unit_test_setup_teardown(test_user_rate_limit_spans_tabs, setup_user_limit, teardown),
+        cmocka_unit_test_setup_teardown(test_user_announcement_overtaken_by_fallback,
+                                        setup_user_limit, teardown),
+        cmocka_unit_test_setup_teardown(test_user_announcement_dropped_on_leave, setup_user_limit,
+                                        teardown),
+        T(test_presence_changed_supersedes_previous),
         T(test_pending_update_of_departed_member_is_dropped),
         T(test_linger_and_reconnect),
         T(test_linger_reconnect_elsewhere_is_relayed),
