@@ -369,10 +369,10 @@ static void test_user_rate_limit_spans_tabs(void **state)
     pd_buf_reset(&f->log);
     assert_int_equal(update(a, "/1", 1000), 0);
     assert_int_equal(update(a2, "/2", 1000), 0);
-    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/1'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/1'}\n"
-                  "a {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/2'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/2'}\n");
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/1'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/1'}\n"
+                  "a {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/2'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/2'}\n");
     assert_int_equal(update(a, "/3", 1000), 1);
     assert_int_equal(update(a2, "/4", 1010), 1);
     expect_log(f, "");
@@ -382,8 +382,8 @@ static void test_user_rate_limit_spans_tabs(void **state)
     assert_int_equal(pd_rooms_tick(f->rooms, 1010), 1050);
     expect_log(f, "");
     assert_int_equal(pd_rooms_tick(f->rooms, 1050), UINT64_MAX);
-    expect_log(f, "a {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/4'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/4'}\n");
+    expect_log(f, "a {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'}\n");
 }
 
 /* A fallback tells the current presence at once; the waiting announcement has nothing left to say. */
@@ -398,8 +398,8 @@ static void test_user_announcement_overtaken_by_fallback(void **state)
     assert_int_equal(update(a, "/one-more", 0), 1);
     pd_buf_reset(&f->log);
     pd_member_leave(a, 0, 0);
-    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/two'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','currentPath':'/two'}\n");
+    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'}\n"
+                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'}\n");
     assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
     expect_log(f, "");
 }
@@ -415,7 +415,8 @@ static void test_user_announcement_dropped_on_leave(void **state)
     assert_int_equal(update(a, "/3", 0), 1);
     pd_buf_reset(&f->log);
     pd_member_leave(a, 0, 0);
-    expect_log(f, "b {'type':'user_left','userId':'u1'}\n");
+    expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
+                  "b {'type':'user_left_presence','userId':'u1'}\n");
     assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
     expect_log(f, "");
 }
