@@ -98,6 +98,11 @@ void ct_run_for(uv_loop_t *loop, int ms)
         ct_pump(loop, (int)(end - pdt_now_ms()));
 }
 
+void ct_wait_idle(uv_loop_t *loop, int ms)
+{
+    CT_WAIT(loop, !uv_loop_alive(loop), ms);
+}
+
 /* ---- The recording client. ---- */
 
 static void copy_str(char *dst, size_t cap, const char *src)

@@ -71,6 +71,13 @@ char *ct_token(const char *user, const char *name, const char *workspace, int64_
 void ct_pump(uv_loop_t *loop, int ms);
 /* Runs loop for ms, whatever happens meanwhile. */
 void ct_run_for(uv_loop_t *loop, int ms);
+/*
+ * Pumps loop until it has nothing left to do (no active timer, socket or
+ * request): from then on nothing can happen on it, so a stopped client
+ * that does not retry is shown without watching for a while. Fails the
+ * test after ms.
+ */
+void ct_wait_idle(uv_loop_t *loop, int ms);
 
 /* Pumps loop until cond holds; fails the test after ms. */
 #define CT_WAIT(loop, cond, ms)                                                        \

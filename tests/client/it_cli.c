@@ -12,6 +12,10 @@
 
 #include "harness.h"
 
+/* How long a spawned command may take to answer: a liveness bound, loose so that a
+ * sanitised build on a loaded machine (it starts, mints a token and connects) holds. */
+#define CMD_WAIT_MS 20000
+
 #ifndef PRESENCE_CLI_BIN
 #error "PRESENCE_CLI_BIN must name the presence command"
 #endif
@@ -178,32 +182,32 @@ static void test_watch_piped_prints_json_lines(void **state)
                           "--token", token_u1, NULL};
     cmd_start(&c, args);
     char line[4096];
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
                         "{\"event\":\"connected\",\"self\":\"u1\"}");
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
                         "{\"event\":\"snapshot\",\"users\":[]}");
     ct_client_t *b = ct_client_new(&loop, ct_server_url(&srv), "cli", "u2", NULL, NULL);
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
                         "{\"event\":\"joined\",\"userId\":\"u2\",\"userName\":\"Name of u2\","
                         "\"userImage\":null,\"currentPath\":\"\"}");
     presence_client_update(b->c, "/w/cli/tasks/5", "task", "5");
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
                         "{\"event\":\"changed\",\"userId\":\"u2\",\"userName\":\"Name of u2\","
                         "\"userImage\":null,\"currentPath\":\"/w/cli/tasks/5\","
                         "\"resourceType\":\"task\",\"resourceId\":\"5\"}");
     ct_client_close(b);
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
                         "{\"event\":\"left\",\"userId\":\"u2\",\"userName\":\"Name of u2\","
                         "\"userImage\":null,\"currentPath\":\"/w/cli/tasks/5\","
                         "\"resourceType\":\"task\",\"resourceId\":\"5\"}");
     /* The leave's second form (user_left_presence) prints nothing: the next line is a join. */
     ct_client_t *d = ct_client_new(&loop, ct_server_url(&srv), "cli", "u3", NULL, NULL);
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000),
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
                         "{\"event\":\"joined\",\"userId\":\"u3\",\"userName\":\"Name of u3\","
                         "\"userImage\":null,\"currentPath\":\"\"}");
     ct_client_close(d);
     kill(c.pid, SIGTERM);
-    assert_int_equal(cmd_wait(&c, 5000), 0);
+    assert_int_equal(cmd_wait(&c, CMD_WAIT_MS), 0);
     cmd_end(&c);
 }
 
@@ -211,7 +215,7 @@ static void test_follow_prints_each_path(void **state)
 {
     ct_client_t *b = ct_client_new(&loop, ct_server_url(&srv), "cli", "u2", NULL, NULL);
     presence_client_update(b->c, "/w/cli/start", NULL, NULL);
-    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_CONNECTED) == 1, CMD_WAIT_MS);
     cmd_t c;
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s token --secret-file %s --user u1 --name Ann --workspace cli",
@@ -220,14 +224,14 @@ static void test_follow_prints_each_path(void **state)
                           "--workspace", "cli", "--token-cmd", cmd, NULL};
     cmd_start(&c, args);
     char line[4096];
-    assert_string_equal(cmd_line(&c, line, sizeof line, 5000), "/w/cli/start");
+    assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS), "/w/cli/start");
     const char *chain[] = {"/w/cli/documents/1", "/w/cli/channels/general", "/w/cli/tasks/9"};
     for (size_t i = 0; i < 3; i++) {
         presence_client_update(b->c, chain[i], NULL, NULL);
-        assert_string_equal(cmd_line(&c, line, sizeof line, 5000), chain[i]);
+        assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS), chain[i]);
     }
     ct_client_close(b);
-    assert_int_equal(cmd_wait(&c, 5000), 3);
+    assert_int_equal(cmd_wait(&c, CMD_WAIT_MS), 3);
     assert_contains(cmd_stderr(&c), "u2 went offline");
     assert_int_equal(c.len, 0);
     cmd_end(&c);
@@ -251,10 +255,10 @@ static void test_goto_holds_location(void **state)
                           "--resource-id", "7", "--url", ct_server_url(&srv), "--workspace",
                           "cli", "--token", token_u1, NULL};
     cmd_start(&c, args);
-    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "/w/cli/diagrams/7|diagram|7") == 0, 5000);
+    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "/w/cli/diagrams/7|diagram|7") == 0, CMD_WAIT_MS);
     kill(c.pid, SIGINT);
-    assert_int_equal(cmd_wait(&c, 5000), 0);
-    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, 5000);
+    assert_int_equal(cmd_wait(&c, CMD_WAIT_MS), 0);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, CMD_WAIT_MS);
     assert_contains(cmd_stderr(&c), "u1 is at /w/cli/diagrams/7 in workspace cli");
     cmd_end(&c);
     ct_client_close(b);

@@ -469,6 +469,89 @@ void pdt_expect_silence_(pdt_ws_t *c, int ms, const char *file, int line)
     pdt_assert_quiet_(c, file, line);
 }
 
+/* ---- barriers ---- */
+
+/* The barrier whose pong is awaited: the client and the ping's id. */
+typedef struct {
+    pdt_ws_t *c;
+    char id[32];
+} barrier_t;
+
+static int is_pong_for(const char *text, const char *id)
+{
+    cJSON *m = cJSON_Parse(text);
+    const char *type = pdt_str(m, "type"), *got = pdt_str(m, "id");
+    int yes = type != NULL && strcmp(type, "pong") == 0 && got != NULL && strcmp(got, id) == 0;
+    cJSON_Delete(m);
+    return yes;
+}
+
+/* The queue index of the barrier's pong, or -1 while it has not come. */
+static long barrier_index(const barrier_t *b)
+{
+    for (size_t i = b->c->q_head; i < b->c->q_len; i++)
+        if (is_pong_for(b->c->queue[i], b->id))
+            return (long)i;
+    return -1;
+}
+
+static int barrier_done(void *arg)
+{
+    const barrier_t *b = arg;
+    return barrier_index(b) >= 0 || b->c->close_code != 0;
+}
+
+/* Sends a ping with an id no test uses and fills b to recognise its pong. */
+static void barrier_send(barrier_t *b, pdt_ws_t *c)
+{
+    static unsigned next;
+    b->c = c;
+    snprintf(b->id, sizeof(b->id), "pdt-barrier-%u", ++next);
+    pdt_sendf(c, "{\"type\":\"ping\",\"id\":\"%s\"}", b->id);
+}
+
+/* Waits for b's pong (PDT_WAIT_MS); returns its queue index, after failing the test if none came. */
+static long barrier_wait(const barrier_t *b, const char *file, int line)
+{
+    char end[256];
+    pdt_wait(barrier_done, (void *)b, PDT_WAIT_MS);
+    long i = barrier_index(b);
+    if (i < 0) {
+        describe_end(b->c, end, sizeof(end));
+        failf(file, line, "%s: no pong for a barrier within %d ms, got %s", b->c->label,
+              PDT_WAIT_MS, end);
+    }
+    return i;
+}
+
+/* Takes the queue entry at i out, keeping the order of the others. */
+static void queue_remove(pdt_ws_t *c, size_t i)
+{
+    free(c->queue[i]);
+    memmove(&c->queue[i], &c->queue[i + 1], (c->q_len - i - 1) * sizeof(*c->queue));
+    c->q_len--;
+}
+
+void pdt_sync_(pdt_ws_t *c, const char *file, int line)
+{
+    barrier_t b;
+    barrier_send(&b, c);
+    queue_remove(c, (size_t)barrier_wait(&b, file, line));
+}
+
+void pdt_expect_none_(pdt_ws_t *c, pdt_ws_t *cause, const char *file, int line)
+{
+    if (cause != NULL && cause != c)
+        pdt_sync_(cause, file, line);
+    pdt_assert_quiet_(c, file, line);
+    barrier_t b;
+    barrier_send(&b, c);
+    long i = barrier_wait(&b, file, line);
+    if ((size_t)i != c->q_head)
+        failf(file, line, "%s: expected no message, got %s", c->label, c->queue[c->q_head]);
+    queue_remove(c, (size_t)i);
+}
+
 void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms,
                        const char *file, int line)
 {

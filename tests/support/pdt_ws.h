@@ -108,9 +108,35 @@ const cJSON *pdt_wait_type_(pdt_ws_t *c, const char *type, int timeout_ms, const
                             int line);
 #define pdt_wait_type(c, type, ms) pdt_wait_type_((c), (type), (ms), __FILE__, __LINE__)
 
-/* Pumps all clients for ms, then fails if c received anything or closed. */
+/*
+ * Pumps all clients for ms, then fails if c received anything or closed:
+ * for what only time can show (a timer that must not fire). Where a
+ * message would be the answer to something a client sent, pdt_expect_none()
+ * is faster and cannot pass early on a loaded machine.
+ */
 void pdt_expect_silence_(pdt_ws_t *c, int ms, const char *file, int line);
 #define pdt_expect_silence(c, ms) pdt_expect_silence_((c), (ms), __FILE__, __LINE__)
+
+/*
+ * A barrier: sends a ping with an id of its own on c and waits for its
+ * pong. The server handles a connection's messages in order and sends
+ * everything it queues for a connection in order, so once the pong is back
+ * every message c sent before has been handled, and everything queued for
+ * c before that has arrived. Messages that came before the pong stay
+ * queued; the pong is taken out (pdt_last() is unchanged).
+ */
+void pdt_sync_(pdt_ws_t *c, const char *file, int line);
+#define pdt_sync(c) pdt_sync_((c), __FILE__, __LINE__)
+
+/*
+ * Expects that the server has nothing for c, without waiting for a while:
+ * after a barrier on cause (the client whose messages could have caused a
+ * message to c; NULL when there is none besides c), the next message c
+ * gets must be the pong of its own barrier. Whatever the server queued for
+ * c before then, a loaded machine included, arrives before that pong.
+ */
+void pdt_expect_none_(pdt_ws_t *c, pdt_ws_t *cause, const char *file, int line);
+#define pdt_expect_none(c, cause) pdt_expect_none_((c), (cause), __FILE__, __LINE__)
 
 /* Fails if c has a queued message or has been closed (no waiting). */
 void pdt_assert_quiet_(pdt_ws_t *c, const char *file, int line);
