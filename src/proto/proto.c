@@ -105,7 +105,7 @@ static const char *string_flaw(const char *p, size_t len)
 
 cJSON *pd_proto_parse_json(const char *json, size_t len, const char **why)
 {
-    const char *end = NULL, *flaw = "not valid JSON";
+    const char *end = NULL, *flaw = NULL;
     cJSON *root = NULL;
     if (len && !memchr(json, '\0', len))
         root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
@@ -113,7 +113,7 @@ cJSON *pd_proto_parse_json(const char *json, size_t len, const char **why)
         return root;
     cJSON_Delete(root);
     if (why)
-        *why = root ? flaw : "not valid JSON";
+        *why = flaw;
     return NULL;
 }
 
@@ -123,7 +123,7 @@ static int parse_root(const decoder_t *d, const char *json, size_t len, cJSON **
     const char *why;
     cJSON *root = pd_proto_parse_json(json, len, &why);
     if (!root)
-        return fail(d, "%s", strcmp(why, "not valid JSON") ? why : "message is not valid JSON");
+        return fail(d, "%s", why ? why : "message is not valid JSON");
     *out = root;
     if (!cJSON_IsObject(root))
         return fail(d, "message must be a JSON object");

@@ -100,8 +100,9 @@ struct cJSON;
  * this for: a raw NUL byte anywhere, a raw control byte (below 0x20)
  * inside a string, and a "\u0000" escape are refused. Returns the tree
  * (free it with cJSON_Delete()), or NULL with *why (when why is not NULL)
- * set to "not valid JSON", "control characters in strings must be
- * escaped" or "strings must not contain NUL".
+ * set to NULL when the text is not JSON at all, else to the stricter rule
+ * it broke: "control characters in strings must be escaped" or "strings
+ * must not contain NUL".
  */
 struct cJSON *pd_proto_parse_json(const char *json, size_t len, const char **why);
 

@@ -76,9 +76,9 @@ static void show_room(pd_conn_t *c, pd_room_t *r)
 
 static void kick(pd_conn_t *c, pd_slice_t room_id, pd_slice_t body)
 {
-    const char *flaw = "not valid JSON";
+    const char *flaw = NULL;
     cJSON *json = body.base ? pd_proto_parse_json(body.base, body.len, &flaw) : NULL;
-    if (!json && strcmp(flaw, "not valid JSON") != 0) {
+    if (flaw) {
         respond_error(c, 400, flaw); /* a "\u0000" would have cut the userId short */
         return;
     }
