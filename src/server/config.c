@@ -8,7 +8,7 @@
 #include "../base/buf.h"
 #include "../base/err.h"
 #include "../base/mem.h"
-#include "../presence/rooms.h"
+#include "../rooms/rooms.h"
 #include "log.h"
 
 typedef enum {

@@ -15,7 +15,7 @@
 #include "../base/map.h"
 #include "../base/shared.h"
 #include "../http/http.h"
-#include "../presence/rooms.h"
+#include "../rooms/rooms.h"
 #include "../proto/proto.h"
 #include "../ws/ws.h"
 #include "config.h"

@@ -16,7 +16,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
-#include "presence/rooms.h"
+#include "rooms/rooms.h"
 
 /* Connections are their names; the rooms module only compares pointers. */
 static char A[] = "a", A2[] = "a2", A3[] = "a3", B[] = "b", C[] = "c", D[] = "d";
