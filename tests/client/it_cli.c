@@ -34,6 +34,10 @@ typedef struct {
     char log[160];     /* its stderr */
 } cmd_t;
 
+/* The command a test started and has not yet seen exit: a failed assertion
+ * jumps out of the test, and the teardown ends what it left running. */
+static pid_t cmd_running;
+
 static void cmd_start(cmd_t *c, const char *const *args)
 {
     const char *argv[32] = {PRESENCE_CLI_BIN};
@@ -45,6 +49,7 @@ static void cmd_start(cmd_t *c, const char *const *args)
     snprintf(c->log, sizeof c->log, "%s/cli-%d.log", srv.dir, rand());
     c->pid = pdt_spawn(argv, &c->fd, c->log);
     assert_true(c->pid > 0);
+    cmd_running = c->pid;
 }
 
 /* Reads what is available on c's stdout into its buffer; returns -1 at EOF. */
@@ -91,10 +96,12 @@ static int cmd_wait(cmd_t *c, int ms)
     while ((code = pdt_wait_exit(c->pid, 0)) < 0) {
         if (pdt_now_ms() > deadline) {
             pdt_kill(c->pid, SIGKILL, 5000);
+            cmd_running = 0;
             fail_msg("the command did not exit within %d ms", ms);
         }
         ct_pump(&loop, 10);
     }
+    cmd_running = 0;
     /* The rest of its output, up to the end of the pipe. */
     uint64_t drained = pdt_now_ms() + 2000;
     while (cmd_read(c, 20) == 0 && pdt_now_ms() < drained)
@@ -132,6 +139,17 @@ static int run(const char *const *args, cmd_t *c)
     cmd_start(c, args);
     return cmd_wait(c, 10000);
 }
+
+static int cmd_teardown(void **state)
+{
+    if (cmd_running > 0) {
+        pdt_kill(cmd_running, SIGKILL, 5000);
+        cmd_running = 0;
+    }
+    return ct_loop_teardown(state);
+}
+
+#define CMD_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, ct_loop_setup, cmd_teardown, &loop)
 
 /* ---- Tests. ---- */
 
@@ -290,12 +308,12 @@ static void test_bad_token_and_url_fail_fast(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CT_TEST(test_token_and_help, &loop),
-        CT_TEST(test_watch_piped_prints_json_lines, &loop),
-        CT_TEST(test_follow_prints_each_path, &loop),
-        CT_TEST(test_follow_absent_user, &loop),
-        CT_TEST(test_goto_holds_location, &loop),
-        CT_TEST(test_bad_token_and_url_fail_fast, &loop),
+        CMD_TEST(test_token_and_help),
+        CMD_TEST(test_watch_piped_prints_json_lines),
+        CMD_TEST(test_follow_prints_each_path),
+        CMD_TEST(test_follow_absent_user),
+        CMD_TEST(test_goto_holds_location),
+        CMD_TEST(test_bad_token_and_url_fail_fast),
     };
     return PDT_SUITE(tests, &srv, NULL, 120);
 }
