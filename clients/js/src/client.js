@@ -68,7 +68,8 @@ export function createPresenceClient(options) {
   if (opts.connectionKey !== undefined && !CONNECTION_KEY.test(opts.connectionKey)) {
     throw new TypeError('connectionKey must be 1-64 of [A-Za-z0-9_-]');
   }
-  // The browser's WebSocket does what WebSocketLike asks; its handlers' declared event types are narrower.
+  // The browser's WebSocket is a WebSocketLike, though its declared handler
+  // types (taking a MessageEvent, a CloseEvent) do not match under strict checks.
   const WebSocketImpl = opts.WebSocket ?? /** @type {new (url: string) => import('../index.d.ts').WebSocketLike} */ (globalThis.WebSocket);
   if (typeof WebSocketImpl !== 'function') throw new TypeError('no WebSocket implementation: pass options.WebSocket');
 
@@ -91,7 +92,11 @@ export function createPresenceClient(options) {
   /** @type {import('./emitter.js').Emitter<PresenceEvents>} */
   const emitter = createEmitter();
 
-  /** This user's location, as the app last reported it. @type {{ currentPath: string, resourceType: string | null, resourceId: string | null } | null} */
+  /**
+   * This user's location, as the app last reported it.
+   *
+   * @type {{ currentPath: string, resourceType: string | null, resourceId: string | null } | null}
+   */
   let location = null;
   const presence = createPresenceMap(emitter.emit);
   const follow = createFollowMode({
