@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Exponential backoff with full jitter: the n-th delay (from 0) is drawn
  * uniformly from [0, min(maxDelay, minDelay * growFactor^n)].

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * React bindings: `useWorkspacePresence` keeps one connection per workspace
  * and reports the current location; `FollowModeProvider` / `useFollowMode`
@@ -6,9 +7,19 @@
 import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
 import { createPresenceClient } from './client.js';
 
+/** @typedef {import('../index.d.ts').PresenceClient} PresenceClient */
+/** @typedef {import('../index.d.ts').PresenceEntry} PresenceEntry */
+/** @typedef {import('../react.d.ts').FollowStop} FollowStop */
+/** @typedef {import('../react.d.ts').FollowMode} FollowMode */
+
+/** @type {readonly (keyof import('../index.d.ts').PresenceEvents)[]} */
 const PRESENCE_EVENTS = ['snapshot', 'joined', 'changed', 'left', 'state'];
 
-/** The app's words for why following ended, by the client's reason. */
+/**
+ * The app's words for why following ended, by the client's reason.
+ *
+ * @type {Record<import('../index.d.ts').UnfollowReason, import('../react.d.ts').FollowStopReason>}
+ */
 const STOP_REASONS = {
   offline: 'went offline',
   navigated: 'you navigated away',
@@ -16,7 +27,12 @@ const STOP_REASONS = {
   closed: 'stopped',
 };
 
-/** Keeps a ref pointing at the latest value, for callbacks created once. */
+/**
+ * Keeps a ref pointing at the latest value, for callbacks created once.
+ *
+ * @template T
+ * @param {T} value
+ */
 function useLatest(value) {
   const ref = useRef(value);
   useEffect(() => {
@@ -36,8 +52,8 @@ function useLatest(value) {
 export function useWorkspacePresence({ host, workspaceId, getToken, currentPath, resourceType, resourceId, ...clientOptions }) {
   const getTokenRef = useLatest(getToken);
   const clientOptionsRef = useLatest(clientOptions);
-  const [client, setClient] = useState(null);
-  const [presenceMap, setPresenceMap] = useState(() => new Map());
+  const [client, setClient] = useState(/** @type {PresenceClient | null} */ (null));
+  const [presenceMap, setPresenceMap] = useState(() => /** @type {ReadonlyMap<string, PresenceEntry>} */ (new Map()));
   const [isConnected, setConnected] = useState(false);
 
   useEffect(() => {
@@ -70,7 +86,7 @@ export function useWorkspacePresence({ host, workspaceId, getToken, currentPath,
   return { presenceMap, isConnected, client };
 }
 
-const FollowModeContext = createContext(null);
+const FollowModeContext = createContext(/** @type {FollowMode | null} */ (null));
 
 /**
  * Provides follow mode to the tree below it.
@@ -78,8 +94,8 @@ const FollowModeContext = createContext(null);
  * @param {import('../react.d.ts').FollowModeProviderProps} props
  */
 export function FollowModeProvider({ client, navigate, onStop, children }) {
-  const [following, setFollowing] = useState(null);
-  const [lastStop, setLastStop] = useState(null);
+  const [following, setFollowing] = useState(/** @type {{ userId: string, userName: string } | null} */ (null));
+  const [lastStop, setLastStop] = useState(/** @type {FollowStop | null} */ (null));
   const navigateRef = useLatest(navigate);
   const onStopRef = useLatest(onStop);
 
@@ -98,6 +114,7 @@ export function FollowModeProvider({ client, navigate, onStop, children }) {
   }, [client, onStopRef]);
 
   const startFollowing = useCallback(
+    /** @type {FollowMode['startFollowing']} */
     (userId, userName) => {
       if (!client) return;
       const name = userName ?? client.presence.get(userId)?.userName ?? userId;
@@ -111,6 +128,7 @@ export function FollowModeProvider({ client, navigate, onStop, children }) {
   const stopFollowing = useCallback(() => client?.unfollow(), [client]);
 
   const value = useMemo(
+    /** @returns {FollowMode} */
     () => ({
       followingUserId: following?.userId ?? null,
       followingUserName: following?.userName ?? null,
