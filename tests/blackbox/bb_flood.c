@@ -35,7 +35,10 @@
 #define ID_PAD 250
 
 static pdt_server_t srv;
-static const char *server_args[16] = {"--linger", "0"};
+/* Liveness is not under test: a loaded machine may take more than the 25 s
+ * idle timeout to open 1,000 readers before it reads the first one. */
+static const char *server_args[20] = {"--linger", "0", "--idle-timeout", "600",
+                                      "--ping-interval", "300"};
 static int per_tab = 40;
 
 typedef struct {
@@ -255,7 +258,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         per_tab = atoi(argv[1]);
-    for (int i = 2, n = 2; i < argc && n < 15; i++, n++)
+    for (int i = 2, n = 6; i < argc && n < 19; i++, n++)
         server_args[n] = argv[i];
     const struct CMUnitTest tests[] = {
         PDT_TEST(test_thousand_readers_keep_up),
