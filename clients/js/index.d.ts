@@ -65,11 +65,18 @@ export interface TimerFunctions {
 }
 
 /** The minimal WebSocket the client needs (the browser's, or `ws` in Node.js). */
+/**
+ * A handler property that a richer event type also satisfies: the browser's
+ * `WebSocket` declares `onmessage` with a `MessageEvent`, and is still a
+ * `WebSocketLike` (method parameters compare both ways).
+ */
+type Handler<E> = { handle(event: E): void }['handle'];
+
 export interface WebSocketLike {
   readonly readyState: number;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }

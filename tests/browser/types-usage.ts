@@ -10,6 +10,8 @@ const client: PresenceClient = createPresenceClient({
   getToken: async () => 'token',
   maxDelay: 30_000,
 });
+// The browser's own WebSocket is a WebSocketLike.
+createPresenceClient({ host: 'h', workspaceId: 'w', getToken: () => 't', WebSocket });
 
 const off = client.on('changed', (entry: PresenceEntry, previous) => {
   const path: string = entry.currentPath;

@@ -68,9 +68,7 @@ export function createPresenceClient(options) {
   if (opts.connectionKey !== undefined && !CONNECTION_KEY.test(opts.connectionKey)) {
     throw new TypeError('connectionKey must be 1-64 of [A-Za-z0-9_-]');
   }
-  // The browser's WebSocket is a WebSocketLike, though its declared handler
-  // types (taking a MessageEvent, a CloseEvent) do not match under strict checks.
-  const WebSocketImpl = opts.WebSocket ?? /** @type {new (url: string) => import('../index.d.ts').WebSocketLike} */ (globalThis.WebSocket);
+  const WebSocketImpl = opts.WebSocket ?? globalThis.WebSocket;
   if (typeof WebSocketImpl !== 'function') throw new TypeError('no WebSocket implementation: pass options.WebSocket');
 
   const webCrypto = /** @type {{ getRandomValues?: unknown } | undefined} */ (globalThis.crypto);
