@@ -65,8 +65,8 @@ struct pd_conn {
     struct pd_addr_count *addr;/* its address's count of HTTP-phase connections, or NULL */
     pd_ws_t *ws;
     pd_member_t *member;
-    struct pd_admission *admission; /* while the token is being checked */
-    pd_verify_req_t *refresh;       /* a token_refresh being checked */
+    struct pd_admission *admission; /* admit.c's, while the token is being checked */
+    pd_verify_req_t *refresh;       /* admit.c's, a token_refresh being checked */
     pd_outq_t outq;
 };
 
