@@ -331,7 +331,10 @@ static void test_each_variable(void **state)
     }
 }
 
-/* The flag's value is kept; a list (a repeatable option) gets the flag's items after the variable's. */
+/*
+ * The flag's value is kept; a list (a repeatable option) gets the flag's
+ * items after the variable's.
+ */
 static void test_flag_beats_variable(void **state)
 {
     for (size_t i = 0; i < N_CASES; i++) {
@@ -490,7 +493,8 @@ static void test_cross_checks(void **state)
         {{NULL}, "no token key: give --jwt-secret-file FILE (or PRESENCED_JWT_SECRET), or --dev"},
         {{"--jwt-alg", "RS256"}, "--jwt-alg RS256 needs --jwt-public-key FILE"},
         {{"--dev", "--idle-timeout", "0"}, "--ping-interval and --idle-timeout must be above zero"},
-        {{"--dev", "--ping-interval", "0"}, "--ping-interval and --idle-timeout must be above zero"},
+        {{"--dev", "--ping-interval", "0"},
+         "--ping-interval and --idle-timeout must be above zero"},
         {{"--dev", "--write-delay", "1.001"}, "--write-delay is at most 1 second"},
         {{"--dev", "--ping-interval", "25"}, "--ping-interval must be shorter than --idle-timeout"},
         {{"--dev", "--max-message", "63"}, "a limit is too small (max-message >= 64"},
@@ -499,7 +503,8 @@ static void test_cross_checks(void **state)
         {{"--dev", "--burst", "0.5"}, "a limit is too small"},
         {{"--dev", "--msg-rate", "0"}, "--msg-rate must be above zero and --msg-burst at least 1"},
         {{"--dev", "--msg-burst", "0"}, "--msg-rate must be above zero and --msg-burst at least 1"},
-        {{"--dev", "--user-burst", "0.5"}, "a limit is too small (user-rate >= 0, user-burst >= 1)"},
+        {{"--dev", "--user-burst", "0.5"},
+         "a limit is too small (user-rate >= 0, user-burst >= 1)"},
     };
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
         const char *args[8] = {NULL};
