@@ -9,9 +9,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "admit.h"
+
+#include "../auth/identity.h"
+#include "../auth/jwt.h"
+#include "../base/buf.h"
 #include "../base/mem.h"
-#include "internal.h"
+#include "../proto/proto.h"
+#include "../rooms/rooms.h"
+#include "conn.h"
 #include "log.h"
+#include "metrics.h"
+#include "server_state.h"
+#include "verifier.h"
 
 typedef struct pd_admission {
     pd_verify_req_t *req;
@@ -52,11 +62,11 @@ static void reject(pd_conn_t *c, pd_auth_status_t st, pd_slice_t room)
     c->srv->metrics.auth_failures[st]++;
     pd_log(PD_LOG_INFO, "admission refused", " code=%s room=%.*s", code, (int)room.len, room.base);
     if (st == PD_AUTH_UNAVAILABLE) {
-        pd_conn_send_code(c, "error", code, NULL);
+        pd_conn_send_code(c, PD_CODE_ERROR, code, NULL);
         pd_conn_close_ws(c, 1013, code);
         return;
     }
-    pd_conn_send_code(c, "auth_error", code, NULL);
+    pd_conn_send_code(c, PD_CODE_AUTH_ERROR, code, NULL);
     pd_conn_close_ws(c, 1008, code);
 }
 
@@ -85,13 +95,13 @@ static int join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key
                                         &c->member);
     if (st == PD_JOIN_ROOM_FULL) {
         srv->metrics.admission_rejects_room_full++;
-        pd_conn_send_code(c, "error", "ROOM_FULL", NULL);
+        pd_conn_send_code(c, PD_CODE_ERROR, "ROOM_FULL", NULL);
         pd_conn_close_ws(c, 1013, "ROOM_FULL");
         return -1;
     }
     if (st == PD_JOIN_TOO_MANY) {
         srv->metrics.admission_rejects_too_many++;
-        pd_conn_send_code(c, "error", "TOO_MANY_CONNECTIONS", NULL);
+        pd_conn_send_code(c, PD_CODE_ERROR, "TOO_MANY_CONNECTIONS", NULL);
         pd_conn_close_ws(c, 1008, "TOO_MANY_CONNECTIONS");
         return -1;
     }
@@ -243,7 +253,7 @@ static void refreshed(pd_conn_t *c, pd_auth_status_t st, pd_identity_t *id)
         st = PD_AUTH_FORBIDDEN;
     if (st == PD_AUTH_UNAVAILABLE) {
         /* The connection stays; a running grace period still ends it. */
-        pd_conn_send_code(c, "error", pd_auth_code(st), NULL);
+        pd_conn_send_code(c, PD_CODE_ERROR, pd_auth_code(st), NULL);
         return;
     }
     if (st != PD_AUTH_OK) {

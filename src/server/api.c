@@ -9,13 +9,20 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#include "internal.h"
+#include "api.h"
+
+#include "../base/buf.h"
+#include "../proto/proto.h"
+#include "../rooms/rooms.h"
+#include "conn.h"
+#include "server_state.h"
+#include "verifier.h"
 
 #define API_PREFIX "/api/rooms"
 
 static void respond(pd_conn_t *c, int status, pd_slice_t json)
 {
-    pd_routes_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
+    pd_conn_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
 }
 
 static void respond_error(pd_conn_t *c, int status, const char *message)
@@ -158,8 +165,8 @@ int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req)
     if (!c->srv->cfg->api_secret) {
         respond_error(c, 404, "the API is off (start presenced with --api-secret-file)");
     } else if (!authorized(c->srv, req->authorization)) {
-        pd_routes_respond(c, 401, "application/json", PD_SLICE_LIT("{\"error\":\"unauthorized\"}"),
-                          "WWW-Authenticate: Bearer\r\n");
+        pd_conn_respond(c, 401, "application/json", PD_SLICE_LIT("{\"error\":\"unauthorized\"}"),
+                        "WWW-Authenticate: Bearer\r\n");
     } else if (path.len <= plen + 1) {
         if (req->method == PD_HTTP_GET)
             list_rooms(c);

@@ -502,6 +502,15 @@ int pd_config_load(pd_config_t *cfg, int argc, char **argv, char *err, size_t er
     return rc ? rc : load_args(cfg, argc, argv, err, errlen);
 }
 
+int pd_config_option(size_t i, const char **flag, const char **env)
+{
+    if (i >= N_OPTIONS)
+        return -1;
+    *flag = options[i].flag;
+    *env = options[i].env;
+    return 0;
+}
+
 static int is_loopback(const char *host)
 {
     return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||

@@ -87,4 +87,11 @@ int pd_config_load(pd_config_t *cfg, int argc, char **argv, char *err, size_t er
 /* Checks cross-option rules (e.g. a key is configured unless --dev). */
 int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen);
 
+/*
+ * Names the i-th option of the table: *flag without the leading "--" (NULL
+ * for one read only from the environment) and *env its variable. Returns
+ * 0, or -1 past the last, so tests can walk every option.
+ */
+int pd_config_option(size_t i, const char **flag, const char **env);
+
 #endif

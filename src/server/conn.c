@@ -1,6 +1,7 @@
 /*
- * One connection's life: the HTTP request, the upgrade, admission, messages
- * in, frames out, liveness and closing. A connection is never freed inside
+ * One connection's life: the HTTP request, the upgrade, messages in, frames
+ * out, liveness and closing, and what the rooms module calls for a member
+ * (its operations and its timer). A connection is never freed inside
  * its own callbacks: closing marks it and calls uv_close(), and the memory
  * goes in the close callback, after libuv has finished with the handle.
  */
@@ -9,11 +10,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "conn.h"
+
 #include "../base/err.h"
 #include "../base/mem.h"
-#include "internal.h"
+#include "../proto/proto.h"
 #include "log.h"
+#include "metrics.h"
+#include "server_state.h"
 
+#define PD_MAX_IOV 64
 #define CLOSE_GRACE_MS 2000
 #define RESYNC_WINDOW_MS 60000
 #define MAX_RESYNCS_PER_WINDOW 3
@@ -40,12 +46,41 @@ static int64_t wall_ms(void)
 
 /* ---- output ---------------------------------------------------------- */
 
+/* Puts c on the server's flush list (or the delay list) unless it is on one. */
+static void wants_flush(pd_conn_t *c)
+{
+    pd_server_t *srv = c->srv;
+    if (!pd_list_linked(&c->flush_link) && c->state != CONN_CLOSED) {
+        c->flush_seq = ++srv->flush_pushes;
+        /*
+         * --write-delay: a member written less than the delay ago waits until
+         * the delay has passed since that write. HTTP answers, closes and
+         * a member's first message after a quiet spell go out at once.
+         */
+        uint32_t delay = (uint32_t)srv->cfg->write_delay_ms, now = (uint32_t)pd_server_now(srv);
+        int hold = delay && c->member && c->state == CONN_OPEN && now - c->last_write_ms < delay;
+        c->flush_ms = c->last_write_ms + delay;
+        pd_list_push_back(hold ? &srv->delay_list : &srv->flush_list, &c->flush_link);
+    }
+}
+
+/* Frames a JSON text as one WebSocket message; the caller holds the one reference. */
+static pd_shared_t *frame_json(void *srv, const char *json, size_t len)
+{
+    uint8_t hdr[10];
+    size_t h = pd_ws_text_header(hdr, len);
+    pd_shared_t *s = pd_shared_new(h + len);
+    memcpy(s->data, hdr, h);
+    memcpy(s->data + h, json, len);
+    return s;
+}
+
 static void enqueue_raw(pd_conn_t *c, pd_shared_t *frame)
 {
     if (c->state == CONN_CLOSED)
         return;
     pd_outq_push(&c->outq, frame);
-    pd_server_wants_flush(c->srv, c);
+    wants_flush(c);
 }
 
 /*
@@ -72,7 +107,7 @@ static void shed_backlog(pd_conn_t *c, uint32_t keep)
         srv->metrics.resyncs_total++;
         c->resync = 1;
     }
-    pd_server_wants_flush(srv, c);
+    wants_flush(c);
 }
 
 static int write_queue(pd_conn_t *c);
@@ -89,7 +124,7 @@ static void write_early(pd_conn_t *c)
 {
     if (write_queue(c) < 0) {
         c->broken = 1;
-        pd_server_wants_flush(c->srv, c);
+        wants_flush(c);
     }
 }
 
@@ -125,16 +160,16 @@ void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame)
 
 void pd_conn_send_json(pd_conn_t *c, pd_slice_t json)
 {
-    pd_shared_t *frame = pd_server_frame(c->srv, json.base, json.len);
+    pd_shared_t *frame = frame_json(c->srv, json.base, json.len);
     pd_conn_enqueue(c, frame);
     pd_shared_unref(frame);
 }
 
-void pd_conn_send_code(pd_conn_t *c, const char *type, const char *code, const char *message)
+void pd_conn_send_code(pd_conn_t *c, pd_code_type_t type, const char *code, const char *message)
 {
     pd_buf_t *b = &c->srv->scratch;
     pd_buf_reset(b);
-    if (strcmp(type, "auth_error") == 0)
+    if (type == PD_CODE_AUTH_ERROR)
         pd_proto_enc_auth_error(b, code);
     else
         pd_proto_enc_error(b, code, message);
@@ -169,7 +204,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->behind = !pd_outq_empty(&c->outq);
-    pd_server_wants_flush(c->srv, c);
+    wants_flush(c);
 }
 
 /*
@@ -327,6 +362,47 @@ static void drop_http(pd_conn_t *c)
     }
 }
 
+/* ---- the rooms module's side ----------------------------------------- */
+
+static void schedule_tick(pd_server_t *srv);
+
+static void on_tick(uv_timer_t *t)
+{
+    schedule_tick(t->data);
+}
+
+/* Runs what the rooms module has due and arms the timer for its next deadline. */
+static void schedule_tick(pd_server_t *srv)
+{
+    uint64_t now = pd_server_now(srv);
+    uint64_t next = pd_rooms_tick(srv->rooms, now);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&srv->tick);
+        return;
+    }
+    uv_timer_start(&srv->tick, on_tick, next > now ? next - now : 1, 0);
+}
+
+static void rooms_deliver(void *srv, void *conn, pd_shared_t *msg)
+{
+    pd_conn_enqueue(conn, msg);
+}
+
+static void rooms_detached(void *srv, void *conn, pd_detach_reason_t why)
+{
+    pd_conn_t *c = conn;
+    c->member = NULL;
+    if (why == PD_DETACH_REPLACED) {
+        c->srv->metrics.evictions[PD_EVICT_REPLACED]++;
+        pd_conn_close_ws(c, 1000, "REPLACED");
+    } else {
+        c->srv->metrics.evictions[PD_EVICT_KICKED]++;
+        pd_conn_close_ws(c, 1008, "AUTH_FORBIDDEN");
+    }
+}
+
+const pd_rooms_ops_t pd_conn_rooms_ops = {frame_json, rooms_deliver, rooms_detached};
+
 /* ---- closing --------------------------------------------------------- */
 
 static void on_closed(uv_handle_t *h)
@@ -349,13 +425,26 @@ static void on_closed(uv_handle_t *h)
 /* Every way out of a room passes here, so pending token checks end here too. */
 static void leave_room(pd_conn_t *c, int linger)
 {
-    pd_admit_cancel(c);
+    c->srv->hooks->leaving(c);
     if (!c->member)
         return;
     pd_member_t *m = c->member;
     c->member = NULL;
     pd_member_leave(m, linger, pd_server_now(c->srv));
-    pd_server_schedule_tick(c->srv);
+    schedule_tick(c->srv);
+}
+
+/*
+ * Only the last bytes (a close frame or an HTTP response) go out from now
+ * on: leave the room, and close once they are written (and, for a
+ * WebSocket, the peer's close has come) or after CLOSE_GRACE_MS.
+ */
+static void start_closing(pd_conn_t *c)
+{
+    leave_room(c, 0);
+    c->state = CONN_CLOSING;
+    c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
+    wants_flush(c);
 }
 
 static void finish_close(pd_conn_t *c)
@@ -379,24 +468,21 @@ void pd_conn_close_ws(pd_conn_t *c, uint16_t code, const char *reason)
 {
     if (c->state != CONN_OPEN)
         return;
-    leave_room(c, 0);
-    c->state = CONN_CLOSING;
-    c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
+    start_closing(c);
     if (c->ws && !pd_ws_close_sent(c->ws))
         pd_ws_close(c->ws, code, reason);
-    pd_server_wants_flush(c->srv, c);
 }
 
-void pd_conn_detached(pd_conn_t *c, pd_detach_reason_t why)
+void pd_conn_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body,
+                     const char *extra_headers)
 {
-    c->member = NULL;
-    if (why == PD_DETACH_REPLACED) {
-        c->srv->metrics.evictions[PD_EVICT_REPLACED]++;
-        pd_conn_close_ws(c, 1000, "REPLACED");
-    } else {
-        c->srv->metrics.evictions[PD_EVICT_KICKED]++;
-        pd_conn_close_ws(c, 1008, "AUTH_FORBIDDEN");
-    }
+    pd_buf_t *b = &c->srv->scratch;
+    pd_buf_reset(b);
+    pd_http_write_response(b, status, type, body, extra_headers);
+    pd_shared_t *resp = pd_shared_copy(b->base, b->len);
+    enqueue_raw(c, resp);
+    pd_shared_unref(resp);
+    start_closing(c);
 }
 
 /* ---- messages -------------------------------------------------------- */
@@ -405,7 +491,7 @@ static void handle_update(pd_conn_t *c, const pd_location_t *loc)
 {
     pd_server_t *srv = c->srv;
     if (pd_member_update(c->member, loc, pd_server_now(srv)) == 1) {
-        pd_server_schedule_tick(srv);
+        schedule_tick(srv);
         return;
     }
     if (srv->n_latency < PD_LATENCY_SAMPLES) {
@@ -432,12 +518,12 @@ void pd_conn_handle_text(pd_conn_t *c, const char *data, size_t len)
     char err[160];
     if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
         srv->metrics.bad_messages_total++;
-        pd_conn_send_code(c, "error", "BAD_MESSAGE", err);
+        pd_conn_send_code(c, PD_CODE_ERROR, "BAD_MESSAGE", err);
         return;
     }
     switch (srv->msg.type) {
     case PD_MSG_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
-    case PD_MSG_TOKEN_REFRESH: pd_admit_refresh(c, srv->msg.token); break;
+    case PD_MSG_TOKEN_REFRESH: srv->hooks->refresh(c, srv->msg.token); break;
     case PD_MSG_PING: handle_ping(c, srv->msg.ping_id); break;
     }
 }
@@ -483,11 +569,11 @@ static void ws_on_text(void *ud, const char *data, size_t len)
     if (!within_budget(c)) {
         c->srv->metrics.evictions[PD_EVICT_RATE]++;
         pd_log(PD_LOG_INFO, "closing a connection over its message budget", " conn=%p", (void *)c);
-        pd_conn_send_code(c, "error", "RATE_LIMITED", NULL);
+        pd_conn_send_code(c, PD_CODE_ERROR, "RATE_LIMITED", NULL);
         pd_conn_close_ws(c, 1008, "RATE_LIMITED");
         return;
     }
-    if (!pd_admit_buffer(c, data, len))
+    if (!c->srv->hooks->early_text(c, data, len))
         pd_conn_handle_text(c, data, len);
 }
 
@@ -495,12 +581,10 @@ static void ws_on_close(void *ud, uint16_t code, pd_slice_t reason)
 {
     pd_conn_t *c = ud;
     c->clean_close = 1;
-    if (c->state == CONN_OPEN) {
-        leave_room(c, 0);
-        c->state = CONN_CLOSING;
-        c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
-    }
-    pd_server_wants_flush(c->srv, c);
+    if (c->state == CONN_OPEN)
+        start_closing(c);
+    else
+        wants_flush(c);
 }
 
 static void ws_on_output(void *ud, const char *data, size_t len)
@@ -524,10 +608,7 @@ static void feed_ws(pd_conn_t *c, const char *data, size_t len)
     int rc = pd_ws_feed(c->ws, data, len);
     if (rc == PD_ERR_PROTO && c->state == CONN_OPEN) {
         /* The codec already queued the close frame with the right code. */
-        leave_room(c, 0);
-        c->state = CONN_CLOSING;
-        c->deadline_ms = pd_server_now(c->srv) + CLOSE_GRACE_MS;
-        pd_server_wants_flush(c->srv, c);
+        start_closing(c);
     }
 }
 
@@ -598,28 +679,28 @@ static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
     c->last_ping_ms = pd_server_now(srv);
     srv->metrics.http_connections--;
     srv->metrics.connections++;
-    pd_admit_start(c, req, workspace);
+    srv->hooks->upgraded(c, req, workspace);
 }
 
 static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
 {
     pd_slice_t path = req->path;
-    if (c->over_limit && !pd_routes_is_status(path)) {
+    if (c->over_limit && !c->srv->hooks->is_status(path)) {
         c->srv->metrics.busy_total++;
-        pd_routes_respond(c, 503, "text/plain", pd_slice_cstr(pd_http_reason(503)),
+        pd_conn_respond(c, 503, "text/plain", pd_slice_cstr(pd_http_reason(503)),
                           "Retry-After: " PD_RETRY_AFTER_S "\r\n");
         return;
     }
     size_t plen = strlen(ROOM_PREFIX);
     if (path.len < plen || memcmp(path.base, ROOM_PREFIX, plen) != 0) {
-        pd_routes_handle(c, req);
+        c->srv->hooks->request(c, req);
         return;
     }
     pd_slice_t workspace = pd_slice(path.base + plen, path.len - plen);
     const char *extra;
     int st = upgrade_status(c, req, workspace, &extra);
     if (st) {
-        pd_routes_respond(c, st, "text/plain", pd_slice_cstr(pd_http_reason(st)), extra);
+        pd_conn_respond(c, st, "text/plain", pd_slice_cstr(pd_http_reason(st)), extra);
         return;
     }
     upgrade(c, req, workspace);
@@ -635,7 +716,7 @@ static int body_policy(void *ud, const pd_http_request_t *head, size_t *max_body
 {
     pd_conn_t *c = ud;
     *max_body = 0;
-    if (!pd_api_takes_body(c->srv, head))
+    if (!c->srv->hooks->takes_body(c->srv, head))
         return 1;
     *max_body = c->srv->cfg->max_api_body;
     return 0;
@@ -648,7 +729,7 @@ static void on_http_bytes(pd_conn_t *c, const char *data, size_t len)
         return;
     if (r < 0) {
         int st = pd_http_error_status(c->http);
-        pd_routes_respond(c, st ? st : 400, "text/plain", pd_slice_cstr(pd_http_reason(st ? st : 400)),
+        pd_conn_respond(c, st ? st : 400, "text/plain", pd_slice_cstr(pd_http_reason(st ? st : 400)),
                           NULL);
         return;
     }
@@ -734,10 +815,10 @@ static void sweep_tokens(pd_conn_t *c, uint64_t now)
     if (!c->refresh_asked && wall_ms() >= c->expires_at_ms) {
         c->refresh_asked = 1;
         c->deadline_ms = now + srv->cfg->token_grace_ms;
-        pd_conn_send_code(c, "error", "TOKEN_REFRESH_REQUIRED", NULL);
+        pd_conn_send_code(c, PD_CODE_ERROR, "TOKEN_REFRESH_REQUIRED", NULL);
     } else if (c->refresh_asked && now >= c->deadline_ms) {
         srv->metrics.evictions[PD_EVICT_EXPIRED]++;
-        pd_conn_send_code(c, "auth_error", "AUTH_EXPIRED", NULL);
+        pd_conn_send_code(c, PD_CODE_AUTH_ERROR, "AUTH_EXPIRED", NULL);
         pd_conn_close_ws(c, 1008, "AUTH_EXPIRED");
     }
 }

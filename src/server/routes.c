@@ -14,25 +14,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "routes.h"
+
+#include "../auth/jwt.h"
+#include "../base/buf.h"
 #include "../base/mem.h"
-#include "internal.h"
+#include "../proto/proto.h"
+#include "../rooms/rooms.h"
+#include "api.h"
+#include "conn.h"
+#include "metrics.h"
+#include "server_state.h"
+#include "verifier.h"
 
 #define DEV_TOKEN_TTL_S 900
 #define DEV_TOKEN_MAX_TTL_S 86400
-
-void pd_routes_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body,
-                       const char *extra_headers)
-{
-    pd_buf_t *b = &c->srv->scratch;
-    pd_buf_reset(b);
-    pd_http_write_response(b, status, type, body, extra_headers);
-    pd_shared_t *resp = pd_shared_copy(b->base, b->len);
-    pd_outq_push(&c->outq, resp);
-    pd_shared_unref(resp);
-    c->state = CONN_CLOSING;
-    c->deadline_ms = pd_server_now(c->srv) + 2000;
-    pd_server_wants_flush(c->srv, c);
-}
 
 int pd_routes_is_status(pd_slice_t path)
 {
@@ -41,8 +37,7 @@ int pd_routes_is_status(pd_slice_t path)
 
 static void respond_json(pd_conn_t *c, int status, pd_slice_t json)
 {
-    pd_routes_respond(c, status, "application/json", json,
-                      "Cache-Control: no-store\r\n");
+    pd_conn_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
 }
 
 static void respond_error(pd_conn_t *c, int status, const char *message)
@@ -85,7 +80,7 @@ static void handle_metrics(pd_conn_t *c)
     pd_metrics_render(&c->srv->metrics, pd_rooms_count(c->srv->rooms), &body);
     if (c->srv->verifier)
         render_verifier(c->srv->verifier, &body);
-    pd_routes_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
+    pd_conn_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
     pd_buf_free(&body);
 }
 
@@ -250,7 +245,7 @@ static int serve_static(pd_conn_t *c, pd_slice_t path)
         pd_buf_free(&body);
         return 0;
     }
-    pd_routes_respond(c, 200, content_type(rel), pd_buf_slice(&body), "Cache-Control: no-cache\r\n");
+    pd_conn_respond(c, 200, content_type(rel), pd_buf_slice(&body), "Cache-Control: no-cache\r\n");
     pd_buf_free(&body);
     return 1;
 }
@@ -267,12 +262,12 @@ void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req)
         if (!get || !serve_static(c, path))
             respond_error(c, 404, "not found");
     } else if (!get) {
-        pd_routes_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
-                          "Allow: GET\r\n");
+        pd_conn_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
+                        "Allow: GET\r\n");
     } else if (pd_slice_eq_cstr(path, "/healthz")) {
         int ok = !c->srv->draining;
-        pd_routes_respond(c, ok ? 200 : 503, "text/plain",
-                          ok ? PD_SLICE_LIT("ok\n") : PD_SLICE_LIT("draining\n"), NULL);
+        pd_conn_respond(c, ok ? 200 : 503, "text/plain",
+                        ok ? PD_SLICE_LIT("ok\n") : PD_SLICE_LIT("draining\n"), NULL);
     } else if (pd_slice_eq_cstr(path, "/metrics")) {
         handle_metrics(c);
     } else {

@@ -2,8 +2,9 @@
  * The listener and the loop phases: accept, the flush phase (sockets with
  * queued frames are written with one writev each, before the loop polls;
  * at most --flush-batch of them per turn, so input is read between the
- * slices of a long sweep), the liveness sweep, the rooms timer, and the
- * drain on shutdown.
+ * slices of a long sweep), the liveness sweep and the drain on shutdown.
+ * It owns the server's state (server_state.h) and installs what runs a
+ * connection's requests and messages (the hooks in conn.h).
  */
 #include "server.h"
 
@@ -15,77 +16,26 @@
 
 #include "../base/err.h"
 #include "../base/mem.h"
-#include "internal.h"
+#include "admit.h"
+#include "api.h"
+#include "conn.h"
 #include "log.h"
+#include "routes.h"
+#include "server_state.h"
 
 #define DRAIN_TIMEOUT_MS 3000
 #define FD_RESERVE 64
 
-uint64_t pd_server_now(const pd_server_t *srv)
-{
-    return uv_now(srv->loop);
-}
-
-pd_shared_t *pd_server_frame(pd_server_t *srv, const char *json, size_t len)
-{
-    uint8_t hdr[10];
-    size_t h = pd_ws_text_header(hdr, len);
-    pd_shared_t *s = pd_shared_new(h + len);
-    memcpy(s->data, hdr, h);
-    memcpy(s->data + h, json, len);
-    return s;
-}
-
-void pd_server_wants_flush(pd_server_t *srv, pd_conn_t *c)
-{
-    if (!pd_list_linked(&c->flush_link) && c->state != CONN_CLOSED) {
-        c->flush_seq = ++srv->flush_pushes;
-        /*
-         * --write-delay: a member written less than the delay ago waits until
-         * the delay has passed since that write. HTTP answers, closes and
-         * a member's first message after a quiet spell go out at once.
-         */
-        uint32_t delay = (uint32_t)srv->cfg->write_delay_ms, now = (uint32_t)pd_server_now(srv);
-        int hold = delay && c->member && c->state == CONN_OPEN && now - c->last_write_ms < delay;
-        c->flush_ms = c->last_write_ms + delay;
-        pd_list_push_back(hold ? &srv->delay_list : &srv->flush_list, &c->flush_link);
-    }
-}
-
-/* ---- rooms glue ------------------------------------------------------ */
-
-static pd_shared_t *rooms_frame(void *ctx, const char *json, size_t len)
-{
-    return pd_server_frame(ctx, json, len);
-}
-
-static void rooms_deliver(void *ctx, void *conn, pd_shared_t *msg)
-{
-    pd_conn_enqueue(conn, msg);
-}
-
-static void rooms_detached(void *ctx, void *conn, pd_detach_reason_t why)
-{
-    pd_conn_detached(conn, why);
-}
-
-static const pd_rooms_ops_t rooms_ops = {rooms_frame, rooms_deliver, rooms_detached};
-
-static void on_tick(uv_timer_t *t)
-{
-    pd_server_schedule_tick(t->data);
-}
-
-void pd_server_schedule_tick(pd_server_t *srv)
-{
-    uint64_t now = pd_server_now(srv);
-    uint64_t next = pd_rooms_tick(srv->rooms, now);
-    if (next == UINT64_MAX) {
-        uv_timer_stop(&srv->tick);
-        return;
-    }
-    uv_timer_start(&srv->tick, on_tick, next > now ? next - now : 1, 0);
-}
+/* The files above a connection, as the connection reaches them (conn.h). */
+static const pd_conn_hooks_t conn_hooks = {
+    .takes_body = pd_api_takes_body,
+    .is_status = pd_routes_is_status,
+    .request = pd_routes_handle,
+    .upgraded = pd_admit_start,
+    .early_text = pd_admit_buffer,
+    .refresh = pd_admit_refresh,
+    .leaving = pd_admit_cancel,
+};
 
 /* ---- loop phases ----------------------------------------------------- */
 
@@ -314,6 +264,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_server_t *srv = pd_calloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = cfg;
+    srv->hooks = &conn_hooks;
     init_limits(srv);
     srv->max_conns = raise_fd_limit(cfg);
     if (make_verifier(srv, err, errlen) != 0) {
@@ -323,7 +274,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_rooms_config_t rc = {cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,
                             cfg->burst, cfg->linger_ms, cfg->idle_timeout_ms,
                             cfg->leave_messages, cfg->user_rate, cfg->user_burst};
-    srv->rooms = pd_rooms_new(&rc, &rooms_ops, srv, random_seed());
+    srv->rooms = pd_rooms_new(&rc, &pd_conn_rooms_ops, srv, random_seed());
     pd_list_init(&srv->conns);
     pd_list_init(&srv->flush_list);
     pd_list_init(&srv->delay_list);
