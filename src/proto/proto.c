@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../base/utf8.h"
 
 #define APPEND_LIT(b, lit) pd_buf_append((b), (lit), sizeof(lit) - 1)
 
@@ -326,36 +327,6 @@ int pd_proto_decode(const pd_proto_limits_t *limits, const char *json, size_t le
 /* Encoding                                                             */
 /* ------------------------------------------------------------------ */
 
-/*
- * Length of the well-formed UTF-8 sequence (Unicode table 3-7) at p, or 0
- * when the bytes there are not one: overlong forms, surrogates and code
- * points above U+10FFFF are all rejected.
- */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* U+2028 and U+2029 end a line in JavaScript source, so they are escaped too. */
 static int is_js_line_break(const unsigned char *p, size_t n)
 {
@@ -372,7 +343,7 @@ static size_t verbatim_len(const unsigned char *p, size_t len)
             i++;
             continue;
         }
-        size_t n = c >= 0x80 ? utf8_seq_len(p + i, len - i) : 0;
+        size_t n = c >= 0x80 ? pd_utf8_seq_len(p + i, len - i) : 0;
         if (n == 0 || is_js_line_break(p + i, n))
             break;
         i += n;
@@ -411,7 +382,7 @@ static size_t append_escape(pd_buf_t *b, const unsigned char *p, size_t len)
         append_control(b, c);
         return 1;
     }
-    if (is_js_line_break(p, utf8_seq_len(p, len))) {
+    if (is_js_line_break(p, pd_utf8_seq_len(p, len))) {
         pd_buf_append(b, p[2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
         return 3;
     }
