@@ -20,6 +20,64 @@
 #define EXACT_INT_MAX 9007199254740992.0
 
 /* ------------------------------------------------------------------ */
+/* Rooms and ids                                                        */
+/* ------------------------------------------------------------------ */
+
+static int id_char_ok(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+}
+
+/* Ids go into paths, query strings and room ids unescaped, hence the small alphabet. */
+static int id_valid(pd_slice_t s, size_t max)
+{
+    if (!s.base || s.len < 1 || s.len > max)
+        return 0;
+    for (size_t i = 0; i < s.len; i++)
+        if (!id_char_ok(s.base[i]))
+            return 0;
+    return 1;
+}
+
+int pd_proto_workspace_valid(pd_slice_t s)
+{
+    return id_valid(s, PD_PROTO_WORKSPACE_MAX);
+}
+
+int pd_proto_conn_key_valid(pd_slice_t s)
+{
+    return id_valid(s, PD_PROTO_CONN_KEY_MAX);
+}
+
+int pd_proto_room_id(char *out, size_t cap, pd_slice_t workspace)
+{
+    int n = snprintf(out, cap, PD_PROTO_ROOM_ID_PREFIX "%.*s", (int)workspace.len,
+                     workspace.base ? workspace.base : "");
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return -1;
+    }
+    return n;
+}
+
+void pd_proto_append_room_path(pd_buf_t *b, pd_slice_t workspace)
+{
+    APPEND_LIT(b, PD_PROTO_ROOM_PATH_PREFIX);
+    pd_buf_append_slice(b, workspace);
+}
+
+int pd_proto_room_path_workspace(pd_slice_t path, pd_slice_t *workspace)
+{
+    size_t plen = sizeof PD_PROTO_ROOM_PATH_PREFIX - 1;
+    if (path.len < plen || memcmp(path.base, PD_PROTO_ROOM_PATH_PREFIX, plen) != 0)
+        return 0;
+    *workspace = pd_slice(path.base + plen, path.len - plen);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Decoding                                                             */
 /* ------------------------------------------------------------------ */
 

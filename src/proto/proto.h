@@ -13,6 +13,37 @@
 #include "../base/buf.h"
 #include "../base/slice.h"
 
+/*
+ * Rooms and the ids that name them (docs/protocol.md, Connecting). A
+ * workspace W is the room "presence-W", reached at the path
+ * "/parties/presence/W". The prefixes are string literals so that help
+ * texts can quote them; code builds and reads names with the functions.
+ */
+#define PD_PROTO_ROOM_ID_PREFIX "presence-"
+#define PD_PROTO_ROOM_PATH_PREFIX "/parties/presence/"
+#define PD_PROTO_WORKSPACE_MAX 128 /* bytes in a workspace id */
+#define PD_PROTO_CONN_KEY_MAX 64   /* bytes in a connection key (_pk) */
+/* Room id bytes for any valid workspace id, with the NUL. */
+#define PD_PROTO_ROOM_ID_SIZE (sizeof PD_PROTO_ROOM_ID_PREFIX + PD_PROTO_WORKSPACE_MAX)
+
+/* 1 when s is 1-PD_PROTO_WORKSPACE_MAX bytes of [A-Za-z0-9_-], else 0. */
+int pd_proto_workspace_valid(pd_slice_t s);
+/* 1 when s is 1-PD_PROTO_CONN_KEY_MAX bytes of [A-Za-z0-9_-], else 0. */
+int pd_proto_conn_key_valid(pd_slice_t s);
+/*
+ * Writes the room id of workspace, "presence-{workspace}", NUL-terminated
+ * into out (cap bytes; PD_PROTO_ROOM_ID_SIZE holds any valid workspace's)
+ * and returns its length, or -1 when it does not fit (out then holds "").
+ */
+int pd_proto_room_id(char *out, size_t cap, pd_slice_t workspace);
+/* Appends the room path of workspace, "/parties/presence/{workspace}", to b. */
+void pd_proto_append_room_path(pd_buf_t *b, pd_slice_t workspace);
+/*
+ * 1 when path starts with the room prefix, with *workspace set to the rest
+ * of the path (still to be checked with pd_proto_workspace_valid()); else 0.
+ */
+int pd_proto_room_path_workspace(pd_slice_t path, pd_slice_t *workspace);
+
 typedef enum {
     PD_MSG_PRESENCE_UPDATE = 1,
     PD_MSG_TOKEN_REFRESH,

@@ -18,7 +18,6 @@
 #define RESYNC_WINDOW_MS 60000
 #define MAX_RESYNCS_PER_WINDOW 3
 #define TURN_BURST_FACTOR 8
-#define ROOM_PREFIX "/parties/presence/"
 #define PD_RETRY_AFTER_S "5"
 
 /* Connections of one client address still in the HTTP phase. */
@@ -533,22 +532,6 @@ static void feed_ws(pd_conn_t *c, const char *data, size_t len)
 
 /* ---- the upgrade ----------------------------------------------------- */
 
-static int valid_id_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == '-';
-}
-
-int pd_valid_id(pd_slice_t s, size_t max)
-{
-    if (s.len < 1 || s.len > max)
-        return 0;
-    for (size_t i = 0; i < s.len; i++)
-        if (!valid_id_char(s.base[i]))
-            return 0;
-    return 1;
-}
-
 static int origin_allowed(const pd_config_t *cfg, pd_slice_t origin)
 {
     if (!cfg->allowed_origins || !origin.base)
@@ -564,7 +547,7 @@ static int upgrade_status(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t
                           const char **extra)
 {
     *extra = NULL;
-    if (!pd_valid_id(workspace, 128))
+    if (!pd_proto_workspace_valid(workspace))
         return 404;
     int st = pd_http_websocket_check(req);
     if (st == 405)
@@ -610,12 +593,11 @@ static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
                           "Retry-After: " PD_RETRY_AFTER_S "\r\n");
         return;
     }
-    size_t plen = strlen(ROOM_PREFIX);
-    if (path.len < plen || memcmp(path.base, ROOM_PREFIX, plen) != 0) {
+    pd_slice_t workspace;
+    if (!pd_proto_room_path_workspace(path, &workspace)) {
         pd_routes_handle(c, req);
         return;
     }
-    pd_slice_t workspace = pd_slice(path.base + plen, path.len - plen);
     const char *extra;
     int st = upgrade_status(c, req, workspace, &extra);
     if (st) {

@@ -125,8 +125,6 @@ struct pd_conn {
 
 /* conn.c */
 void pd_conn_accept(pd_server_t *srv);
-/* 1 when s is 1..max bytes of [A-Za-z0-9_-] (workspace ids, _pk). */
-int pd_valid_id(pd_slice_t s, size_t max);
 /* Sends {"type":type,"code":code[,"message":message]} (type "error" or "auth_error"). */
 void pd_conn_send_code(pd_conn_t *c, const char *type, const char *code, const char *message);
 /* Decodes and applies one message of an admitted connection. */

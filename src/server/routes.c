@@ -109,14 +109,15 @@ static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
 {
     char user[129], name[257], ws[129], picture[1024], room[160];
     if (!query_field(query, "user", user, sizeof(user)) ||
-        !query_field(query, "workspace", ws, sizeof(ws)) || !pd_valid_id(pd_slice_cstr(ws), 128)) {
+        !query_field(query, "workspace", ws, sizeof(ws)) ||
+        !pd_proto_workspace_valid(pd_slice_cstr(ws))) {
         respond_error(c, 400, "user and workspace ([A-Za-z0-9_-]{1,128}) are required");
         return;
     }
     if (!query_field(query, "name", name, sizeof(name)))
         snprintf(name, sizeof(name), "%s", user);
     int has_picture = query_field(query, "picture", picture, sizeof(picture));
-    snprintf(room, sizeof(room), "presence-%s", ws);
+    pd_proto_room_id(room, sizeof(room), pd_slice_cstr(ws));
     int64_t now = (int64_t)time(NULL);
     int64_t exp = now + dev_ttl(query);
     char *token = pd_jwt_mint_hs256(c->srv->mint_key, c->srv->mint_key_len, user, name,

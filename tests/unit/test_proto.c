@@ -894,6 +894,73 @@ static void test_round_trip_arbitrary_bytes(void **state)
     pd_buf_free(&b);
 }
 
+/* ------------------------------------------------------------------ */
+/* Rooms and ids                                                        */
+/* ------------------------------------------------------------------ */
+
+static int workspace_ok(const char *s)
+{
+    return pd_proto_workspace_valid(pd_slice_cstr(s));
+}
+
+static void test_ids(void **state)
+{
+    char long_id[130];
+    memset(long_id, 'a', 129);
+    long_id[129] = '\0';
+    assert_true(workspace_ok("ws1"));
+    assert_true(workspace_ok("A-z_09"));
+    assert_false(workspace_ok(""));
+    assert_false(workspace_ok(NULL));
+    assert_false(workspace_ok("a b"));
+    assert_false(workspace_ok("a/b"));
+    assert_false(workspace_ok("a.b"));
+    assert_false(workspace_ok("é"));
+    assert_false(workspace_ok(long_id));
+    long_id[128] = '\0';
+    assert_true(workspace_ok(long_id));
+    assert_false(pd_proto_conn_key_valid(pd_slice_cstr(long_id)));
+    long_id[64] = '\0';
+    assert_true(pd_proto_conn_key_valid(pd_slice_cstr(long_id)));
+    assert_false(pd_proto_conn_key_valid(pd_slice_cstr("")));
+    assert_false(pd_proto_conn_key_valid(PD_SLICE_NULL));
+    /* A slice is checked over its length, not up to a NUL. */
+    assert_true(pd_proto_workspace_valid(pd_slice("ws1 x", 3)));
+}
+
+static void test_room_id(void **state)
+{
+    char room[PD_PROTO_ROOM_ID_SIZE];
+    assert_int_equal(pd_proto_room_id(room, sizeof room, pd_slice("ws1/x", 3)), 12);
+    assert_string_equal(room, "presence-ws1");
+    char long_id[PD_PROTO_WORKSPACE_MAX + 1];
+    memset(long_id, 'w', PD_PROTO_WORKSPACE_MAX);
+    long_id[PD_PROTO_WORKSPACE_MAX] = '\0';
+    assert_int_equal(pd_proto_room_id(room, sizeof room, pd_slice_cstr(long_id)),
+                     (int)sizeof room - 1);
+    char small[12];
+    assert_int_equal(pd_proto_room_id(small, sizeof small, pd_slice_cstr("ws1")), -1);
+    assert_string_equal(small, "");
+}
+
+static void test_room_path(void **state)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    pd_proto_append_room_path(&b, pd_slice_cstr("ws_1-A"));
+    assert_string_equal(b.base, "/parties/presence/ws_1-A");
+    pd_slice_t ws = PD_SLICE_NULL;
+    assert_true(pd_proto_room_path_workspace(pd_buf_slice(&b), &ws));
+    assert_true(pd_slice_eq_cstr(ws, "ws_1-A"));
+    assert_true(pd_proto_room_path_workspace(pd_slice_cstr("/parties/presence/"), &ws));
+    assert_int_equal(ws.len, 0);
+    ws = PD_SLICE_NULL;
+    assert_false(pd_proto_room_path_workspace(pd_slice_cstr("/parties/presence"), &ws));
+    assert_false(pd_proto_room_path_workspace(pd_slice_cstr("/parties/other/ws1"), &ws));
+    assert_false(pd_proto_room_path_workspace(pd_slice_cstr("/Parties/presence/ws1"), &ws));
+    assert_null(ws.base);
+    pd_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +1008,9 @@ int main(void)
         cmocka_unit_test(test_round_trip_snapshot),
         cmocka_unit_test(test_round_trip_through_decoder),
         cmocka_unit_test(test_round_trip_arbitrary_bytes),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_room_id),
+        cmocka_unit_test(test_room_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
