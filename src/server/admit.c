@@ -129,8 +129,8 @@ int pd_admit_buffer(pd_conn_t *c, const char *data, size_t len)
      */
     pd_server_t *srv = c->srv;
     char err[8];
-    if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) == 0 &&
-        srv->msg.type == PD_MSG_PRESENCE_UPDATE) {
+    if (pd_proto_decode_client(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) == 0 &&
+        srv->msg.type == PD_PROTO_CLIENT_PRESENCE_UPDATE) {
         pd_buf_reset(&a->last_update);
         pd_buf_append(&a->last_update, data, len);
     }

@@ -22,7 +22,7 @@ static void respond_error(pd_conn_t *c, int status, const char *message)
 {
     pd_buf_t body = PD_BUF_INIT;
     pd_buf_append_cstr(&body, "{\"error\":");
-    pd_json_append_string(&body, pd_slice_cstr(message));
+    pd_proto_append_string(&body, pd_slice_cstr(message));
     pd_buf_append_char(&body, '}');
     respond(c, status, pd_buf_slice(&body));
     pd_buf_free(&body);
@@ -53,7 +53,7 @@ static void list_rooms(pd_conn_t *c)
     int first = 1;
     for (pd_room_t *r; (r = pd_rooms_next(c->srv->rooms, &iter)); first = 0) {
         pd_buf_append_cstr(&body, first ? "{\"roomId\":" : ",{\"roomId\":");
-        pd_json_append_string(&body, pd_room_id(r));
+        pd_proto_append_string(&body, pd_room_id(r));
         pd_buf_appendf(&body, ",\"users\":%zu,\"connections\":%zu}", pd_room_user_count(r),
                        pd_room_conn_count(r));
     }
@@ -66,7 +66,7 @@ static void show_room(pd_conn_t *c, pd_room_t *r)
 {
     pd_buf_t body = PD_BUF_INIT;
     pd_buf_append_cstr(&body, "{\"roomId\":");
-    pd_json_append_string(&body, pd_room_id(r));
+    pd_proto_append_string(&body, pd_room_id(r));
     pd_buf_append_cstr(&body, ",\"users\":");
     pd_room_encode_users(r, &body);
     pd_buf_append_char(&body, '}');

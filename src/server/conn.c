@@ -400,7 +400,7 @@ void pd_conn_detached(pd_conn_t *c, pd_detach_reason_t why)
 
 /* ---- messages -------------------------------------------------------- */
 
-static void handle_update(pd_conn_t *c, const pd_location_t *loc)
+static void handle_update(pd_conn_t *c, const pd_proto_location_t *loc)
 {
     pd_server_t *srv = c->srv;
     if (pd_member_update(c->member, loc, pd_server_now(srv)) == 1) {
@@ -429,15 +429,15 @@ void pd_conn_handle_text(pd_conn_t *c, const char *data, size_t len)
     if (c->state != CONN_OPEN || !c->member)
         return;
     char err[160];
-    if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
+    if (pd_proto_decode_client(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
         srv->metrics.bad_messages_total++;
         pd_conn_send_code(c, "error", "BAD_MESSAGE", err);
         return;
     }
     switch (srv->msg.type) {
-    case PD_MSG_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
-    case PD_MSG_TOKEN_REFRESH: pd_admit_refresh(c, srv->msg.token); break;
-    case PD_MSG_PING: handle_ping(c, srv->msg.ping_id); break;
+    case PD_PROTO_CLIENT_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
+    case PD_PROTO_CLIENT_TOKEN_REFRESH: pd_admit_refresh(c, srv->msg.token); break;
+    case PD_PROTO_CLIENT_PING: handle_ping(c, srv->msg.ping_id); break;
     }
 }
 

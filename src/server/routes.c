@@ -49,7 +49,7 @@ static void respond_error(pd_conn_t *c, int status, const char *message)
 {
     pd_buf_t body = PD_BUF_INIT;
     pd_buf_append_cstr(&body, "{\"error\":");
-    pd_json_append_string(&body, pd_slice_cstr(message));
+    pd_proto_append_string(&body, pd_slice_cstr(message));
     pd_buf_append_char(&body, '}');
     respond_json(c, status, pd_buf_slice(&body));
     pd_buf_free(&body);
@@ -128,7 +128,7 @@ static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
     }
     pd_buf_t body = PD_BUF_INIT;
     pd_buf_append_cstr(&body, "{\"token\":");
-    pd_json_append_string(&body, pd_slice_cstr(token));
+    pd_proto_append_string(&body, pd_slice_cstr(token));
     pd_buf_appendf(&body, ",\"expiresAt\":%lld}", (long long)exp * 1000);
     respond_json(c, 200, pd_buf_slice(&body));
     pd_buf_free(&body);
