@@ -635,3 +635,54 @@ void pd_proto_enc_ping(pd_buf_t *b, unsigned long long id)
 {
     pd_buf_appendf(b, "{\"type\":\"ping\",\"id\":%llu}", id);
 }
+
+void pd_proto_enc_http_error(pd_buf_t *b, const char *message)
+{
+    APPEND_LIT(b, "{\"error\":");
+    append_cstring(b, message);
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_api_rooms_begin(pd_buf_t *b)
+{
+    APPEND_LIT(b, "{\"rooms\":[");
+}
+
+void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users,
+                                  size_t connections, int first)
+{
+    if (!first)
+        pd_buf_append_char(b, ',');
+    APPEND_LIT(b, "{\"roomId\":");
+    pd_proto_append_string(b, room_id);
+    pd_buf_appendf(b, ",\"users\":%zu,\"connections\":%zu}", users, connections);
+}
+
+void pd_proto_enc_api_rooms_end(pd_buf_t *b)
+{
+    APPEND_LIT(b, "]}");
+}
+
+void pd_proto_enc_api_room_begin(pd_buf_t *b, pd_slice_t room_id)
+{
+    APPEND_LIT(b, "{\"roomId\":");
+    pd_proto_append_string(b, room_id);
+    APPEND_LIT(b, ",\"users\":");
+}
+
+void pd_proto_enc_api_room_end(pd_buf_t *b)
+{
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_api_kicked(pd_buf_t *b, int n)
+{
+    pd_buf_appendf(b, "{\"kicked\":%d}", n);
+}
+
+void pd_proto_enc_dev_token(pd_buf_t *b, const char *token, long long expires_at_ms)
+{
+    APPEND_LIT(b, "{\"token\":");
+    append_cstring(b, token);
+    pd_buf_appendf(b, ",\"expiresAt\":%lld}", expires_at_ms);
+}

@@ -228,6 +228,32 @@ void pd_proto_enc_token_refresh(pd_buf_t *b, pd_slice_t token);
 void pd_proto_enc_ping(pd_buf_t *b, unsigned long long id);
 
 /*
+ * HTTP answers (docs/api.md, and /dev/token in development mode), with the
+ * same rules as the encoders above.
+ *
+ * {"error":message}: the body of every JSON error answer.
+ */
+void pd_proto_enc_http_error(pd_buf_t *b, const char *message);
+/*
+ * {"rooms":[{"roomId":…,"users":n,"connections":n},…]} in three steps, as
+ * for snapshots: begin, one entry per room (first != 0 for the first), end.
+ */
+void pd_proto_enc_api_rooms_begin(pd_buf_t *b);
+void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users,
+                                  size_t connections, int first);
+void pd_proto_enc_api_rooms_end(pd_buf_t *b);
+/*
+ * {"roomId":…,"users":[…]}: begin, then the array of entries (each as
+ * pd_proto_enc_entry() writes it), then end.
+ */
+void pd_proto_enc_api_room_begin(pd_buf_t *b, pd_slice_t room_id);
+void pd_proto_enc_api_room_end(pd_buf_t *b);
+/* {"kicked":n} */
+void pd_proto_enc_api_kicked(pd_buf_t *b, int n);
+/* {"token":…,"expiresAt":expires_at_ms} */
+void pd_proto_enc_dev_token(pd_buf_t *b, const char *token, long long expires_at_ms);
+
+/*
  * Decoding what the server sends (docs/protocol.md, "Server -> client"),
  * for the client library. The decoded slices point into a cJSON tree the
  * message owns, so they stay valid until pd_proto_server_msg_free(); each

@@ -173,5 +173,9 @@ void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req);
 /* Appends an HTTP response and closes the connection once it is written. */
 void pd_routes_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body,
                        const char *extra_headers);
+/* routes.c: the same for a JSON body, with Cache-Control: no-store. */
+void pd_routes_respond_json(pd_conn_t *c, int status, pd_slice_t json);
+/* routes.c: a JSON error, {"error":message}: every API and /dev/token error. */
+void pd_routes_respond_error(pd_conn_t *c, int status, const char *message);
 
 #endif

@@ -682,6 +682,36 @@ static void test_enc_small_messages(void **state)
     pd_buf_free(&b);
 }
 
+static void test_enc_http_answers(void **state)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    pd_proto_enc_http_error(&b, "body must be {\"userId\":\"…\"}");
+    assert_buf(&b, "{\"error\":\"body must be {\\\"userId\\\":\\\"…\\\"}\"}");
+    pd_buf_reset(&b);
+    pd_proto_enc_api_rooms_begin(&b);
+    pd_proto_enc_api_rooms_end(&b);
+    assert_buf(&b, "{\"rooms\":[]}");
+    pd_buf_reset(&b);
+    pd_proto_enc_api_rooms_begin(&b);
+    pd_proto_enc_api_rooms_entry(&b, pd_slice_cstr("presence-a"), 2, 3, 1);
+    pd_proto_enc_api_rooms_entry(&b, pd_slice_cstr("presence-\"b\""), 0, 1, 0);
+    pd_proto_enc_api_rooms_end(&b);
+    assert_buf(&b, "{\"rooms\":[{\"roomId\":\"presence-a\",\"users\":2,\"connections\":3},"
+                   "{\"roomId\":\"presence-\\\"b\\\"\",\"users\":0,\"connections\":1}]}");
+    pd_buf_reset(&b);
+    pd_proto_enc_api_room_begin(&b, pd_slice_cstr("presence-a"));
+    pd_buf_append_cstr(&b, "[]");
+    pd_proto_enc_api_room_end(&b);
+    assert_buf(&b, "{\"roomId\":\"presence-a\",\"users\":[]}");
+    pd_buf_reset(&b);
+    pd_proto_enc_api_kicked(&b, 2);
+    assert_buf(&b, "{\"kicked\":2}");
+    pd_buf_reset(&b);
+    pd_proto_enc_dev_token(&b, "a.b.c", 1700000000000LL);
+    assert_buf(&b, "{\"token\":\"a.b.c\",\"expiresAt\":1700000000000}");
+    pd_buf_free(&b);
+}
+
 static void test_enc_pong(void **state)
 {
     pd_buf_t b = PD_BUF_INIT;
@@ -1190,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_enc_user_joined),
         cmocka_unit_test(test_enc_presence_changed),
         cmocka_unit_test(test_enc_small_messages),
+        cmocka_unit_test(test_enc_http_answers),
         cmocka_unit_test(test_enc_pong),
         cmocka_unit_test(test_enc_error_reason_is_escaped),
         cmocka_unit_test(test_escape_basic),
