@@ -19,7 +19,7 @@ static void key(pd_buf_t *b, const char *k)
     sep(b);
     if (!k)
         return;
-    pd_json_append_string(b, pd_slice_cstr(k));
+    pd_proto_append_string(b, pd_slice_cstr(k));
     pd_buf_append_char(b, ':');
 }
 
@@ -63,7 +63,7 @@ void lg_json_int(pd_buf_t *b, const char *k, uint64_t v)
 void lg_json_str(pd_buf_t *b, const char *k, const char *s)
 {
     key(b, k);
-    pd_json_append_string(b, pd_slice_cstr(s));
+    pd_proto_append_string(b, pd_slice_cstr(s));
 }
 
 void lg_json_bool(pd_buf_t *b, const char *k, int v)

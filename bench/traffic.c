@@ -122,7 +122,7 @@ static void send_update(lg_worker_t *w, lg_member_t *m)
     snprintf(path, sizeof(path), "/w/bench/d/%u/%u", m->index, seq);
     uint64_t now = uv_hrtime();
     snprintf(ts, sizeof(ts), "%llu", (unsigned long long)now);
-    pd_location_t loc = {pd_slice_cstr(path), PD_SLICE_LIT("document"), pd_slice_cstr(ts)};
+    pd_proto_location_t loc = {pd_slice_cstr(path), PD_SLICE_LIT("document"), pd_slice_cstr(ts)};
     pd_buf_reset(&w->scratch);
     pd_proto_enc_presence_update(&w->scratch, &loc);
     if (lg_conn_send_text(&m->conn, w->scratch.base, w->scratch.len) != 0)

@@ -61,9 +61,9 @@ static cJSON *parse_or_die(const pd_buf_t *b)
     return root;
 }
 
-static void check_location(const pd_location_t *loc, pd_buf_t *out)
+static void check_location(const pd_proto_location_t *loc, pd_buf_t *out)
 {
-    const pd_presence_entry_t e = {PD_SLICE_LIT("u"), PD_SLICE_LIT("n"), PD_SLICE_NULL, *loc};
+    const pd_proto_entry_t e = {PD_SLICE_LIT("u"), PD_SLICE_LIT("n"), PD_SLICE_NULL, *loc};
     pd_buf_reset(out);
     pd_proto_enc_presence_changed(out, &e);
     cJSON *root = parse_or_die(out);
@@ -93,27 +93,27 @@ static void check_error(const char *reason, pd_buf_t *out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static pd_client_msg_t msg;
+    static pd_proto_client_msg_t msg;
     static pd_buf_t out;
     static int ready;
     const pd_proto_limits_t limits = PD_PROTO_LIMITS_DEFAULT;
     char err[96];
     if (!ready) {
-        pd_client_msg_init(&msg);
+        pd_proto_client_msg_init(&msg);
         ready = 1;
     }
-    int rc = pd_proto_decode(&limits, (const char *)data, size, &msg, err, sizeof err);
+    int rc = pd_proto_decode_client(&limits, (const char *)data, size, &msg, err, sizeof err);
     if (rc != 0) {
         if (rc != PD_ERR_INVALID || msg.type != 0)
             abort();
         check_error(err, &out);
         return 0;
     }
-    if (msg.type == PD_MSG_PRESENCE_UPDATE)
+    if (msg.type == PD_PROTO_CLIENT_PRESENCE_UPDATE)
         check_location(&msg.loc, &out);
-    else if (msg.type == PD_MSG_PING)
+    else if (msg.type == PD_PROTO_CLIENT_PING)
         check_pong(msg.ping_id, &out);
-    else if (msg.type != PD_MSG_TOKEN_REFRESH || msg.token.len == 0)
+    else if (msg.type != PD_PROTO_CLIENT_TOKEN_REFRESH || msg.token.len == 0)
         abort();
     return 0;
 }

@@ -16,7 +16,7 @@
 void pd_endpoint_request_body(pd_buf_t *out, pd_slice_t room_id)
 {
     pd_buf_append_cstr(out, "{\"roomId\":");
-    pd_json_append_string(out, room_id);
+    pd_proto_append_string(out, room_id);
     pd_buf_append_char(out, '}');
 }
 

@@ -6,6 +6,7 @@
 
 #include "base/mem.h"
 #include "internal.h"
+#include "proto/proto.h"
 #include "tls.h"
 
 #define KEY_LEN 16
@@ -117,10 +118,10 @@ static int check_options(const presence_options_t *o, char *err, size_t errlen)
 {
     if (!o || !o->url || !o->workspace || !o->token_cb)
         return invalid(err, errlen, "url, workspace and token_cb are required");
-    if (!pd_url_id_valid(o->workspace, 128))
+    if (!pd_proto_workspace_valid(pd_slice_cstr(o->workspace)))
         return invalid(err, errlen, "the workspace id must be 1-128 characters of A-Z a-z 0-9 _ -: "
                                     "\"%s\"", o->workspace);
-    if (o->connection_key && !pd_url_id_valid(o->connection_key, 64))
+    if (o->connection_key && !pd_proto_conn_key_valid(pd_slice_cstr(o->connection_key)))
         return invalid(err, errlen, "the connection key must be 1-64 characters of A-Z a-z 0-9 _ -");
     return check_timing(o, err, errlen);
 }

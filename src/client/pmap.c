@@ -63,7 +63,7 @@ static size_t string_size(pd_slice_t s)
 }
 
 /* One allocation: the struct, then its strings. */
-static presence_user_t *entry_new(const pd_presence_entry_t *e)
+static presence_user_t *entry_new(const pd_proto_entry_t *e)
 {
     pd_slice_t path = e->loc.current_path.base ? e->loc.current_path : pd_slice("", 0);
     size_t size = sizeof(presence_user_t) + string_size(e->user_id) + string_size(e->user_name) +
@@ -86,25 +86,25 @@ static const presence_user_t *entry_put(pd_pmap_t *m, presence_user_t *u)
     return u;
 }
 
-void pd_pmap_replace(pd_pmap_t *m, const pd_presence_entry_t *users, size_t n)
+void pd_pmap_replace(pd_pmap_t *m, const pd_proto_entry_t *users, size_t n)
 {
     pd_pmap_clear(m);
     for (size_t i = 0; i < n; i++)
         entry_put(m, entry_new(&users[i]));
 }
 
-const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_presence_entry_t *e)
+const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_proto_entry_t *e)
 {
     return entry_put(m, entry_new(e));
 }
 
-const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_presence_entry_t *e,
+const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_proto_entry_t *e,
                                       int image_given)
 {
     if (image_given)
         return entry_put(m, entry_new(e));
     const presence_user_t *old = pd_pmap_get(m, e->user_id);
-    pd_presence_entry_t merged = *e;
+    pd_proto_entry_t merged = *e;
     merged.user_image = old ? pd_slice_cstr(old->user_image) : PD_SLICE_NULL;
     return entry_put(m, entry_new(&merged));
 }
@@ -136,7 +136,7 @@ presence_user_t *pd_pmap_entry_copy(const presence_user_t *u)
 {
     if (!u)
         return NULL;
-    pd_presence_entry_t e = {
+    pd_proto_entry_t e = {
         .user_id = pd_slice_cstr(u->user_id),
         .user_name = pd_slice_cstr(u->user_name),
         .user_image = pd_slice_cstr(u->user_image),

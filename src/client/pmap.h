@@ -33,17 +33,17 @@ const presence_user_t *pd_pmap_next(const pd_pmap_t *m, size_t *iter);
  * Replaces the whole map with n entries (a snapshot). A user listed twice
  * keeps the later entry.
  */
-void pd_pmap_replace(pd_pmap_t *m, const pd_presence_entry_t *users, size_t n);
+void pd_pmap_replace(pd_pmap_t *m, const pd_proto_entry_t *users, size_t n);
 
 /* Sets e's entry as given (user_joined: a new user with no location yet). */
-const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_presence_entry_t *e);
+const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_proto_entry_t *e);
 
 /*
  * Applies presence_changed: name and location from e; the image from e
  * when image_given, else kept from the entry it replaces (none for a user
  * not in the map, who is added).
  */
-const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_presence_entry_t *e,
+const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_proto_entry_t *e,
                                       int image_given);
 
 /*

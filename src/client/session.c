@@ -6,7 +6,6 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "internal.h"
-#include "msg.h"
 #include "policy.h"
 #include "proto/proto.h"
 
@@ -52,7 +51,7 @@ void pd_session_send_location(presence_client_t *c)
 {
     if (!c->admitted || !c->loc_path)
         return;
-    pd_location_t loc = {pd_slice_cstr(c->loc_path), pd_slice_cstr(c->loc_type),
+    pd_proto_location_t loc = {pd_slice_cstr(c->loc_path), pd_slice_cstr(c->loc_type),
                          pd_slice_cstr(c->loc_id)};
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_enc_presence_update(&b, &loc);
@@ -62,7 +61,7 @@ void pd_session_send_location(presence_client_t *c)
 
 static void on_heartbeat(uv_timer_t *t);
 
-static void admitted(presence_client_t *c, const pd_srv_msg_t *m)
+static void admitted(presence_client_t *c, const pd_proto_server_msg_t *m)
 {
     c->admitted = 1;
     c->last_reason = 0;
@@ -83,7 +82,7 @@ static void admitted(presence_client_t *c, const pd_srv_msg_t *m)
     c->self_id = pd_strndup(m->self_user_id.base, m->self_user_id.len);
 }
 
-static void on_snapshot(presence_client_t *c, const pd_srv_msg_t *m, unsigned gen)
+static void on_snapshot(presence_client_t *c, const pd_proto_server_msg_t *m, unsigned gen)
 {
     int first = !c->admitted;
     if (first)
@@ -99,14 +98,14 @@ static void on_snapshot(presence_client_t *c, const pd_srv_msg_t *m, unsigned ge
         pd_follow_check(c);
 }
 
-static void on_changed(presence_client_t *c, const pd_srv_msg_t *m, unsigned gen)
+static void on_changed(presence_client_t *c, const pd_proto_server_msg_t *m, unsigned gen)
 {
     emit(c, PRESENCE_EV_CHANGED, pd_pmap_change(&c->map, &m->entry, m->image_given));
     if (still(c, gen))
         pd_follow_check(c);
 }
 
-static void on_left(presence_client_t *c, const pd_srv_msg_t *m, unsigned gen)
+static void on_left(presence_client_t *c, const pd_proto_server_msg_t *m, unsigned gen)
 {
     presence_user_t *u = pd_pmap_take(&c->map, m->entry.user_id);
     if (!u)
@@ -124,7 +123,7 @@ static void ask_token(presence_client_t *c, presence_token_reason_t why)
 }
 
 /* An error message: before admission it refuses the connection. */
-static void on_error_msg(presence_client_t *c, const pd_srv_msg_t *m)
+static void on_error_msg(presence_client_t *c, const pd_proto_server_msg_t *m)
 {
     if (!c->admitted) {
         int reason = pd_policy_from_code(m->code);
@@ -140,69 +139,70 @@ static void on_error_msg(presence_client_t *c, const pd_srv_msg_t *m)
     pd_notify_event(c, &ev);
 }
 
-static void on_auth_error(presence_client_t *c, const pd_srv_msg_t *m)
+static void on_auth_error(presence_client_t *c, const pd_proto_server_msg_t *m)
 {
     int reason = pd_policy_from_code(m->code);
     session_end(c, reason ? reason : PRESENCE_ERR_AUTH_INVALID, m->code.base);
 }
 
-static void dispatch(presence_client_t *c, const pd_srv_msg_t *m, unsigned gen)
+static void dispatch(presence_client_t *c, const pd_proto_server_msg_t *m, unsigned gen)
 {
     switch (m->type) {
-    case PD_SRV_SNAPSHOT:
+    case PD_PROTO_SERVER_SNAPSHOT:
         on_snapshot(c, m, gen);
         break;
-    case PD_SRV_JOINED:
+    case PD_PROTO_SERVER_JOINED:
         emit(c, PRESENCE_EV_JOINED, pd_pmap_set(&c->map, &m->entry));
         if (still(c, gen))
             pd_follow_check(c);
         break;
-    case PD_SRV_CHANGED:
+    case PD_PROTO_SERVER_CHANGED:
         on_changed(c, m, gen);
         break;
-    case PD_SRV_LEFT:
+    case PD_PROTO_SERVER_LEFT:
         on_left(c, m, gen);
         break;
-    case PD_SRV_ERROR:
+    case PD_PROTO_SERVER_ERROR:
         on_error_msg(c, m);
         break;
-    case PD_SRV_AUTH_ERROR:
+    case PD_PROTO_SERVER_AUTH_ERROR:
         on_auth_error(c, m);
         break;
-    case PD_SRV_AUTH_OK:
+    case PD_PROTO_SERVER_AUTH_OK:
         emit(c, PRESENCE_EV_TOKEN_REFRESHED, NULL);
         break;
-    case PD_SRV_PONG:
+    case PD_PROTO_SERVER_PONG:
         uv_timer_stop(&c->watchdog);
         break;
-    case PD_SRV_PERMISSION_REVOKED:
+    case PD_PROTO_SERVER_PERMISSION_REVOKED:
         session_end(c, PRESENCE_ERR_REVOKED, m->message.base);
         break;
-    case PD_SRV_UNKNOWN:
+    case PD_PROTO_SERVER_UNKNOWN:
         break;
     }
 }
 
 /* Presence data only counts once admitted: the snapshot is always first. */
-static int allowed_before_admission(pd_srv_type_t type)
+static int allowed_before_admission(pd_proto_server_type_t type)
 {
-    return type == PD_SRV_SNAPSHOT || type == PD_SRV_ERROR || type == PD_SRV_AUTH_ERROR ||
-           type == PD_SRV_PERMISSION_REVOKED || type == PD_SRV_UNKNOWN;
+    return type == PD_PROTO_SERVER_SNAPSHOT || type == PD_PROTO_SERVER_ERROR ||
+           type == PD_PROTO_SERVER_AUTH_ERROR || type == PD_PROTO_SERVER_PERMISSION_REVOKED ||
+           type == PD_PROTO_SERVER_UNKNOWN;
 }
 
 static void conn_on_text(void *ud, const char *data, size_t len)
 {
     presence_client_t *c = ud;
-    pd_srv_msg_t m;
+    pd_proto_server_msg_t m;
     char err[160];
-    if (pd_srv_msg_decode(&m, data, len, err, sizeof err) != 0) {
+    if (pd_proto_decode_server(&m, data, len, err, sizeof err) != 0) {
         session_end(c, PRESENCE_ERR_PROTOCOL, err);
     } else if (!c->admitted && !allowed_before_admission(m.type)) {
         session_end(c, PRESENCE_ERR_PROTOCOL, "the server sent presence before the snapshot");
     } else {
         dispatch(c, &m, c->session);
     }
-    pd_srv_msg_free(&m);
+    pd_proto_server_msg_free(&m);
 }
 
 /* ---- The connection. ---- */

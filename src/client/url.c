@@ -6,6 +6,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "proto/proto.h"
 
 static int url_fail(char *err, size_t errlen, const char *msg, const char *url)
 {
@@ -148,19 +149,7 @@ void pd_url_free(pd_url_t *u)
 
 void pd_url_room_target(const pd_url_t *u, const char *workspace, const char *key, pd_buf_t *out)
 {
-    pd_buf_appendf(out, "%s/parties/presence/%s?_pk=%s", u->prefix, workspace, key);
-}
-
-int pd_url_id_valid(const char *s, size_t max)
-{
-    size_t len = s ? strlen(s) : 0;
-    if (len == 0 || len > max)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return 0;
-    }
-    return 1;
+    pd_buf_append_cstr(out, u->prefix);
+    pd_proto_append_room_path(out, pd_slice_cstr(workspace));
+    pd_buf_appendf(out, "?_pk=%s", key);
 }

@@ -30,12 +30,11 @@ int pd_url_parse(pd_url_t *u, const char *url, char *err, size_t errlen);
 void pd_url_free(pd_url_t *u);
 
 /*
- * Appends "{prefix}/parties/presence/{workspace}?_pk={key}" (both already
- * validated, so nothing needs escaping).
+ * Appends "{prefix}{room path}?_pk={key}", the room path being
+ * pd_proto_append_room_path()'s (workspace and key already validated with
+ * pd_proto_workspace_valid() and pd_proto_conn_key_valid(), so nothing
+ * needs escaping).
  */
 void pd_url_room_target(const pd_url_t *u, const char *workspace, const char *key, pd_buf_t *out);
-
-/* Whether s is 1-max characters of [A-Za-z0-9_-] (workspace ids: 128, keys: 64). */
-int pd_url_id_valid(const char *s, size_t max);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../base/utf8.h"
 
 #define APPEND_LIT(b, lit) pd_buf_append((b), (lit), sizeof(lit) - 1)
 
@@ -17,6 +18,64 @@
 
 /* Doubles hold every integer up to 2^53 exactly. */
 #define EXACT_INT_MAX 9007199254740992.0
+
+/* ------------------------------------------------------------------ */
+/* Rooms and ids                                                        */
+/* ------------------------------------------------------------------ */
+
+static int id_char_ok(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+}
+
+/* Ids go into paths, query strings and room ids unescaped, hence the small alphabet. */
+static int id_valid(pd_slice_t s, size_t max)
+{
+    if (!s.base || s.len < 1 || s.len > max)
+        return 0;
+    for (size_t i = 0; i < s.len; i++)
+        if (!id_char_ok(s.base[i]))
+            return 0;
+    return 1;
+}
+
+int pd_proto_workspace_valid(pd_slice_t s)
+{
+    return id_valid(s, PD_PROTO_WORKSPACE_MAX);
+}
+
+int pd_proto_conn_key_valid(pd_slice_t s)
+{
+    return id_valid(s, PD_PROTO_CONN_KEY_MAX);
+}
+
+int pd_proto_room_id(char *out, size_t cap, pd_slice_t workspace)
+{
+    int n = snprintf(out, cap, PD_PROTO_ROOM_ID_PREFIX "%.*s", (int)workspace.len,
+                     workspace.base ? workspace.base : "");
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return -1;
+    }
+    return n;
+}
+
+void pd_proto_append_room_path(pd_buf_t *b, pd_slice_t workspace)
+{
+    APPEND_LIT(b, PD_PROTO_ROOM_PATH_PREFIX);
+    pd_buf_append_slice(b, workspace);
+}
+
+int pd_proto_room_path_workspace(pd_slice_t path, pd_slice_t *workspace)
+{
+    size_t plen = sizeof PD_PROTO_ROOM_PATH_PREFIX - 1;
+    if (path.len < plen || memcmp(path.base, PD_PROTO_ROOM_PATH_PREFIX, plen) != 0)
+        return 0;
+    *workspace = pd_slice(path.base + plen, path.len - plen);
+    return 1;
+}
 
 /* ------------------------------------------------------------------ */
 /* Decoding                                                             */
@@ -208,7 +267,7 @@ static int decode_ping(const decoder_t *d, const cJSON *obj, spans_t *sp)
         return 0;
     size_t start = d->arena->len;
     if (cJSON_IsString(id) && id->valuestring) {
-        pd_json_append_string(d->arena, pd_slice_cstr(id->valuestring));
+        pd_proto_append_string(d->arena, pd_slice_cstr(id->valuestring));
     } else if (cJSON_IsNumber(id)) {
         /* Out-of-range literals such as 1e999 parse as infinity, which has no JSON form. */
         if (!isfinite(id->valuedouble))
@@ -226,12 +285,12 @@ typedef int (*decode_fn)(const decoder_t *d, const cJSON *obj, spans_t *sp);
 
 static const struct {
     const char *name;
-    pd_msg_type_t type;
+    pd_proto_client_type_t type;
     decode_fn decode;
 } msg_types[] = {
-    {"presence_update", PD_MSG_PRESENCE_UPDATE, decode_presence_update},
-    {"token_refresh", PD_MSG_TOKEN_REFRESH, decode_token_refresh},
-    {"ping", PD_MSG_PING, decode_ping},
+    {"presence_update", PD_PROTO_CLIENT_PRESENCE_UPDATE, decode_presence_update},
+    {"token_refresh", PD_PROTO_CLIENT_TOKEN_REFRESH, decode_token_refresh},
+    {"ping", PD_PROTO_CLIENT_PING, decode_ping},
 };
 
 /* Length of at most max bytes of s that does not end inside a UTF-8 sequence. */
@@ -251,7 +310,7 @@ static int unknown_type(const decoder_t *d, const char *name)
     return fail(d, "unknown type \"%.*s%s\"", (int)n, name, name[n] ? "..." : "");
 }
 
-static int decode_fields(const decoder_t *d, const cJSON *obj, pd_client_msg_t *msg,
+static int decode_fields(const decoder_t *d, const cJSON *obj, pd_proto_client_msg_t *msg,
                          spans_t *sp)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
@@ -273,7 +332,7 @@ static pd_slice_t span_slice(const pd_buf_t *arena, span_t sp)
     return sp.set ? pd_slice(arena->base + sp.off, sp.len) : PD_SLICE_NULL;
 }
 
-static void finish(pd_client_msg_t *msg, const spans_t *sp)
+static void finish(pd_proto_client_msg_t *msg, const spans_t *sp)
 {
     msg->loc.current_path = span_slice(&msg->arena, sp->path);
     msg->loc.resource_type = span_slice(&msg->arena, sp->rtype);
@@ -282,29 +341,29 @@ static void finish(pd_client_msg_t *msg, const spans_t *sp)
     msg->ping_id = span_slice(&msg->arena, sp->ping_id);
 }
 
-static void clear_fields(pd_client_msg_t *msg)
+static void clear_fields(pd_proto_client_msg_t *msg)
 {
     msg->type = 0;
-    msg->loc = (pd_location_t){PD_SLICE_NULL, PD_SLICE_NULL, PD_SLICE_NULL};
+    msg->loc = (pd_proto_location_t){PD_SLICE_NULL, PD_SLICE_NULL, PD_SLICE_NULL};
     msg->token = PD_SLICE_NULL;
     msg->ping_id = PD_SLICE_NULL;
     pd_buf_reset(&msg->arena);
 }
 
-void pd_client_msg_init(pd_client_msg_t *msg)
+void pd_proto_client_msg_init(pd_proto_client_msg_t *msg)
 {
     pd_buf_init(&msg->arena);
     clear_fields(msg);
 }
 
-void pd_client_msg_free(pd_client_msg_t *msg)
+void pd_proto_client_msg_free(pd_proto_client_msg_t *msg)
 {
     pd_buf_free(&msg->arena);
     clear_fields(msg);
 }
 
-int pd_proto_decode(const pd_proto_limits_t *limits, const char *json, size_t len,
-                    pd_client_msg_t *msg, char *err, size_t errlen)
+int pd_proto_decode_client(const pd_proto_limits_t *limits, const char *json, size_t len,
+                           pd_proto_client_msg_t *msg, char *err, size_t errlen)
 {
     decoder_t d = {limits, &msg->arena, err, errlen};
     spans_t sp = {0};
@@ -326,36 +385,6 @@ int pd_proto_decode(const pd_proto_limits_t *limits, const char *json, size_t le
 /* Encoding                                                             */
 /* ------------------------------------------------------------------ */
 
-/*
- * Length of the well-formed UTF-8 sequence (Unicode table 3-7) at p, or 0
- * when the bytes there are not one: overlong forms, surrogates and code
- * points above U+10FFFF are all rejected.
- */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* U+2028 and U+2029 end a line in JavaScript source, so they are escaped too. */
 static int is_js_line_break(const unsigned char *p, size_t n)
 {
@@ -372,7 +401,7 @@ static size_t verbatim_len(const unsigned char *p, size_t len)
             i++;
             continue;
         }
-        size_t n = c >= 0x80 ? utf8_seq_len(p + i, len - i) : 0;
+        size_t n = c >= 0x80 ? pd_utf8_seq_len(p + i, len - i) : 0;
         if (n == 0 || is_js_line_break(p + i, n))
             break;
         i += n;
@@ -411,7 +440,7 @@ static size_t append_escape(pd_buf_t *b, const unsigned char *p, size_t len)
         append_control(b, c);
         return 1;
     }
-    if (is_js_line_break(p, utf8_seq_len(p, len))) {
+    if (is_js_line_break(p, pd_utf8_seq_len(p, len))) {
         pd_buf_append(b, p[2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
         return 3;
     }
@@ -419,7 +448,7 @@ static size_t append_escape(pd_buf_t *b, const unsigned char *p, size_t len)
     return 1;
 }
 
-void pd_json_append_string(pd_buf_t *b, pd_slice_t s)
+void pd_proto_append_string(pd_buf_t *b, pd_slice_t s)
 {
     const unsigned char *p = (const unsigned char *)s.base;
     size_t len = s.base ? s.len : 0;
@@ -441,30 +470,30 @@ void pd_json_append_string(pd_buf_t *b, pd_slice_t s)
 
 static void append_cstring(pd_buf_t *b, const char *s)
 {
-    pd_json_append_string(b, pd_slice_cstr(s));
+    pd_proto_append_string(b, pd_slice_cstr(s));
 }
 
 /* A string, or null when s.base is NULL. */
 static void append_nullable(pd_buf_t *b, pd_slice_t s)
 {
     if (s.base)
-        pd_json_append_string(b, s);
+        pd_proto_append_string(b, s);
     else
         APPEND_LIT(b, "null");
 }
 
 /* ,"currentPath":…[,"resourceType":…][,"resourceId":…] */
-static void append_location(pd_buf_t *b, const pd_location_t *loc)
+static void append_location(pd_buf_t *b, const pd_proto_location_t *loc)
 {
     APPEND_LIT(b, ",\"currentPath\":");
-    pd_json_append_string(b, loc->current_path);
+    pd_proto_append_string(b, loc->current_path);
     if (loc->resource_type.base) {
         APPEND_LIT(b, ",\"resourceType\":");
-        pd_json_append_string(b, loc->resource_type);
+        pd_proto_append_string(b, loc->resource_type);
     }
     if (loc->resource_id.base) {
         APPEND_LIT(b, ",\"resourceId\":");
-        pd_json_append_string(b, loc->resource_id);
+        pd_proto_append_string(b, loc->resource_id);
     }
 }
 
@@ -472,25 +501,25 @@ static void append_location(pd_buf_t *b, const pd_location_t *loc)
 static void append_user(pd_buf_t *b, pd_slice_t user_id, pd_slice_t user_name)
 {
     APPEND_LIT(b, "\"userId\":");
-    pd_json_append_string(b, user_id);
+    pd_proto_append_string(b, user_id);
     APPEND_LIT(b, ",\"userName\":");
-    pd_json_append_string(b, user_name);
+    pd_proto_append_string(b, user_name);
 }
 
 void pd_proto_enc_snapshot_begin(pd_buf_t *b, pd_slice_t self_user_id, pd_slice_t self_conn_id,
                                  uint64_t idle_timeout_ms)
 {
     APPEND_LIT(b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":");
-    pd_json_append_string(b, self_user_id);
+    pd_proto_append_string(b, self_user_id);
     APPEND_LIT(b, ",\"connectionId\":");
-    pd_json_append_string(b, self_conn_id);
+    pd_proto_append_string(b, self_conn_id);
     APPEND_LIT(b, "},");
     if (idle_timeout_ms)
         pd_buf_appendf(b, "\"idleTimeout\":%llu,", (unsigned long long)idle_timeout_ms);
     APPEND_LIT(b, "\"users\":[");
 }
 
-void pd_proto_enc_snapshot_entry(pd_buf_t *b, const pd_presence_entry_t *e, int first)
+void pd_proto_enc_snapshot_entry(pd_buf_t *b, const pd_proto_entry_t *e, int first)
 {
     if (!first)
         pd_buf_append_char(b, ',');
@@ -502,7 +531,7 @@ void pd_proto_enc_snapshot_end(pd_buf_t *b)
     APPEND_LIT(b, "]}");
 }
 
-void pd_proto_enc_entry(pd_buf_t *b, const pd_presence_entry_t *e)
+void pd_proto_enc_entry(pd_buf_t *b, const pd_proto_entry_t *e)
 {
     pd_buf_append_char(b, '{');
     append_user(b, e->user_id, e->user_name);
@@ -522,7 +551,7 @@ void pd_proto_enc_user_joined(pd_buf_t *b, pd_slice_t user_id, pd_slice_t user_n
     pd_buf_append_char(b, '}');
 }
 
-void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_presence_entry_t *e)
+void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_proto_entry_t *e)
 {
     APPEND_LIT(b, "{\"type\":\"presence_changed\",");
     append_user(b, e->user_id, e->user_name);
@@ -535,14 +564,14 @@ void pd_proto_enc_presence_changed(pd_buf_t *b, const pd_presence_entry_t *e)
 void pd_proto_enc_user_left(pd_buf_t *b, pd_slice_t user_id)
 {
     APPEND_LIT(b, "{\"type\":\"user_left\",\"userId\":");
-    pd_json_append_string(b, user_id);
+    pd_proto_append_string(b, user_id);
     pd_buf_append_char(b, '}');
 }
 
 void pd_proto_enc_user_left_presence(pd_buf_t *b, pd_slice_t user_id)
 {
     APPEND_LIT(b, "{\"type\":\"user_left_presence\",\"userId\":");
-    pd_json_append_string(b, user_id);
+    pd_proto_append_string(b, user_id);
     pd_buf_append_char(b, '}');
 }
 
@@ -588,7 +617,7 @@ void pd_proto_enc_permission_revoked(pd_buf_t *b, const char *reason)
     pd_buf_append_char(b, '}');
 }
 
-void pd_proto_enc_presence_update(pd_buf_t *b, const pd_location_t *loc)
+void pd_proto_enc_presence_update(pd_buf_t *b, const pd_proto_location_t *loc)
 {
     APPEND_LIT(b, "{\"type\":\"presence_update\"");
     append_location(b, loc);
@@ -598,11 +627,62 @@ void pd_proto_enc_presence_update(pd_buf_t *b, const pd_location_t *loc)
 void pd_proto_enc_token_refresh(pd_buf_t *b, pd_slice_t token)
 {
     APPEND_LIT(b, "{\"type\":\"token_refresh\",\"token\":");
-    pd_json_append_string(b, token);
+    pd_proto_append_string(b, token);
     pd_buf_append_char(b, '}');
 }
 
 void pd_proto_enc_ping(pd_buf_t *b, unsigned long long id)
 {
     pd_buf_appendf(b, "{\"type\":\"ping\",\"id\":%llu}", id);
+}
+
+void pd_proto_enc_http_error(pd_buf_t *b, const char *message)
+{
+    APPEND_LIT(b, "{\"error\":");
+    append_cstring(b, message);
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_api_rooms_begin(pd_buf_t *b)
+{
+    APPEND_LIT(b, "{\"rooms\":[");
+}
+
+void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users,
+                                  size_t connections, int first)
+{
+    if (!first)
+        pd_buf_append_char(b, ',');
+    APPEND_LIT(b, "{\"roomId\":");
+    pd_proto_append_string(b, room_id);
+    pd_buf_appendf(b, ",\"users\":%zu,\"connections\":%zu}", users, connections);
+}
+
+void pd_proto_enc_api_rooms_end(pd_buf_t *b)
+{
+    APPEND_LIT(b, "]}");
+}
+
+void pd_proto_enc_api_room_begin(pd_buf_t *b, pd_slice_t room_id)
+{
+    APPEND_LIT(b, "{\"roomId\":");
+    pd_proto_append_string(b, room_id);
+    APPEND_LIT(b, ",\"users\":");
+}
+
+void pd_proto_enc_api_room_end(pd_buf_t *b)
+{
+    pd_buf_append_char(b, '}');
+}
+
+void pd_proto_enc_api_kicked(pd_buf_t *b, int n)
+{
+    pd_buf_appendf(b, "{\"kicked\":%d}", n);
+}
+
+void pd_proto_enc_dev_token(pd_buf_t *b, const char *token, long long expires_at_ms)
+{
+    APPEND_LIT(b, "{\"token\":");
+    append_cstring(b, token);
+    pd_buf_appendf(b, ",\"expiresAt\":%lld}", expires_at_ms);
 }

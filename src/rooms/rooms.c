@@ -14,7 +14,7 @@
 /* A location holding its own copy of the bytes, in a single allocation. */
 typedef struct {
     char *mem;
-    pd_location_t loc;
+    pd_proto_location_t loc;
 } owned_loc_t;
 
 /* An entry of a list kept in deadline order. */
@@ -74,7 +74,7 @@ struct pd_rooms {
     uint64_t rng;
 };
 
-static const pd_location_t unknown_loc = {{"", 0}, {NULL, 0}, {NULL, 0}};
+static const pd_proto_location_t unknown_loc = {{"", 0}, {NULL, 0}, {NULL, 0}};
 
 /* ---- small helpers ---- */
 
@@ -130,7 +130,7 @@ static pd_slice_t copy_part(char **at, pd_slice_t s)
     return out;
 }
 
-static owned_loc_t loc_copy(const pd_location_t *src)
+static owned_loc_t loc_copy(const pd_proto_location_t *src)
 {
     pd_slice_t path = src->current_path.base ? src->current_path : pd_slice("", 0);
     owned_loc_t o;
@@ -154,7 +154,7 @@ static int field_eq(pd_slice_t a, pd_slice_t b)
     return (a.base == NULL) == (b.base == NULL) && pd_slice_eq(a, b);
 }
 
-static int loc_eq(const pd_location_t *a, const pd_location_t *b)
+static int loc_eq(const pd_proto_location_t *a, const pd_proto_location_t *b)
 {
     return field_eq(a->current_path, b->current_path) &&
            field_eq(a->resource_type, b->resource_type) &&
@@ -284,9 +284,9 @@ static void broadcast(pd_room_t *room, const void *except)
     pd_shared_unref(broadcast_frame(room, except));
 }
 
-static pd_presence_entry_t user_entry(const user_t *u)
+static pd_proto_entry_t user_entry(const user_t *u)
 {
-    return (pd_presence_entry_t){user_id_slice(u), pd_slice_cstr(u->id.user_name),
+    return (pd_proto_entry_t){user_id_slice(u), pd_slice_cstr(u->id.user_name),
                                  pd_slice_cstr(u->id.user_image), user_front(u)->loc.loc};
 }
 
@@ -307,7 +307,7 @@ static void supersede(user_t *u, pd_shared_t *msg, const void *except)
 static void announce_presence(user_t *u, const void *except)
 {
     pd_list_remove(&u->announce_at.node);
-    pd_presence_entry_t e = user_entry(u);
+    pd_proto_entry_t e = user_entry(u);
     pd_proto_enc_presence_changed(scratch(u->room->rooms), &e);
     pd_shared_t *msg = broadcast_frame(u->room, except);
     if (msg)
@@ -367,7 +367,7 @@ static void send_snapshot(pd_member_t *m)
         user_t *u = pd_container_of(it, user_t, room_node);
         if (u == m->user && is_only_member(m))
             continue;
-        pd_presence_entry_t e = user_entry(u);
+        pd_proto_entry_t e = user_entry(u);
         pd_proto_enc_snapshot_entry(b, &e, first);
         first = 0;
     }
@@ -591,7 +591,7 @@ static int apply_update(pd_member_t *m, owned_loc_t *next, uint64_t now)
     return quiet ? 0 : announce_update(m->user, now);
 }
 
-static void defer_update(pd_member_t *m, const pd_location_t *loc)
+static void defer_update(pd_member_t *m, const pd_proto_location_t *loc)
 {
     pd_rooms_t *r = rooms_of(m);
     owned_loc_t next = loc_copy(loc);
@@ -601,7 +601,7 @@ static void defer_update(pd_member_t *m, const pd_location_t *loc)
         deadline_insert(&r->pending, &m->pending_at, bucket_due(m->tat, member_limit(r)));
 }
 
-int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms)
+int pd_member_update(pd_member_t *m, const pd_proto_location_t *loc, uint64_t now_ms)
 {
     if (!bucket_take(&m->tat, member_limit(rooms_of(m)), now_ms)) {
         defer_update(m, loc);
@@ -902,7 +902,7 @@ void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out)
     pd_list_foreach(it, &room->users_by_join) {
         if (it != room->users_by_join.next)
             pd_buf_append_char(out, ',');
-        pd_presence_entry_t e = user_entry(pd_container_of(it, user_t, room_node));
+        pd_proto_entry_t e = user_entry(pd_container_of(it, user_t, room_node));
         pd_proto_enc_entry(out, &e);
     }
     pd_buf_append_char(out, ']');

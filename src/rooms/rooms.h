@@ -139,7 +139,7 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
  * Each presence_changed supersedes the user's previous one (see
  * pd_shared_supersede) for every connection it reaches.
  */
-int pd_member_update(pd_member_t *m, const pd_location_t *loc, uint64_t now_ms);
+int pd_member_update(pd_member_t *m, const pd_proto_location_t *loc, uint64_t now_ms);
 
 /*
  * The member's connection is gone. linger != 0 (closed without a close

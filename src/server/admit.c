@@ -139,8 +139,8 @@ int pd_admit_buffer(pd_conn_t *c, const char *data, size_t len)
      */
     pd_server_t *srv = c->srv;
     char err[8];
-    if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) == 0 &&
-        srv->msg.type == PD_MSG_PRESENCE_UPDATE) {
+    if (pd_proto_decode_client(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) == 0 &&
+        srv->msg.type == PD_PROTO_CLIENT_PRESENCE_UPDATE) {
         pd_buf_reset(&a->last_update);
         pd_buf_append(&a->last_update, data, len);
     }
@@ -199,7 +199,7 @@ static pd_slice_t find_token(const pd_http_request_t *req, char *buf, size_t cap
 static size_t find_conn_key(const pd_http_request_t *req, char *buf, size_t cap)
 {
     ssize_t n = pd_http_query_param(req->query, "_pk", buf, cap);
-    return n > 0 && pd_valid_id(pd_slice(buf, (size_t)n), 64) ? (size_t)n : 0;
+    return n > 0 && pd_proto_conn_key_valid(pd_slice(buf, (size_t)n)) ? (size_t)n : 0;
 }
 
 static void start_remote(pd_conn_t *c, pd_slice_t token, pd_slice_t room, pd_slice_t key)
@@ -217,8 +217,7 @@ static void start_remote(pd_conn_t *c, pd_slice_t token, pd_slice_t room, pd_sli
 void pd_admit_start(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
 {
     char room_buf[160];
-    int n = snprintf(room_buf, sizeof(room_buf), "presence-%.*s", (int)workspace.len,
-                     workspace.base);
+    int n = pd_proto_room_id(room_buf, sizeof(room_buf), workspace);
     pd_slice_t room = pd_slice(room_buf, (size_t)n);
     size_t cap = c->srv->proto_limits.max_token + 1;
     char *token_buf = pd_malloc(cap);

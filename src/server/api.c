@@ -20,21 +20,6 @@
 
 #define API_PREFIX "/api/rooms"
 
-static void respond(pd_conn_t *c, int status, pd_slice_t json)
-{
-    pd_conn_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
-}
-
-static void respond_error(pd_conn_t *c, int status, const char *message)
-{
-    pd_buf_t body = PD_BUF_INIT;
-    pd_buf_append_cstr(&body, "{\"error\":");
-    pd_json_append_string(&body, pd_slice_cstr(message));
-    pd_buf_append_char(&body, '}');
-    respond(c, status, pd_buf_slice(&body));
-    pd_buf_free(&body);
-}
-
 static void digest(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 32;
@@ -52,32 +37,37 @@ static int authorized(const pd_server_t *srv, pd_slice_t header)
     return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
 }
 
+/* 401 carries WWW-Authenticate, and no Cache-Control, unlike the other errors. */
+static void respond_unauthorized(pd_conn_t *c)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_proto_enc_http_error(&body, "unauthorized");
+    pd_conn_respond(c, 401, "application/json", pd_buf_slice(&body),
+                      "WWW-Authenticate: Bearer\r\n");
+    pd_buf_free(&body);
+}
+
 static void list_rooms(pd_conn_t *c)
 {
     pd_buf_t body = PD_BUF_INIT;
-    pd_buf_append_cstr(&body, "{\"rooms\":[");
+    pd_proto_enc_api_rooms_begin(&body);
     size_t iter = 0;
     int first = 1;
-    for (pd_room_t *r; (r = pd_rooms_next(c->srv->rooms, &iter)); first = 0) {
-        pd_buf_append_cstr(&body, first ? "{\"roomId\":" : ",{\"roomId\":");
-        pd_json_append_string(&body, pd_room_id(r));
-        pd_buf_appendf(&body, ",\"users\":%zu,\"connections\":%zu}", pd_room_user_count(r),
-                       pd_room_conn_count(r));
-    }
-    pd_buf_append_cstr(&body, "]}");
-    respond(c, 200, pd_buf_slice(&body));
+    for (pd_room_t *r; (r = pd_rooms_next(c->srv->rooms, &iter)); first = 0)
+        pd_proto_enc_api_rooms_entry(&body, pd_room_id(r), pd_room_user_count(r),
+                                     pd_room_conn_count(r), first);
+    pd_proto_enc_api_rooms_end(&body);
+    pd_conn_respond_json(c, 200, pd_buf_slice(&body));
     pd_buf_free(&body);
 }
 
 static void show_room(pd_conn_t *c, pd_room_t *r)
 {
     pd_buf_t body = PD_BUF_INIT;
-    pd_buf_append_cstr(&body, "{\"roomId\":");
-    pd_json_append_string(&body, pd_room_id(r));
-    pd_buf_append_cstr(&body, ",\"users\":");
+    pd_proto_enc_api_room_begin(&body, pd_room_id(r));
     pd_room_encode_users(r, &body);
-    pd_buf_append_char(&body, '}');
-    respond(c, 200, pd_buf_slice(&body));
+    pd_proto_enc_api_room_end(&body);
+    pd_conn_respond_json(c, 200, pd_buf_slice(&body));
     pd_buf_free(&body);
 }
 
@@ -86,14 +76,14 @@ static void kick(pd_conn_t *c, pd_slice_t room_id, pd_slice_t body)
     const char *flaw = NULL;
     cJSON *json = body.base ? pd_proto_parse_json(body.base, body.len, &flaw) : NULL;
     if (flaw) {
-        respond_error(c, 400, flaw); /* a "\u0000" would have cut the userId short */
+        pd_conn_respond_error(c, 400, flaw); /* a "\u0000" would have cut the userId short */
         return;
     }
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(json, "userId");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(json, "reason");
     if (!cJSON_IsString(user) || !*user->valuestring) {
         cJSON_Delete(json);
-        respond_error(c, 400, "body must be {\"userId\":\"…\"}");
+        pd_conn_respond_error(c, 400, "body must be {\"userId\":\"…\"}");
         return;
     }
     const char *why = cJSON_IsString(reason) ? reason->valuestring : "removed from the workspace";
@@ -103,12 +93,12 @@ static void kick(pd_conn_t *c, pd_slice_t room_id, pd_slice_t body)
         pd_verifier_forget_user(c->srv->verifier, user_id);
     cJSON_Delete(json);
     if (n < 0) {
-        respond_error(c, 404, "no such user in this room");
+        pd_conn_respond_error(c, 404, "no such user in this room");
         return;
     }
     pd_buf_t out = PD_BUF_INIT;
-    pd_buf_appendf(&out, "{\"kicked\":%d}", n);
-    respond(c, 200, pd_buf_slice(&out));
+    pd_proto_enc_api_kicked(&out, n);
+    pd_conn_respond_json(c, 200, pd_buf_slice(&out));
     pd_buf_free(&out);
 }
 
@@ -129,16 +119,16 @@ static void route_room(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t re
         if (room)
             show_room(c, room);
         else
-            respond_error(c, 404, "no such room");
+            pd_conn_respond_error(c, 404, "no such room");
     } else if (pd_slice_eq_cstr(action, "kick") && req->method == PD_HTTP_POST) {
         if (room)
             kick(c, room_id, req->body);
         else
-            respond_error(c, 404, "no such room");
+            pd_conn_respond_error(c, 404, "no such room");
     } else if (!action.base || pd_slice_eq_cstr(action, "kick")) {
-        respond_error(c, 405, "method not allowed");
+        pd_conn_respond_error(c, 405, "method not allowed");
     } else {
-        respond_error(c, 404, "not found");
+        pd_conn_respond_error(c, 404, "not found");
     }
 }
 
@@ -163,15 +153,15 @@ int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req)
         (path.len > plen && path.base[plen] != '/'))
         return 0;
     if (!c->srv->cfg->api_secret) {
-        respond_error(c, 404, "the API is off (start presenced with --api-secret-file)");
+        pd_conn_respond_error(c, 404,
+                                "the API is off (start presenced with --api-secret-file)");
     } else if (!authorized(c->srv, req->authorization)) {
-        pd_conn_respond(c, 401, "application/json", PD_SLICE_LIT("{\"error\":\"unauthorized\"}"),
-                        "WWW-Authenticate: Bearer\r\n");
+        respond_unauthorized(c);
     } else if (path.len <= plen + 1) {
         if (req->method == PD_HTTP_GET)
             list_rooms(c);
         else
-            respond_error(c, 405, "method not allowed");
+            pd_conn_respond_error(c, 405, "method not allowed");
     } else {
         route_room(c, req, pd_slice(path.base + plen + 1, path.len - plen - 1));
     }

@@ -425,7 +425,8 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
 static void print_help(void)
 {
     printf("Usage: presenced [OPTIONS]\n\n"
-           "A workspace presence server: WebSocket rooms at /parties/presence/{workspaceId}.\n"
+           "A workspace presence server: WebSocket rooms at " PD_PROTO_ROOM_PATH_PREFIX
+           "{workspaceId}.\n"
            "Every option can also be set with the environment variable shown.\n\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const opt_t *o = &options[i];

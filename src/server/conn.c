@@ -24,7 +24,6 @@
 #define RESYNC_WINDOW_MS 60000
 #define MAX_RESYNCS_PER_WINDOW 3
 #define TURN_BURST_FACTOR 8
-#define ROOM_PREFIX "/parties/presence/"
 #define PD_RETRY_AFTER_S "5"
 
 /* Connections of one client address still in the HTTP phase. */
@@ -485,9 +484,22 @@ void pd_conn_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body
     start_closing(c);
 }
 
+void pd_conn_respond_json(pd_conn_t *c, int status, pd_slice_t json)
+{
+    pd_conn_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
+}
+
+void pd_conn_respond_error(pd_conn_t *c, int status, const char *message)
+{
+    pd_buf_t body = PD_BUF_INIT;
+    pd_proto_enc_http_error(&body, message);
+    pd_conn_respond_json(c, status, pd_buf_slice(&body));
+    pd_buf_free(&body);
+}
+
 /* ---- messages -------------------------------------------------------- */
 
-static void handle_update(pd_conn_t *c, const pd_location_t *loc)
+static void handle_update(pd_conn_t *c, const pd_proto_location_t *loc)
 {
     pd_server_t *srv = c->srv;
     if (pd_member_update(c->member, loc, pd_server_now(srv)) == 1) {
@@ -516,15 +528,15 @@ void pd_conn_handle_text(pd_conn_t *c, const char *data, size_t len)
     if (c->state != CONN_OPEN || !c->member)
         return;
     char err[160];
-    if (pd_proto_decode(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
+    if (pd_proto_decode_client(&srv->proto_limits, data, len, &srv->msg, err, sizeof(err)) != 0) {
         srv->metrics.bad_messages_total++;
         pd_conn_send_code(c, PD_CODE_ERROR, "BAD_MESSAGE", err);
         return;
     }
     switch (srv->msg.type) {
-    case PD_MSG_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
-    case PD_MSG_TOKEN_REFRESH: srv->hooks->refresh(c, srv->msg.token); break;
-    case PD_MSG_PING: handle_ping(c, srv->msg.ping_id); break;
+    case PD_PROTO_CLIENT_PRESENCE_UPDATE: handle_update(c, &srv->msg.loc); break;
+    case PD_PROTO_CLIENT_TOKEN_REFRESH: srv->hooks->refresh(c, srv->msg.token); break;
+    case PD_PROTO_CLIENT_PING: handle_ping(c, srv->msg.ping_id); break;
     }
 }
 
@@ -614,22 +626,6 @@ static void feed_ws(pd_conn_t *c, const char *data, size_t len)
 
 /* ---- the upgrade ----------------------------------------------------- */
 
-static int valid_id_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == '-';
-}
-
-int pd_valid_id(pd_slice_t s, size_t max)
-{
-    if (s.len < 1 || s.len > max)
-        return 0;
-    for (size_t i = 0; i < s.len; i++)
-        if (!valid_id_char(s.base[i]))
-            return 0;
-    return 1;
-}
-
 static int origin_allowed(const pd_config_t *cfg, pd_slice_t origin)
 {
     if (!cfg->allowed_origins || !origin.base)
@@ -645,7 +641,7 @@ static int upgrade_status(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t
                           const char **extra)
 {
     *extra = NULL;
-    if (!pd_valid_id(workspace, 128))
+    if (!pd_proto_workspace_valid(workspace))
         return 404;
     int st = pd_http_websocket_check(req);
     if (st == 405)
@@ -691,12 +687,11 @@ static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
                           "Retry-After: " PD_RETRY_AFTER_S "\r\n");
         return;
     }
-    size_t plen = strlen(ROOM_PREFIX);
-    if (path.len < plen || memcmp(path.base, ROOM_PREFIX, plen) != 0) {
+    pd_slice_t workspace;
+    if (!pd_proto_room_path_workspace(path, &workspace)) {
         c->srv->hooks->request(c, req);
         return;
     }
-    pd_slice_t workspace = pd_slice(path.base + plen, path.len - plen);
     const char *extra;
     int st = upgrade_status(c, req, workspace, &extra);
     if (st) {

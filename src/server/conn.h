@@ -103,8 +103,6 @@ extern const pd_rooms_ops_t pd_conn_rooms_ops;
 
 /* Accepts one connection from srv's listener. */
 void pd_conn_accept(pd_server_t *srv);
-/* 1 when s is 1..max bytes of [A-Za-z0-9_-] (workspace ids, _pk). */
-int pd_valid_id(pd_slice_t s, size_t max);
 /* Sends a message of that type with code; message is NULL or only sent in an error. */
 void pd_conn_send_code(pd_conn_t *c, pd_code_type_t type, const char *code, const char *message);
 /* Decodes and applies one message of an admitted connection. */
@@ -116,6 +114,10 @@ void pd_conn_enqueue(pd_conn_t *c, pd_shared_t *frame);
 /* Queues an HTTP response and closes the connection once it is written. */
 void pd_conn_respond(pd_conn_t *c, int status, const char *type, pd_slice_t body,
                      const char *extra_headers);
+/* The same for a JSON body, with Cache-Control: no-store. */
+void pd_conn_respond_json(pd_conn_t *c, int status, pd_slice_t json);
+/* A JSON error, {"error":message}: every API and /dev/token error. */
+void pd_conn_respond_error(pd_conn_t *c, int status, const char *message);
 /*
  * Leaves the room, queues a close frame and closes once it is written and
  * the peer's close has come, or after a grace period. Only for an open

@@ -35,21 +35,6 @@ int pd_routes_is_status(pd_slice_t path)
     return pd_slice_eq_cstr(path, "/healthz") || pd_slice_eq_cstr(path, "/metrics");
 }
 
-static void respond_json(pd_conn_t *c, int status, pd_slice_t json)
-{
-    pd_conn_respond(c, status, "application/json", json, "Cache-Control: no-store\r\n");
-}
-
-static void respond_error(pd_conn_t *c, int status, const char *message)
-{
-    pd_buf_t body = PD_BUF_INIT;
-    pd_buf_append_cstr(&body, "{\"error\":");
-    pd_json_append_string(&body, pd_slice_cstr(message));
-    pd_buf_append_char(&body, '}');
-    respond_json(c, status, pd_buf_slice(&body));
-    pd_buf_free(&body);
-}
-
 static void render_verifier(const pd_verifier_t *v, pd_buf_t *out)
 {
     pd_verifier_stats_t st;
@@ -104,27 +89,26 @@ static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
 {
     char user[129], name[257], ws[129], picture[1024], room[160];
     if (!query_field(query, "user", user, sizeof(user)) ||
-        !query_field(query, "workspace", ws, sizeof(ws)) || !pd_valid_id(pd_slice_cstr(ws), 128)) {
-        respond_error(c, 400, "user and workspace ([A-Za-z0-9_-]{1,128}) are required");
+        !query_field(query, "workspace", ws, sizeof(ws)) ||
+        !pd_proto_workspace_valid(pd_slice_cstr(ws))) {
+        pd_conn_respond_error(c, 400, "user and workspace ([A-Za-z0-9_-]{1,128}) are required");
         return;
     }
     if (!query_field(query, "name", name, sizeof(name)))
         snprintf(name, sizeof(name), "%s", user);
     int has_picture = query_field(query, "picture", picture, sizeof(picture));
-    snprintf(room, sizeof(room), "presence-%s", ws);
+    pd_proto_room_id(room, sizeof(room), pd_slice_cstr(ws));
     int64_t now = (int64_t)time(NULL);
     int64_t exp = now + dev_ttl(query);
     char *token = pd_jwt_mint_hs256(c->srv->mint_key, c->srv->mint_key_len, user, name,
                                     has_picture ? picture : NULL, room, now, exp);
     if (!token) {
-        respond_error(c, 500, "could not mint a token");
+        pd_conn_respond_error(c, 500, "could not mint a token");
         return;
     }
     pd_buf_t body = PD_BUF_INIT;
-    pd_buf_append_cstr(&body, "{\"token\":");
-    pd_json_append_string(&body, pd_slice_cstr(token));
-    pd_buf_appendf(&body, ",\"expiresAt\":%lld}", (long long)exp * 1000);
-    respond_json(c, 200, pd_buf_slice(&body));
+    pd_proto_enc_dev_token(&body, token, (long long)exp * 1000);
+    pd_conn_respond_json(c, 200, pd_buf_slice(&body));
     pd_buf_free(&body);
     free(token);
 }
@@ -260,7 +244,7 @@ void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req)
                 (c->srv->cfg->dev && pd_slice_eq_cstr(path, "/dev/token"));
     if (!known) {
         if (!get || !serve_static(c, path))
-            respond_error(c, 404, "not found");
+            pd_conn_respond_error(c, 404, "not found");
     } else if (!get) {
         pd_conn_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
                         "Allow: GET\r\n");

@@ -278,7 +278,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_list_init(&srv->conns);
     pd_list_init(&srv->flush_list);
     pd_list_init(&srv->delay_list);
-    pd_client_msg_init(&srv->msg);
+    pd_proto_client_msg_init(&srv->msg);
     pd_map_init(&srv->http_by_addr, random_seed());
     srv->ping_frame = pd_shared_copy("\x89\x00", 2);
     uv_tcp_init(loop, &srv->listener);
@@ -401,7 +401,7 @@ void pd_server_free(pd_server_t *srv)
         return;
     pd_rooms_free(srv->rooms);
     pd_jwt_verifier_free(srv->jwt);
-    pd_client_msg_free(&srv->msg);
+    pd_proto_client_msg_free(&srv->msg);
     pd_map_free(&srv->http_by_addr);
     pd_buf_free(&srv->scratch);
     pd_shared_unref(srv->ping_frame);

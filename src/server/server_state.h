@@ -60,7 +60,7 @@ struct pd_server {
     uint32_t flush_pushes;  /* connections ever put on flush_list (wraps) */
     unsigned n_conns;
 
-    pd_client_msg_t msg;    /* reused for decoding */
+    pd_proto_client_msg_t msg; /* reused for decoding */
     pd_buf_t scratch;       /* reused for encoding single messages */
     pd_shared_t *ping_frame;/* a WebSocket ping, shared by every connection */
     char read_buf[65536];   /* reads are processed before the next one */

@@ -8,6 +8,7 @@
 
 #include "../base/err.h"
 #include "../base/mem.h"
+#include "../base/utf8.h"
 
 #define WS_DEFAULT_MAX_MESSAGE 4096
 #define WS_MAX_CLOSE_REASON 123
@@ -89,48 +90,6 @@ static void ws_fail(pd_ws_t *ws, uint16_t code)
     ws->fail_code = code;
     wslay_event_shutdown_read(ws->ctx);
     wslay_event_shutdown_write(ws->ctx);
-}
-
-/* Returns the length of the UTF-8 sequence at s, or 0 when it is malformed. */
-static size_t ws_utf8_seq(const uint8_t *s, size_t n)
-{
-    uint8_t lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        lo = s[0] == 0xe0 ? 0xa0 : lo; /* overlong */
-        hi = s[0] == 0xed ? 0x9f : hi; /* surrogates */
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        lo = s[0] == 0xf0 ? 0x90 : lo; /* overlong */
-        hi = s[0] == 0xf4 ? 0x8f : hi; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
-static int ws_utf8_valid(pd_slice_t s)
-{
-    const uint8_t *p = (const uint8_t *)s.base;
-    size_t n = s.len;
-    while (n > 0) {
-        size_t k = ws_utf8_seq(p, n);
-        if (k == 0)
-            return 0;
-        p += k;
-        n -= k;
-    }
-    return 1;
 }
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -218,7 +177,7 @@ static void ws_close_end(pd_ws_t *ws)
     if (ws->close_len == 1) {
         ws_fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
     } else if (code >= 1012 && code <= 1014) {
-        if (!ws_utf8_valid(reason)) {
+        if (!pd_utf8_valid(reason.base, reason.len)) {
             ws_fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
         } else {
             ws_check(wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason.base, reason.len));
@@ -253,7 +212,7 @@ static void ws_peer_close(pd_ws_t *ws, const struct wslay_event_on_msg_recv_arg 
     pd_slice_t reason = PD_SLICE_NULL;
     if (arg->status_code)
         reason = pd_slice((const char *)arg->msg + 2, arg->msg_length - 2);
-    if (!ws_utf8_valid(reason)) {
+    if (!pd_utf8_valid(reason.base, reason.len)) {
         ws_fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
         return;
     }

@@ -11,10 +11,10 @@
 
 #include "client/pmap.h"
 
-static pd_presence_entry_t entry(const char *id, const char *name, const char *image,
-                                 const char *path, const char *type, const char *rid)
+static pd_proto_entry_t entry(const char *id, const char *name, const char *image,
+                              const char *path, const char *type, const char *rid)
 {
-    return (pd_presence_entry_t){pd_slice_cstr(id), pd_slice_cstr(name), pd_slice_cstr(image),
+    return (pd_proto_entry_t){pd_slice_cstr(id), pd_slice_cstr(name), pd_slice_cstr(image),
                                  {pd_slice_cstr(path), pd_slice_cstr(type), pd_slice_cstr(rid)}};
 }
 
@@ -48,12 +48,12 @@ static void test_snapshot_replaces_everything(void **state)
 {
     pd_pmap_t m;
     pd_pmap_init(&m, 1);
-    pd_presence_entry_t first[] = {entry("u1", "Ann", NULL, "/a", NULL, NULL),
+    pd_proto_entry_t first[] = {entry("u1", "Ann", NULL, "/a", NULL, NULL),
                                    entry("u2", "Bo", "https://b", "/b", "task", "5")};
     pd_pmap_replace(&m, first, 2);
     assert_int_equal(pd_pmap_count(&m), 2);
     assert_user(get(&m, "u2"), "u2", "Bo", "https://b", "/b", "task", "5");
-    pd_presence_entry_t second[] = {entry("u3", "Cy", NULL, "", NULL, NULL),
+    pd_proto_entry_t second[] = {entry("u3", "Cy", NULL, "", NULL, NULL),
                                     entry("u3", "Cy2", NULL, "/c", NULL, NULL)};
     pd_pmap_replace(&m, second, 2);
     assert_int_equal(pd_pmap_count(&m), 1);
@@ -68,23 +68,23 @@ static void test_joined_changed_left(void **state)
 {
     pd_pmap_t m;
     pd_pmap_init(&m, 2);
-    pd_presence_entry_t joined = entry("u3", "Cy", "https://c", "", NULL, NULL);
+    pd_proto_entry_t joined = entry("u3", "Cy", "https://c", "", NULL, NULL);
     assert_user(pd_pmap_set(&m, &joined), "u3", "Cy", "https://c", "", NULL, NULL);
     /* A presence_changed without userImage keeps the one from user_joined. */
-    pd_presence_entry_t changed = entry("u3", "Cyrus", NULL, "/w/tasks/5", "task", "5");
+    pd_proto_entry_t changed = entry("u3", "Cyrus", NULL, "/w/tasks/5", "task", "5");
     assert_user(pd_pmap_change(&m, &changed, 0), "u3", "Cyrus", "https://c", "/w/tasks/5", "task",
                 "5");
-    pd_presence_entry_t moved = entry("u3", "Cyrus", NULL, "/w", NULL, NULL);
+    pd_proto_entry_t moved = entry("u3", "Cyrus", NULL, "/w", NULL, NULL);
     pd_pmap_change(&m, &moved, 0);
     assert_user(get(&m, "u3"), "u3", "Cyrus", "https://c", "/w", NULL, NULL);
     /* One with userImage sets it, null included (a refreshed token dropped it). */
-    pd_presence_entry_t pictured = entry("u3", "Cyrus", "https://c2", "/w", NULL, NULL);
+    pd_proto_entry_t pictured = entry("u3", "Cyrus", "https://c2", "/w", NULL, NULL);
     assert_user(pd_pmap_change(&m, &pictured, 1), "u3", "Cyrus", "https://c2", "/w", NULL, NULL);
     assert_user(pd_pmap_change(&m, &moved, 1), "u3", "Cyrus", NULL, "/w", NULL, NULL);
-    pd_presence_entry_t back = entry("u3", "Cyrus", "https://c", "/w", NULL, NULL);
+    pd_proto_entry_t back = entry("u3", "Cyrus", "https://c", "/w", NULL, NULL);
     pd_pmap_change(&m, &back, 1);
     /* A change for a user not in the map (another tab of ours) adds it. */
-    pd_presence_entry_t self = entry("u1", "Ann", NULL, "", NULL, NULL);
+    pd_proto_entry_t self = entry("u1", "Ann", NULL, "", NULL, NULL);
     assert_user(pd_pmap_change(&m, &self, 0), "u1", "Ann", NULL, "", NULL, NULL);
     assert_int_equal(pd_pmap_count(&m), 2);
     presence_user_t *left = pd_pmap_take(&m, PD_SLICE_LIT("u3"));
@@ -102,7 +102,7 @@ static void test_iteration(void **state)
     char id[8];
     for (int i = 0; i < 100; i++) {
         snprintf(id, sizeof id, "u%d", i);
-        pd_presence_entry_t e = entry(id, "N", NULL, "/p", NULL, NULL);
+        pd_proto_entry_t e = entry(id, "N", NULL, "/p", NULL, NULL);
         pd_pmap_set(&m, &e);
     }
     int seen[100] = {0};
@@ -125,16 +125,16 @@ static void test_same_location_and_copy(void **state)
 {
     pd_pmap_t m;
     pd_pmap_init(&m, 4);
-    pd_presence_entry_t a = entry("u1", "Ann", NULL, "/x", "doc", NULL);
+    pd_proto_entry_t a = entry("u1", "Ann", NULL, "/x", "doc", NULL);
     presence_user_t *copy = pd_pmap_entry_copy(pd_pmap_set(&m, &a));
     assert_user(copy, "u1", "Ann", NULL, "/x", "doc", NULL);
-    pd_presence_entry_t b = entry("u1", "Ann B", NULL, "/x", "doc", NULL);
+    pd_proto_entry_t b = entry("u1", "Ann B", NULL, "/x", "doc", NULL);
     assert_true(pd_pmap_same_location(copy, pd_pmap_change(&m, &b, 0)));
-    pd_presence_entry_t c = entry("u1", "Ann", NULL, "/x", "doc", "1");
+    pd_proto_entry_t c = entry("u1", "Ann", NULL, "/x", "doc", "1");
     assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &c, 0)));
-    pd_presence_entry_t d = entry("u1", "Ann", NULL, "/x", NULL, NULL);
+    pd_proto_entry_t d = entry("u1", "Ann", NULL, "/x", NULL, NULL);
     assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &d, 0)));
-    pd_presence_entry_t e = entry("u1", "Ann", NULL, "/y", "doc", NULL);
+    pd_proto_entry_t e = entry("u1", "Ann", NULL, "/y", "doc", NULL);
     assert_false(pd_pmap_same_location(copy, pd_pmap_change(&m, &e, 0)));
     assert_null(pd_pmap_entry_copy(NULL));
     pd_pmap_entry_free(copy);

@@ -86,31 +86,12 @@ static void test_room_target(void **state)
     pd_buf_free(&b);
 }
 
-static void test_ids(void **state)
-{
-    char long_id[130];
-    memset(long_id, 'a', 129);
-    long_id[129] = '\0';
-    assert_true(pd_url_id_valid("ws1", 128));
-    assert_true(pd_url_id_valid("A-z_09", 128));
-    assert_false(pd_url_id_valid("", 128));
-    assert_false(pd_url_id_valid(NULL, 128));
-    assert_false(pd_url_id_valid("a b", 128));
-    assert_false(pd_url_id_valid("a/b", 128));
-    assert_false(pd_url_id_valid("é", 128));
-    assert_false(pd_url_id_valid(long_id, 128));
-    long_id[128] = '\0';
-    assert_true(pd_url_id_valid(long_id, 128));
-    assert_false(pd_url_id_valid(long_id, 64));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_urls),
         cmocka_unit_test(test_invalid_urls),
         cmocka_unit_test(test_room_target),
-        cmocka_unit_test(test_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

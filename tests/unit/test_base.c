@@ -1,7 +1,7 @@
 /*
  * src/base: buffers, the hash map (including backward-shift deletion,
  * checked against a plain array under a long random workload), the
- * intrusive list, shared buffers, slices and error names.
+ * intrusive list, shared buffers, slices, UTF-8 and error names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +20,7 @@
 #include "base/mem.h"
 #include "base/shared.h"
 #include "base/slice.h"
+#include "base/utf8.h"
 
 /* ---- buf ---- */
 
@@ -388,6 +389,112 @@ static void test_shared_watch(void **state)
     pd_shared_unwatch(&other); /* an empty slot is fine */
 }
 
+/* ---- utf8 ---- */
+
+static size_t seq_len(const char *s, size_t n)
+{
+    return pd_utf8_seq_len((const unsigned char *)s, n);
+}
+
+static int valid(const char *s, size_t n)
+{
+    return pd_utf8_valid(s, n);
+}
+
+/* The first and last code point of every length, and one in the middle. */
+static void test_utf8_every_length(void **state)
+{
+    assert_int_equal(seq_len("\x00", 1), 1);
+    assert_int_equal(seq_len("A", 1), 1);
+    assert_int_equal(seq_len("\x7f", 1), 1);
+    assert_int_equal(seq_len("\xc2\x80", 2), 2);         /* U+0080 */
+    assert_int_equal(seq_len("\xc3\xa9", 2), 2);         /* U+00E9 */
+    assert_int_equal(seq_len("\xdf\xbf", 2), 2);         /* U+07FF */
+    assert_int_equal(seq_len("\xe0\xa0\x80", 3), 3);     /* U+0800 */
+    assert_int_equal(seq_len("\xe2\x82\xac", 3), 3);     /* U+20AC */
+    assert_int_equal(seq_len("\xed\x9f\xbf", 3), 3);     /* U+D7FF */
+    assert_int_equal(seq_len("\xee\x80\x80", 3), 3);     /* U+E000 */
+    assert_int_equal(seq_len("\xef\xbf\xbf", 3), 3);     /* U+FFFF */
+    assert_int_equal(seq_len("\xf0\x90\x80\x80", 4), 4); /* U+10000 */
+    assert_int_equal(seq_len("\xf0\x9f\x98\x80", 4), 4); /* U+1F600 */
+    assert_int_equal(seq_len("\xf4\x8f\xbf\xbf", 4), 4); /* U+10FFFF */
+    /* Only the sequence at p counts: what follows it is not looked at. */
+    assert_int_equal(seq_len("\xc3\xa9\xff", 3), 2);
+    assert_true(valid("", 0));
+    assert_true(valid("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z", 11));
+    assert_true(valid("\x00", 1));
+}
+
+static void test_utf8_overlong(void **state)
+{
+    assert_int_equal(seq_len("\xc0\x80", 2), 0);         /* U+0000 in two bytes */
+    assert_int_equal(seq_len("\xc0\xaf", 2), 0);         /* '/' in two bytes */
+    assert_int_equal(seq_len("\xc1\xbf", 2), 0);         /* U+007F in two bytes */
+    assert_int_equal(seq_len("\xe0\x80\xaf", 3), 0);     /* '/' in three bytes */
+    assert_int_equal(seq_len("\xe0\x9f\xbf", 3), 0);     /* U+07FF in three bytes */
+    assert_int_equal(seq_len("\xf0\x80\x80\xaf", 4), 0); /* '/' in four bytes */
+    assert_int_equal(seq_len("\xf0\x8f\xbf\xbf", 4), 0); /* U+FFFF in four bytes */
+    assert_false(valid("a\xc0\xafz", 4));
+}
+
+static void test_utf8_surrogates(void **state)
+{
+    assert_int_equal(seq_len("\xed\xa0\x80", 3), 0); /* U+D800 */
+    assert_int_equal(seq_len("\xed\xaf\xbf", 3), 0); /* U+DBFF */
+    assert_int_equal(seq_len("\xed\xb0\x80", 3), 0); /* U+DC00 */
+    assert_int_equal(seq_len("\xed\xbf\xbf", 3), 0); /* U+DFFF */
+    /* A surrogate pair encoded as two sequences (CESU-8) is not UTF-8 either. */
+    assert_false(valid("\xed\xa0\xbd\xed\xb8\x80", 6));
+}
+
+static void test_utf8_above_max(void **state)
+{
+    assert_int_equal(seq_len("\xf4\x90\x80\x80", 4), 0); /* U+110000 */
+    assert_int_equal(seq_len("\xf4\xbf\xbf\xbf", 4), 0);
+    assert_int_equal(seq_len("\xf5\x80\x80\x80", 4), 0);
+    assert_int_equal(seq_len("\xf7\xbf\xbf\xbf", 4), 0); /* U+1FFFFF */
+    assert_int_equal(seq_len("\xf8\x88\x80\x80\x80", 5), 0); /* old five-byte form */
+    assert_int_equal(seq_len("\xfc\x84\x80\x80\x80\x80", 6), 0);
+    assert_int_equal(seq_len("\xfe", 1), 0);
+    assert_int_equal(seq_len("\xff", 1), 0);
+}
+
+static void test_utf8_truncated(void **state)
+{
+    assert_int_equal(seq_len("\xc3", 1), 0);
+    assert_int_equal(seq_len("\xe2\x82", 2), 0);
+    assert_int_equal(seq_len("\xe2", 1), 0);
+    assert_int_equal(seq_len("\xf0\x9f\x98", 3), 0);
+    assert_int_equal(seq_len("\xf0\x9f", 2), 0);
+    assert_int_equal(seq_len("\xf0", 1), 0);
+    /* Cut short by a byte that is not a continuation. */
+    assert_int_equal(seq_len("\xc3" "A", 2), 0);
+    assert_int_equal(seq_len("\xe2\x82" "A", 3), 0);
+    assert_int_equal(seq_len("\xf0\x9f\x98" "A", 4), 0);
+    assert_false(valid("ab\xe2\x82", 4));
+    assert_false(valid("\xf0\x9f\x98\x80\xf0\x9f\x98", 7));
+}
+
+static void test_utf8_stray_continuation(void **state)
+{
+    assert_int_equal(seq_len("\x80", 1), 0);
+    assert_int_equal(seq_len("\xbf", 1), 0);
+    assert_false(valid("a\x80", 2));
+    assert_false(valid("\xc3\xa9\xa9", 3));
+}
+
+/* Every two-byte input: valid exactly when the table's rule says so. */
+static void test_utf8_all_two_byte_inputs(void **state)
+{
+    for (unsigned a = 0; a < 256; a++) {
+        for (unsigned b = 0; b < 256; b++) {
+            char s[2] = {(char)a, (char)b};
+            int want = (a < 0x80 && b < 0x80) || (a >= 0xC2 && a <= 0xDF && b >= 0x80 && b <= 0xBF);
+            assert_int_equal(valid(s, 2), want);
+        }
+    }
+}
+
 /* ---- slice, mem, err ---- */
 
 static void test_slice(void **state)
@@ -444,6 +551,13 @@ int main(void)
         cmocka_unit_test(test_shared_refcounts),
         cmocka_unit_test(test_shared_supersede),
         cmocka_unit_test(test_shared_watch),
+        cmocka_unit_test(test_utf8_every_length),
+        cmocka_unit_test(test_utf8_overlong),
+        cmocka_unit_test(test_utf8_surrogates),
+        cmocka_unit_test(test_utf8_above_max),
+        cmocka_unit_test(test_utf8_truncated),
+        cmocka_unit_test(test_utf8_stray_continuation),
+        cmocka_unit_test(test_utf8_all_two_byte_inputs),
         cmocka_unit_test(test_slice),
         cmocka_unit_test(test_mem),
         cmocka_unit_test(test_strerror),

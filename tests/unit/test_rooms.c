@@ -119,14 +119,14 @@ static pd_member_t *join(fx_t *f, const char *user, const char *name, const char
     return join_in(f, "presence-ws1", user, name, key, conn, 0);
 }
 
-static pd_location_t loc3(const char *path, const char *type, const char *id)
+static pd_proto_location_t loc3(const char *path, const char *type, const char *id)
 {
-    return (pd_location_t){pd_slice_cstr(path), pd_slice_cstr(type), pd_slice_cstr(id)};
+    return (pd_proto_location_t){pd_slice_cstr(path), pd_slice_cstr(type), pd_slice_cstr(id)};
 }
 
 static int update(pd_member_t *m, const char *path, uint64_t now)
 {
-    pd_location_t l = loc3(path, NULL, NULL);
+    pd_proto_location_t l = loc3(path, NULL, NULL);
     return pd_member_update(m, &l, now);
 }
 
@@ -187,7 +187,7 @@ static void test_update_relayed_to_all_but_sender(void **state)
     join(f, "u3", "Cy", "k3", C);
     pd_buf_reset(&f->log);
     f->frames = 0;
-    pd_location_t l = loc3("/w/ws1/tasks/5", "task", "5");
+    pd_proto_location_t l = loc3("/w/ws1/tasks/5", "task", "5");
     assert_int_equal(pd_member_update(b, &l, 0), 0);
     expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
                   "'currentPath':'/w/ws1/tasks/5','resourceType':'task','resourceId':'5'}\n"
@@ -739,7 +739,7 @@ static void test_encode_users(void **state)
     assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
                                    pd_slice_cstr("k2"), B, 0, &b),
                      PD_JOIN_OK);
-    pd_location_t l = loc3("/w/ws1/documents/42", "document", "42");
+    pd_proto_location_t l = loc3("/w/ws1/documents/42", "document", "42");
     pd_member_update(b, &l, 0);
     pd_buf_t out = PD_BUF_INIT;
     pd_room_encode_users(room1(f), &out);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
+
 #define DEFAULT_URL "ws://127.0.0.1:1999"
 
 const char cli_conn_help[] =
@@ -198,7 +200,8 @@ static const char *hint(int reason)
         return "the token was not accepted: sign it with the server's secret "
                "(presence token --secret-file ...)";
     case PRESENCE_ERR_AUTH_FORBIDDEN:
-        return "the token is for another workspace: its room must be presence-{workspace}";
+        return "the token is for another workspace: its room must be " PD_PROTO_ROOM_ID_PREFIX
+               "{workspace}";
     case PRESENCE_ERR_REVOKED:
         return "your access to this workspace was revoked";
     case PRESENCE_ERR_REPLACED:
@@ -207,7 +210,8 @@ static const char *hint(int reason)
         return "the server's certificate could not be verified: pass --ca-file with the CA "
                "that signed it, and check the host name in --url";
     case PRESENCE_ERR_HANDSHAKE:
-        return "check --url: it must point at presenced (the path /parties/presence/{workspace} "
+        return "check --url: it must point at presenced (the path " PD_PROTO_ROOM_PATH_PREFIX
+               "{workspace} "
                "is added)";
     case PRESENCE_ERR_RESOLVE:
         return "check the host name in --url";

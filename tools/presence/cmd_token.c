@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "auth/jwt.h"
+#include "proto/proto.h"
 #include "cli.h"
 
 static const char help[] =
@@ -21,7 +22,7 @@ static const char help[] =
     "  --secret-file F   the shared HS256 secret\n"
     "  --user U          the userId (the token's sub)\n"
     "  --name N          the display name\n"
-    "  --workspace W     the workspace id; the token's room is presence-W\n"
+    "  --workspace W     the workspace id; the token's room is " PD_PROTO_ROOM_ID_PREFIX "W\n"
     "  --picture URL     the user's image (optional)\n"
     "  --ttl SECONDS     lifetime (default 3600)\n"
     "  --help            show this help\n";
@@ -35,13 +36,6 @@ static int usage_error(const char *msg)
 {
     fprintf(stderr, "presence token: %s (see presence token --help)\n", msg);
     return CLI_USAGE;
-}
-
-static int workspace_valid(const char *w)
-{
-    size_t n = strlen(w);
-    return n >= 1 && n <= 128 &&
-           strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
 static int parse(int argc, char **argv, token_opts_t *o)
@@ -74,7 +68,7 @@ static int parse(int argc, char **argv, token_opts_t *o)
         return usage_error("unexpected argument");
     if (!o->secret_file || !o->user || !o->name || !o->workspace)
         return usage_error("--secret-file, --user, --name and --workspace are required");
-    if (!workspace_valid(o->workspace))
+    if (!pd_proto_workspace_valid(pd_slice_cstr(o->workspace)))
         return usage_error("--workspace must be 1-128 characters of A-Z a-z 0-9 _ -");
     if (strlen(o->user) < 1 || strlen(o->user) > 128 || strlen(o->name) < 1 ||
         strlen(o->name) > 256)
@@ -115,8 +109,8 @@ int cmd_token(int argc, char **argv)
     size_t secret_len;
     if ((r = read_secret(o.secret_file, secret, sizeof secret, &secret_len)) != 0)
         return r;
-    char room[160];
-    snprintf(room, sizeof room, "presence-%s", o.workspace);
+    char room[PD_PROTO_ROOM_ID_SIZE];
+    pd_proto_room_id(room, sizeof room, pd_slice_cstr(o.workspace));
     int64_t now = (int64_t)time(NULL);
     char *token = pd_jwt_mint_hs256(secret, secret_len, o.user, o.name, o.picture, room, now,
                                     now + o.ttl);

@@ -1,32 +1,36 @@
-#include "msg.h"
+/*
+ * Decoding what the server sends, for the client library: the other half
+ * of the proto module, beside proto.c's decoder of what clients send.
+ */
+#include "proto.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/err.h"
-#include "base/mem.h"
+#include "../base/err.h"
+#include "../base/mem.h"
 
 static const struct {
     const char *name;
-    pd_srv_type_t type;
+    pd_proto_server_type_t type;
 } types[] = {
-    {"presence_snapshot", PD_SRV_SNAPSHOT},
-    {"user_joined", PD_SRV_JOINED},
-    {"presence_changed", PD_SRV_CHANGED},
-    {"user_left", PD_SRV_LEFT},
+    {"presence_snapshot", PD_PROTO_SERVER_SNAPSHOT},
+    {"user_joined", PD_PROTO_SERVER_JOINED},
+    {"presence_changed", PD_PROTO_SERVER_CHANGED},
+    {"user_left", PD_PROTO_SERVER_LEFT},
     /*
      * The form the app's shipped client listens for. presenced sends it
      * right after user_left by default; the map no longer holds the user
      * by then, so the second form is not a second leave.
      */
-    {"user_left_presence", PD_SRV_LEFT},
-    {"error", PD_SRV_ERROR},
-    {"auth_error", PD_SRV_AUTH_ERROR},
-    {"auth_ok", PD_SRV_AUTH_OK},
-    {"pong", PD_SRV_PONG},
-    {"permission_revoked", PD_SRV_PERMISSION_REVOKED},
+    {"user_left_presence", PD_PROTO_SERVER_LEFT},
+    {"error", PD_PROTO_SERVER_ERROR},
+    {"auth_error", PD_PROTO_SERVER_AUTH_ERROR},
+    {"auth_ok", PD_PROTO_SERVER_AUTH_OK},
+    {"pong", PD_PROTO_SERVER_PONG},
+    {"permission_revoked", PD_PROTO_SERVER_PERMISSION_REVOKED},
 };
 
 static int fail(char *err, size_t errlen, const char *what)
@@ -61,7 +65,7 @@ static int get_opt_str(const cJSON *obj, const char *key, pd_slice_t *out)
     return get_str(obj, key, out);
 }
 
-static int get_location(const cJSON *obj, pd_location_t *loc)
+static int get_location(const cJSON *obj, pd_proto_location_t *loc)
 {
     if (get_str(obj, "currentPath", &loc->current_path) != 0)
         return -1;
@@ -71,7 +75,7 @@ static int get_location(const cJSON *obj, pd_location_t *loc)
 }
 
 /* A user's entry as snapshots carry it. */
-static int get_entry(const cJSON *obj, pd_presence_entry_t *e)
+static int get_entry(const cJSON *obj, pd_proto_entry_t *e)
 {
     if (!cJSON_IsObject(obj))
         return -1;
@@ -82,7 +86,7 @@ static int get_entry(const cJSON *obj, pd_presence_entry_t *e)
     return get_location(obj, &e->loc);
 }
 
-static int decode_snapshot(pd_srv_msg_t *m, const cJSON *root)
+static int decode_snapshot(pd_proto_server_msg_t *m, const cJSON *root)
 {
     const cJSON *self = cJSON_GetObjectItemCaseSensitive(root, "self");
     const cJSON *users = cJSON_GetObjectItemCaseSensitive(root, "users");
@@ -105,9 +109,9 @@ static int decode_snapshot(pd_srv_msg_t *m, const cJSON *root)
     return 0;
 }
 
-static int decode_joined(pd_srv_msg_t *m, const cJSON *root)
+static int decode_joined(pd_proto_server_msg_t *m, const cJSON *root)
 {
-    pd_presence_entry_t *e = &m->entry;
+    pd_proto_entry_t *e = &m->entry;
     if (get_str(root, "userId", &e->user_id) != 0 || get_str(root, "userName", &e->user_name) != 0)
         return -1;
     e->loc.current_path = pd_slice("", 0);
@@ -115,9 +119,9 @@ static int decode_joined(pd_srv_msg_t *m, const cJSON *root)
 }
 
 /* A server that leaves userImage out of presence_changed keeps the image the map has. */
-static int decode_changed(pd_srv_msg_t *m, const cJSON *root)
+static int decode_changed(pd_proto_server_msg_t *m, const cJSON *root)
 {
-    pd_presence_entry_t *e = &m->entry;
+    pd_proto_entry_t *e = &m->entry;
     if (get_str(root, "userId", &e->user_id) != 0 || get_str(root, "userName", &e->user_name) != 0)
         return -1;
     if (get_opt_str(root, "userImage", &e->user_image) != 0)
@@ -126,47 +130,48 @@ static int decode_changed(pd_srv_msg_t *m, const cJSON *root)
     return get_location(root, &e->loc);
 }
 
-static int decode_pong(pd_srv_msg_t *m, const cJSON *root)
+static int decode_pong(pd_proto_server_msg_t *m, const cJSON *root)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     m->pong_id = cJSON_IsNumber(id) ? id->valuedouble : -1;
     return 0;
 }
 
-static int decode_body(pd_srv_msg_t *m, const cJSON *root)
+static int decode_body(pd_proto_server_msg_t *m, const cJSON *root)
 {
     switch (m->type) {
-    case PD_SRV_SNAPSHOT:
+    case PD_PROTO_SERVER_SNAPSHOT:
         return decode_snapshot(m, root);
-    case PD_SRV_JOINED:
+    case PD_PROTO_SERVER_JOINED:
         return decode_joined(m, root);
-    case PD_SRV_CHANGED:
+    case PD_PROTO_SERVER_CHANGED:
         return decode_changed(m, root);
-    case PD_SRV_LEFT:
+    case PD_PROTO_SERVER_LEFT:
         return get_str(root, "userId", &m->entry.user_id);
-    case PD_SRV_ERROR:
-    case PD_SRV_AUTH_ERROR:
+    case PD_PROTO_SERVER_ERROR:
+    case PD_PROTO_SERVER_AUTH_ERROR:
         if (get_str(root, "code", &m->code) != 0)
             return -1;
         return get_opt_str(root, "message", &m->message);
-    case PD_SRV_PERMISSION_REVOKED:
+    case PD_PROTO_SERVER_PERMISSION_REVOKED:
         return get_opt_str(root, "reason", &m->message);
-    case PD_SRV_PONG:
+    case PD_PROTO_SERVER_PONG:
         return decode_pong(m, root);
     default:
         return 0;
     }
 }
 
-static pd_srv_type_t type_of(pd_slice_t name)
+static pd_proto_server_type_t type_of(pd_slice_t name)
 {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (pd_slice_eq_cstr(name, types[i].name))
             return types[i].type;
-    return PD_SRV_UNKNOWN;
+    return PD_PROTO_SERVER_UNKNOWN;
 }
 
-int pd_srv_msg_decode(pd_srv_msg_t *m, const char *json, size_t len, char *err, size_t errlen)
+int pd_proto_decode_server(pd_proto_server_msg_t *m, const char *json, size_t len, char *err,
+                           size_t errlen)
 {
     memset(m, 0, sizeof *m);
     cJSON *root = pd_proto_parse_json(json, len, NULL);
@@ -185,7 +190,7 @@ int pd_srv_msg_decode(pd_srv_msg_t *m, const char *json, size_t len, char *err, 
     return PD_ERR_INVALID;
 }
 
-void pd_srv_msg_free(pd_srv_msg_t *m)
+void pd_proto_server_msg_free(pd_proto_server_msg_t *m)
 {
     cJSON_Delete(m->tree);
     free(m->users);
