@@ -80,6 +80,10 @@ void ct_run_for(uv_loop_t *loop, int ms);
 void ct_wait_idle(uv_loop_t *loop, int ms);
 
 /* Pumps loop until cond holds; fails the test after ms. */
+/* How long an awaited event may take on a loaded machine before it counts as
+ * never: a bound for failures, reached only when something is wrong. */
+#define CT_WAIT_MS 20000
+
 #define CT_WAIT(loop, cond, ms)                                                        \
     do {                                                                               \
         uint64_t ct_deadline_ = pdt_now_ms() + (uint64_t)(ms);                          \

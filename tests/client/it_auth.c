@@ -50,14 +50,14 @@ static void test_refresh_without_reconnect(void **state)
     uv_timer_init(&loop, &late_answer);
     ct_client_t *b = ct_client_new(&loop, ct_server_url(&srv), "t1", "u2", NULL, NULL);
     /* b is in the room first, so that it sees the others join. */
-    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "t1", "u1", NULL, NULL);
     ct_client_t *c = ct_client_new(&loop, ct_server_url(&srv), "t1", "u3", NULL, NULL);
     a->token_fn = short_then_async;
     c->token_fn = short_then_long;
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
-    CT_WAIT(&loop, ct_count(c, PRESENCE_EV_CONNECTED) == 1, 5000);
-    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_JOINED) == 2, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
+    CT_WAIT(&loop, ct_count(c, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_JOINED) == 2, CT_WAIT_MS);
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_TOKEN_REFRESHED) == 1 &&
                        ct_count(c, PRESENCE_EV_TOKEN_REFRESHED) == 1, 8000);
     assert_int_equal(a->refresh_calls, 1);
@@ -122,7 +122,7 @@ static void test_expired_retries_at_once(void **state)
 {
     static const char *const script[] = {"expired", NULL};
     ct_client_t *a = scripted_client(script);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     assert_int_equal(a->events[0].type, PRESENCE_EV_DISCONNECTED);
     assert_int_equal(a->events[0].reason, PRESENCE_ERR_AUTH_EXPIRED);
     assert_int_equal(a->events[0].retry_ms, 0);
@@ -134,7 +134,7 @@ static void test_expired_twice_backs_off(void **state)
 {
     static const char *const script[] = {"expired", "expired", "expired", NULL};
     ct_client_t *a = scripted_client(script);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     assert_int_equal(ct_count(a, PRESENCE_EV_DISCONNECTED), 3);
     assert_int_equal(a->events[0].retry_ms, 0);
     assert_true(a->events[1].retry_ms >= 20); /* backoff_min_ms of ct_fast_options() */
@@ -146,7 +146,7 @@ static void test_invalid_backs_off(void **state)
 {
     static const char *const script[] = {"invalid", NULL};
     ct_client_t *a = scripted_client(script);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     assert_int_equal(a->events[0].type, PRESENCE_EV_DISCONNECTED);
     assert_int_equal(a->events[0].reason, PRESENCE_ERR_AUTH_INVALID);
     assert_true(a->events[0].retry_ms >= 20 && a->events[0].retry_ms <= 100);
@@ -157,7 +157,7 @@ static void test_no_token_backs_off(void **state)
 {
     static const char *const script[] = {"none", NULL};
     ct_client_t *a = scripted_client(script);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     assert_int_equal(a->events[0].reason, PRESENCE_ERR_NO_TOKEN);
     assert_true(a->events[0].retry_ms >= 20);
     ct_client_close(a);
@@ -167,7 +167,7 @@ static void test_forbidden_stops(void **state)
 {
     static const char *const script[] = {"forbidden", NULL};
     ct_client_t *a = scripted_client(script);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, CT_WAIT_MS);
     const ct_event_t *e = ct_last(a, PRESENCE_EV_STOPPED);
     assert_int_equal(e->reason, PRESENCE_ERR_AUTH_FORBIDDEN);
     /* Nothing is scheduled: no retry will come. */
@@ -183,13 +183,13 @@ static void test_late_token_is_refused(void **state)
     ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "t3", "u1", NULL, NULL);
     a->no_answer = 1;
     assert_int_equal(a->token_calls, 0); /* asked on a later loop turn, not inside start */
-    CT_WAIT(&loop, a->token_calls == 1, 5000);
+    CT_WAIT(&loop, a->token_calls == 1, CT_WAIT_MS);
     assert_int_equal(presence_client_state(a->c), PRESENCE_CONNECTING);
     assert_int_equal(presence_client_stop(a->c), 0);
     char *token = ct_token("u1", "Ann", "t3", 3600);
     assert_int_equal(presence_client_token(a->c, token), PRESENCE_ERR_STATE);
     free(token);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, CT_WAIT_MS);
     ct_client_close(a);
 }
 

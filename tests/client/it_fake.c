@@ -41,7 +41,7 @@ static void test_permission_revoked_stops(void **state)
     ct_fake_t *f = ct_fake_start(script_revoke, NULL);
     ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "f", "u1", NULL, NULL);
     ct_follow_try(a, "nobody");
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, CT_WAIT_MS);
     const ct_event_t *e = ct_last(a, PRESENCE_EV_STOPPED);
     assert_int_equal(e->reason, PRESENCE_ERR_REVOKED);
     assert_string_equal(e->detail, "removed from the workspace");
@@ -65,7 +65,7 @@ static void test_replaced_stops(void **state)
 {
     ct_fake_t *f = ct_fake_start(script_replace, NULL);
     ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "f", "u1", NULL, NULL);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, CT_WAIT_MS);
     assert_int_equal(ct_last(a, PRESENCE_EV_STOPPED)->reason, PRESENCE_ERR_REPLACED);
     assert_string_equal(ct_last(a, PRESENCE_EV_STOPPED)->detail, "close 1000 REPLACED");
     ct_wait_idle(&loop, 5000); /* nothing scheduled: no retry */
@@ -100,7 +100,7 @@ static void test_refusals_are_reported_and_retried(void **state)
 {
     ct_fake_t *f = ct_fake_start(flaky, NULL);
     ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "f", "u1", NULL, NULL);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     assert_int_equal(a->events[0].reason, PRESENCE_ERR_HANDSHAKE);
     assert_string_equal(a->events[0].detail, "HTTP 404 Not Found: {\"error\":\"not found\"}");
     assert_int_equal(a->events[1].reason, PRESENCE_ERR_PROTOCOL);
@@ -207,7 +207,7 @@ static void test_unanswered_ping_ends_connection(void **state)
     int pings = 0;
     ct_fake_t *f = ct_fake_start(pong_twice, &pings);
     ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "f", "u1", fast_pings, &pings);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) == 1, CT_WAIT_MS);
     const ct_event_t *e = ct_last(a, PRESENCE_EV_DISCONNECTED);
     assert_int_equal(e->reason, PRESENCE_ERR_TIMEOUT);
     assert_string_equal(e->detail, "no pong within 1000 ms");
@@ -246,7 +246,7 @@ static void test_server_messages(void **state)
 {
     ct_fake_t *f = ct_fake_start(chatty, NULL);
     ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "f", "u1", NULL, NULL);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_SNAPSHOT) == 2, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_SNAPSHOT) == 2, CT_WAIT_MS);
     assert_int_equal(ct_count(a, PRESENCE_EV_JOINED), 1);
     const ct_event_t *e = ct_last(a, PRESENCE_EV_SERVER_ERROR);
     assert_non_null(e);

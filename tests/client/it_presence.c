@@ -22,7 +22,7 @@ static uv_loop_t loop;
 static ct_client_t *join(const char *workspace, const char *user)
 {
     ct_client_t *cc = ct_client_new(&loop, ct_server_url(&srv), workspace, user, NULL, NULL);
-    CT_WAIT(&loop, ct_count(cc, PRESENCE_EV_SNAPSHOT) > 0, 5000);
+    CT_WAIT(&loop, ct_count(cc, PRESENCE_EV_SNAPSHOT) > 0, CT_WAIT_MS);
     return cc;
 }
 
@@ -71,7 +71,7 @@ static void test_map_matches_server(void **state)
     presence_client_update(a->c, "/w/ws1/channels/c1", "channel", "c1");
     presence_client_update(b->c, "/w/ws1/documents/42", "document", "42");
     presence_client_update(c->c, "/w/ws1/tasks/5", "task", "5");
-    CT_WAIT(&loop, where_is(b, "u3", "/w/ws1/tasks/5|task|5"), 5000);
+    CT_WAIT(&loop, where_is(b, "u3", "/w/ws1/tasks/5|task|5"), CT_WAIT_MS);
     presence_client_update(b->c, "/w/ws1/diagrams/7", "diagram", NULL);
     presence_client_update(b->c, "/w/ws1", NULL, NULL);
     presence_client_update(d->c, "/w/ws1/projects/p", "project", "p");
@@ -79,14 +79,14 @@ static void test_map_matches_server(void **state)
     CT_WAIT(&loop, where_is(a, "u2", "/w/ws1||") && where_is(a, "u3", "-") &&
                        where_is(a, "u1", "/w/ws1/projects/p|project|p") &&
                        where_is(b, "u1", "/w/ws1/projects/p|project|p"),
-            5000);
+            CT_WAIT_MS);
     assert_int_equal(ct_count(a, PRESENCE_EV_LEFT), 1);
     assert_string_equal(ct_last(a, PRESENCE_EV_LEFT)->user_id, "u3");
     assert_string_equal(ct_last(b, PRESENCE_EV_JOINED)->user_id, "u3");
 
     /* What a newcomer's snapshot says is what the server holds. */
     ct_client_t *o = join("ws1", "u9");
-    CT_WAIT(&loop, where_is(a, "u9", "||") && where_is(b, "u9", "||"), 5000);
+    CT_WAIT(&loop, where_is(a, "u9", "||") && where_is(b, "u9", "||"), CT_WAIT_MS);
     assert_int_equal(presence_client_count(o->c), 2);
     assert_same_map(a, o, (const char *const[]){"u9", NULL});
     assert_same_map(b, o, (const char *const[]){"u9", "u2", NULL});
@@ -110,21 +110,21 @@ static void test_follow_chain_and_leave(void **state)
     ct_client_t *a = join("ws2", "u1");
     ct_client_t *b = join("ws2", "u2");
     presence_client_update(b->c, "/w/ws2/start", NULL, NULL);
-    CT_WAIT(&loop, where_is(a, "u2", "/w/ws2/start||"), 5000);
+    CT_WAIT(&loop, where_is(a, "u2", "/w/ws2/start||"), CT_WAIT_MS);
     assert_int_equal(ct_follow_try(a, "nobody"), PRESENCE_ERR_NOT_FOUND);
     ct_follow(a, "u2");
     assert_int_equal(a->n_follows, 0); /* never from inside the call */
     assert_string_equal(presence_client_following(a->c), "u2");
-    CT_WAIT(&loop, a->n_follows == 1, 5000);
+    CT_WAIT(&loop, a->n_follows == 1, CT_WAIT_MS);
     const char *chain[] = {"/w/ws2/documents/1", "/w/ws2/documents/2", "/w/ws2/tasks/3"};
     for (size_t i = 0; i < 3; i++) {
         presence_client_update(b->c, chain[i], NULL, NULL);
-        CT_WAIT(&loop, a->n_follows == i + 2, 5000);
+        CT_WAIT(&loop, a->n_follows == i + 2, CT_WAIT_MS);
     }
     /* The same location again is relayed but is no move; another resource id is. */
     presence_client_update(b->c, "/w/ws2/tasks/3", NULL, NULL);
     presence_client_update(b->c, "/w/ws2/tasks/3", "task", "3");
-    CT_WAIT(&loop, a->n_follows == 5, 5000);
+    CT_WAIT(&loop, a->n_follows == 5, CT_WAIT_MS);
     ct_run_for(&loop, 200);
     assert_int_equal(a->n_follows, 5);
     const char *want[] = {"/w/ws2/start", chain[0], chain[1], chain[2], chain[2]};
@@ -133,7 +133,7 @@ static void test_follow_chain_and_leave(void **state)
         assert_string_equal(a->follows[i].path, want[i]);
     }
     ct_client_close(b);
-    CT_WAIT(&loop, a->n_follows == 6, 5000);
+    CT_WAIT(&loop, a->n_follows == 6, CT_WAIT_MS);
     assert_int_equal(a->follows[5].status, PRESENCE_FOLLOW_WENT_OFFLINE);
     assert_string_equal(a->follows[5].user_id, "u2");
     assert_null(presence_client_following(a->c));
@@ -144,20 +144,20 @@ static void test_follow_unknown_location_then_unfollow(void **state)
 {
     ct_client_t *a = join("ws3", "u1");
     ct_client_t *b = join("ws3", "u2");
-    CT_WAIT(&loop, where_is(a, "u2", "||"), 5000);
+    CT_WAIT(&loop, where_is(a, "u2", "||"), CT_WAIT_MS);
     assert_int_equal(presence_client_follow(a->c, "u2", NULL, NULL), PRESENCE_ERR_INVALID);
     ct_follow(a, "u2");
     ct_run_for(&loop, 100);
     assert_int_equal(a->n_follows, 0); /* "" is no location to go to */
     presence_client_update(b->c, "/w/ws3/x", NULL, NULL);
-    CT_WAIT(&loop, a->n_follows == 1, 5000);
+    CT_WAIT(&loop, a->n_follows == 1, CT_WAIT_MS);
     assert_int_equal(presence_client_unfollow(a->c), 0);
     assert_int_equal(a->n_follows, 1);
-    CT_WAIT(&loop, a->n_follows == 2, 5000);
+    CT_WAIT(&loop, a->n_follows == 2, CT_WAIT_MS);
     assert_int_equal(a->follows[1].status, PRESENCE_FOLLOW_UNFOLLOWED);
     assert_int_equal(presence_client_unfollow(a->c), PRESENCE_ERR_STATE);
     presence_client_update(b->c, "/w/ws3/y", NULL, NULL);
-    CT_WAIT(&loop, where_is(a, "u2", "/w/ws3/y||"), 5000);
+    CT_WAIT(&loop, where_is(a, "u2", "/w/ws3/y||"), CT_WAIT_MS);
     assert_int_equal(a->n_follows, 2);
     ct_client_close(b);
     ct_client_close(a);
@@ -168,21 +168,22 @@ static void test_stop_and_start_again(void **state)
     ct_client_t *a = join("ws4", "u1");
     ct_client_t *b = join("ws4", "u2");
     presence_client_update(a->c, "/w/ws4/here", NULL, NULL);
-    CT_WAIT(&loop, where_is(b, "u1", "/w/ws4/here||"), 5000);
+    CT_WAIT(&loop, where_is(b, "u1", "/w/ws4/here||"), CT_WAIT_MS);
     ct_follow(a, "u2");
     assert_int_equal(presence_client_stop(a->c), 0);
     assert_int_equal(ct_count(a, PRESENCE_EV_STOPPED), 0);
     assert_int_equal(presence_client_state(a->c), PRESENCE_STOPPED);
     assert_int_equal(presence_client_count(a->c), 0);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, CT_WAIT_MS);
     assert_int_equal(ct_last(a, PRESENCE_EV_STOPPED)->reason, PRESENCE_OK);
     assert_int_equal(a->follows[a->n_follows - 1].status, PRESENCE_FOLLOW_STOPPED);
     assert_int_equal(presence_client_stop(a->c), PRESENCE_ERR_STATE);
-    /* A clean close: the others see the leave at once, not after a linger. */
-    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, 2000);
+    /* A clean close: the others see the leave at once, not after the suite's
+     * 60 s linger. */
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, CT_WAIT_MS);
     assert_int_equal(presence_client_start(a->c), 0);
     assert_int_equal(presence_client_start(a->c), PRESENCE_ERR_STATE);
-    CT_WAIT(&loop, where_is(b, "u1", "/w/ws4/here||"), 5000);
+    CT_WAIT(&loop, where_is(b, "u1", "/w/ws4/here||"), CT_WAIT_MS);
     assert_int_equal(ct_count(a, PRESENCE_EV_CONNECTED), 2);
     ct_client_close(b);
     ct_client_close(a);
@@ -204,7 +205,7 @@ static void test_location_before_connecting(void **state)
                                             NULL),
                      PRESENCE_ERR_INVALID);
     assert_string_equal(presence_client_connection_key(a->c), "fixed-key_1");
-    CT_WAIT(&loop, where_is(b, "u1", "/w/ws5/early|channel|c"), 5000);
+    CT_WAIT(&loop, where_is(b, "u1", "/w/ws5/early|channel|c"), CT_WAIT_MS);
     ct_client_close(a);
     ct_client_close(b);
 }
@@ -238,15 +239,15 @@ static void test_kicked_client_stops(void **state)
 {
     ct_client_t *a = join("ws6", "u1");
     ct_client_t *b = join("ws6", "u2");
-    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "||") == 0, 5000);
+    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "||") == 0, CT_WAIT_MS);
     assert_int_equal(api_post("/api/rooms/presence-ws6/kick",
                               "{\"userId\":\"u1\",\"reason\":\"left the team\"}"),
                      200);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_STOPPED) == 1, CT_WAIT_MS);
     assert_int_equal(ct_last(a, PRESENCE_EV_STOPPED)->reason, PRESENCE_ERR_REVOKED);
     assert_string_equal(ct_last(a, PRESENCE_EV_STOPPED)->detail, "left the team");
     assert_int_equal(presence_client_count(a->c), 0);
-    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, 5000);
+    CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) == 1, CT_WAIT_MS);
     assert_string_equal(ct_last(b, PRESENCE_EV_LEFT)->user_id, "u1");
     ct_run_for(&loop, 300);
     /* No retry: the kicked member does not come back. */
@@ -264,9 +265,9 @@ static void test_leave_in_the_apps_form(void **state)
     const char *args[] = {"--linger", "0", "--leave-messages", "user_left_presence", NULL};
     ct_server_start(&own, 0, args);
     ct_client_t *a = ct_client_new(&loop, ct_server_url(&own), "ws7", "u1", NULL, NULL);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_SNAPSHOT) > 0, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_SNAPSHOT) > 0, CT_WAIT_MS);
     ct_client_t *b = ct_client_new(&loop, ct_server_url(&own), "ws7", "u2", NULL, NULL);
-    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "||") == 0, 5000);
+    CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "||") == 0, CT_WAIT_MS);
     ct_follow(b, "u1");
     ct_client_close(a);
     CT_WAIT(&loop, ct_count(b, PRESENCE_EV_LEFT) >= 1, 10000);
@@ -284,7 +285,7 @@ int main(void)
     if (pdt_tmpdir(api_dir, sizeof api_dir) != 0)
         return 1;
     snprintf(api_secret, sizeof api_secret, "%s/api-secret", api_dir);
-    const char *args[] = {"--linger", "5", "--api-secret-file", api_secret, NULL};
+    const char *args[] = {"--linger", "60", "--api-secret-file", api_secret, NULL};
     const struct CMUnitTest tests[] = {
         CT_TEST(test_map_matches_server, &loop),
         CT_TEST(test_follow_chain_and_leave, &loop),

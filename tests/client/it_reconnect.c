@@ -59,7 +59,7 @@ static void restart_cycle(pdt_server_t *srv, ct_client_t **cs, size_t n, int sig
         before[i] = cs[i]->n_events;
     ct_server_kill(srv, &loop, sig);
     for (size_t i = 0; i < n; i++)
-        CT_WAIT(&loop, first_since(cs[i], before[i], PRESENCE_EV_DISCONNECTED), 5000);
+        CT_WAIT(&loop, first_since(cs[i], before[i], PRESENCE_EV_DISCONNECTED), CT_WAIT_MS);
     /* The connection's end says why; the attempts while the server is down are refused. */
     for (size_t i = 0; i < n; i++)
         assert_int_equal(first_since(cs[i], before[i], PRESENCE_EV_DISCONNECTED)->reason, reason);
@@ -81,9 +81,9 @@ static void test_presence_comes_back_after_restart(void **state)
         snprintf(path, sizeof path, "/w/r/%s", users[i]);
         presence_client_update(cs[i]->c, path, NULL, NULL);
     }
-    CT_WAIT(&loop, all_see_all(cs, 3), 5000);
+    CT_WAIT(&loop, all_see_all(cs, 3), CT_WAIT_MS);
     ct_follow(cs[0], "u2");
-    CT_WAIT(&loop, cs[0]->n_follows == 1, 5000);
+    CT_WAIT(&loop, cs[0]->n_follows == 1, CT_WAIT_MS);
 
     /* A crash: connections die without a close frame. */
     restart_cycle(&srv, cs, 3, SIGKILL, PRESENCE_ERR_CLOSED, 1);
@@ -93,7 +93,7 @@ static void test_presence_comes_back_after_restart(void **state)
     /* Following survived both restarts, and still works. */
     assert_string_equal(presence_client_following(cs[0]->c), "u2");
     presence_client_update(cs[1]->c, "/w/r/elsewhere", NULL, NULL);
-    CT_WAIT(&loop, cs[0]->n_follows == 2, 5000);
+    CT_WAIT(&loop, cs[0]->n_follows == 2, CT_WAIT_MS);
     assert_string_equal(cs[0]->follows[1].path, "/w/r/elsewhere");
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(ct_count(cs[i], PRESENCE_EV_STOPPED), 0);
@@ -179,7 +179,7 @@ static void test_backoff_resets_after_uptime(void **state)
     assert_true(ct_last(a, PRESENCE_EV_DISCONNECTED)->retry_ms >= 160);
     ct_run_for(&loop, 500); /* longer than backoff_reset_ms */
     ct_server_kill(&srv, &loop, SIGKILL);
-    CT_WAIT(&loop, (size_t)ct_count(a, PRESENCE_EV_DISCONNECTED) == before + 1, 5000);
+    CT_WAIT(&loop, (size_t)ct_count(a, PRESENCE_EV_DISCONNECTED) == before + 1, CT_WAIT_MS);
     assert_int_equal(ct_last(a, PRESENCE_EV_DISCONNECTED)->retry_ms, 40);
     ct_client_close(a);
     pdt_server_discard(&srv, 0);
@@ -197,17 +197,17 @@ static void test_silent_server_detected_by_pings(void **state)
     pdt_server_t srv = {0};
     ct_server_start(&srv, 0, NULL);
     ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "p", "u1", pings_options, NULL);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     ct_run_for(&loop, 600); /* pongs keep it alive meanwhile */
     assert_int_equal(ct_count(a, PRESENCE_EV_DISCONNECTED), 0);
     /* The process is there, its sockets are open, but nothing answers. */
     kill(srv.pid, SIGSTOP);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) >= 1, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) >= 1, CT_WAIT_MS);
     const ct_event_t *e = ct_last(a, PRESENCE_EV_DISCONNECTED);
     assert_int_equal(e->reason, PRESENCE_ERR_TIMEOUT);
     assert_string_equal(e->detail, "no pong within 1000 ms");
     /* Attempts meanwhile time out too (the kernel accepts, nobody answers). */
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) >= 2, 5000);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) >= 2, CT_WAIT_MS);
     assert_string_equal(ct_last(a, PRESENCE_EV_DISCONNECTED)->detail,
                         "not connected within 1000 ms");
     kill(srv.pid, SIGCONT);

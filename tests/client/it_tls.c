@@ -143,15 +143,15 @@ static void test_wss_with_ca_file(void **state)
     ct_client_t *a = ct_client_new(&loop, tls_url("127.0.0.1"), "tls", "u1", with_ca, NULL);
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, 10000);
     presence_client_update(a->c, "/w/tls/documents/1", "document", "1");
-    CT_WAIT(&loop, strcmp(ct_where(plain, "u1"), "/w/tls/documents/1|document|1") == 0, 5000);
+    CT_WAIT(&loop, strcmp(ct_where(plain, "u1"), "/w/tls/documents/1|document|1") == 0, CT_WAIT_MS);
     presence_client_update(plain->c, "/w/tls/tasks/2", NULL, NULL);
-    CT_WAIT(&loop, strcmp(ct_where(a, "u2"), "/w/tls/tasks/2||") == 0, 5000);
+    CT_WAIT(&loop, strcmp(ct_where(a, "u2"), "/w/tls/tasks/2||") == 0, CT_WAIT_MS);
     ct_follow(a, "u2");
-    CT_WAIT(&loop, a->n_follows == 1, 5000);
+    CT_WAIT(&loop, a->n_follows == 1, CT_WAIT_MS);
     assert_string_equal(a->follows[0].path, "/w/tls/tasks/2");
     /* A clean close through the proxy: the other side sees the leave. */
     ct_client_close(a);
-    CT_WAIT(&loop, ct_count(plain, PRESENCE_EV_LEFT) == 1, 5000);
+    CT_WAIT(&loop, ct_count(plain, PRESENCE_EV_LEFT) == 1, CT_WAIT_MS);
     ct_client_close(plain);
 }
 

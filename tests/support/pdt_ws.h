@@ -24,8 +24,9 @@
 #include "base/buf.h"
 #include "ws/ws.h"
 
-/* How long expectations wait by default. */
-#define PDT_WAIT_MS 5000
+/* How long expectations wait by default: a bound for failures on a loaded
+ * machine, reached only when the awaited message never comes. */
+#define PDT_WAIT_MS 20000
 
 typedef struct pdt_ws pdt_ws_t;
 
