@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages, built and used as an operator would:
 #  - dpkg-buildpackage -b -us -uc on a copy of the tree (the files git knows
-#    about, as they are in the work tree; no build folders), release flags;
+#    about, as they are in the work tree; no build folders), release flags
+#    (without the debug-symbol packages, which a test has no use for);
 #  - lintian: no errors;
 #  - dpkg-deb -c: each package holds the files it should;
 #  - unpacked into a scratch root: the packaged presenced and presence run
@@ -44,7 +45,7 @@ step "dpkg-buildpackage -b -us -uc"
 start=$(date +%s)
 # The sanitizer settings of the test run are not for a release build.
 if ! (cd "$work/src" && env -u ASAN_OPTIONS -u UBSAN_OPTIONS -u CFLAGS -u LDFLAGS -u MAKEFLAGS \
-        DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+        DEB_BUILD_OPTIONS="nocheck noautodbgsym parallel=$(nproc)" \
         nice -n 10 dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1; then
     tail -60 "$work/build.log"
     fail "dpkg-buildpackage failed (whole log: $work/build.log)"
@@ -57,8 +58,9 @@ version=$(dpkg-parsechangelog -l "$work/src/debian/changelog" -SVersion)
 deb() { echo "$work/${1}_${version}_${arch}.deb"; }
 
 step "lintian"
-changes=$work/presenced_${version}_${arch}.changes
-if ! lintian --fail-on error --tag-display-limit 0 "$changes" >"$work/lintian.log" 2>&1; then
+debs=()
+for p in presenced presence-tools libpresence0 libpresence-dev; do debs+=("$(deb "$p")"); done
+if ! lintian --fail-on error --tag-display-limit 0 "${debs[@]}" >"$work/lintian.log" 2>&1; then
     cat "$work/lintian.log"
     fail "lintian reports errors"
 fi
