@@ -232,6 +232,8 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *a, const 
     return PD_ERR_CONFIG;
 }
 
+/* 0 with the bytes in *out, 1 (*out untouched) for a file of nothing but
+ * newlines, or an error with a message. */
 static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
