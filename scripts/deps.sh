@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what presenced needs, from Debian's packages only.
-#   scripts/deps.sh build   the compiler and libraries
-#   scripts/deps.sh test    also cmocka, clang (libFuzzer) and Node.js (interop tests)
+#   scripts/deps.sh build   the compiler, the libraries, help2man (man pages) and
+#                           what dpkg-buildpackage needs to build the Debian packages
+#   scripts/deps.sh test    also cmocka, clang (libFuzzer), Node.js (interop tests),
+#                           lintian and systemd-analyze (package tests)
 # Idempotent: when everything is there it asks apt nothing and takes a moment.
 set -euo pipefail
 
 mode=${1:-build}
 pkgs=(gcc make cmake pkg-config libc6-dev libuv1-dev libwslay-dev libhttp-parser-dev
-      libcjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev ca-certificates)
+      libcjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev ca-certificates
+      libsystemd-dev help2man build-essential dpkg-dev debhelper)
 if [ "$mode" = test ]; then
-    pkgs+=(libcmocka-dev clang libclang-rt-dev nginx-light openssl chromium fonts-dejavu-core)
+    pkgs+=(libcmocka-dev clang libclang-rt-dev nginx-light openssl chromium fonts-dejavu-core
+           lintian systemd)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

@@ -2,7 +2,8 @@
 # Installs what is needed, builds presenced with AddressSanitizer and
 # UndefinedBehaviorSanitizer, runs every test (unit, black-box against the
 # real binary, interop with Node's ws, the C client against the real server
-# and nginx, the browser client in Chromium, the benchmark smoke run), then
+# and nginx, the browser client in Chromium, the benchmark smoke run, the man
+# pages, the Debian packages built and run from a copy of the tree), then
 # runs each fuzz driver for a short, fixed time. Exits non-zero on any
 # failure.
 #   PD_FUZZ_SECONDS  seconds per fuzz driver (default 15; 0 skips fuzzing)

@@ -4,6 +4,11 @@
  *
  * Exit codes: 0 after a clean drain, 1 when the server cannot start (the
  * port is taken), 2 for a bad configuration.
+ *
+ * Under systemd (Type=notify) it reports READY=1 once listening and
+ * STOPPING=1 when a drain starts. sd_notify() does nothing when
+ * NOTIFY_SOCKET is unset, and without libsystemd at build time the calls
+ * compile away.
  */
 #include <curl/curl.h>
 #include <signal.h>
@@ -13,6 +18,12 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
+
+#ifdef PD_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+#define sd_notify(unset_environment, state) ((void)0)
+#endif
 
 static pd_server_t *server;
 static uv_signal_t sigterm, sigint;
@@ -28,6 +39,7 @@ static void close_signals(void)
 /* The first signal drains; the handlers are gone after it, so a second one kills. */
 static void on_signal(uv_signal_t *sig, int signum)
 {
+    sd_notify(0, "STOPPING=1");
     pd_server_drain(server);
     close_signals();
 }
@@ -53,6 +65,7 @@ static int run(pd_config_t *cfg)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    sd_notify(0, "READY=1");
     uv_run(loop, UV_RUN_DEFAULT);
     close_signals();
     uv_run(loop, UV_RUN_DEFAULT);

@@ -52,7 +52,8 @@ static const opt_t options[] = {
     {"static-mount", "PRESENCED_STATIC_MOUNTS", OPT_MOUNT, 0, "/PREFIX=DIR",
      "dev mode: serve DIR at /PREFIX/ too, repeatable (env: one per line)"},
     {"jwt-secret-file", "PRESENCED_JWT_SECRET_FILE", OPT_FILE, OFF(jwt_secret), "FILE",
-     "HS256 secret (a trailing newline is not part of it); env PRESENCED_JWT_SECRET gives it inline"},
+     "HS256 secret (a trailing newline is not part of it; an empty FILE is no secret yet); "
+     "env PRESENCED_JWT_SECRET gives it inline"},
     {NULL, "PRESENCED_JWT_SECRET", OPT_SECRET, OFF(jwt_secret), NULL, NULL},
     {"jwt-public-key", "PRESENCED_JWT_PUBLIC_KEY", OPT_FILE, OFF(jwt_public_key), "FILE",
      "PEM public key for RS256 or ES256"},
@@ -214,6 +215,7 @@ void pd_config_free(pd_config_t *cfg)
     free_list(&cfg->static_mounts, &cfg->n_static_mounts);
     wipe_free(cfg->jwt_secret, cfg->jwt_secret_len);
     wipe_free(cfg->api_secret, cfg->api_secret_len);
+    free(cfg->jwt_secret_empty_file);
     free(cfg->jwt_public_key);
     free(cfg->jwt_alg);
     free(cfg->jwt_issuer);
@@ -230,6 +232,8 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *a, const 
     return PD_ERR_CONFIG;
 }
 
+/* 0 with the bytes in *out, 1 (*out untouched) for a file of nothing but
+ * newlines, or an error with a message. */
 static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -246,7 +250,7 @@ static int read_file(const char *path, char **out, size_t *len, char *err, size_
         b.len--;
     if (!b.len) {
         pd_buf_free(&b);
-        return fail(err, errlen, "%s is empty%s", path, "");
+        return 1;
     }
     free(*out);
     *out = pd_strndup(b.base, b.len);
@@ -401,9 +405,22 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
         free(*(char **)field);
         *(char **)field = pd_strndup(v, strlen(v));
         return 0;
-    case OPT_FILE:
-        return read_file(v, (char **)field, (size_t *)((char *)field + sizeof(char *)), err,
-                         errlen);
+    case OPT_FILE: {
+        int rc = read_file(v, (char **)field, (size_t *)((char *)field + sizeof(char *)), err,
+                           errlen);
+        if (rc != 1)
+            return rc;
+        if (o->offset != OFF(jwt_secret))
+            return fail(err, errlen, "--%s: %s is empty", name, v);
+        /* An empty secret file (as a package installs it) is no secret yet:
+         * validation refuses to start unless another key stands in. */
+        wipe_free(cfg->jwt_secret, cfg->jwt_secret_len);
+        cfg->jwt_secret = NULL;
+        cfg->jwt_secret_len = 0;
+        free(cfg->jwt_secret_empty_file);
+        cfg->jwt_secret_empty_file = pd_strndup(v, strlen(v));
+        return 0;
+    }
     case OPT_SECRET:
         free(*(char **)field);
         *(char **)field = pd_strndup(v, strlen(v));
@@ -531,8 +548,17 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
     if (cfg->verify_url && (cfg->verify_timeout_ms == 0 || cfg->verify_max_inflight == 0))
         return fail(err, errlen, "--verify-timeout and --verify-max-inflight must be above zero%s%s",
                     "", "");
+    if (!cfg->dev && !cfg->verify_url && hs && !cfg->jwt_secret && cfg->jwt_secret_empty_file) {
+        snprintf(err, errlen,
+                 "no token key: the secret file %s is empty. Write the HS256 secret into it "
+                 "(e.g. openssl rand -hex 32), or set --jwt-alg RS256 or ES256 with "
+                 "--jwt-public-key FILE, or --verify-url URL (or their PRESENCED_* variables)",
+                 cfg->jwt_secret_empty_file);
+        return PD_ERR_CONFIG;
+    }
     if (!cfg->dev && !cfg->verify_url && hs && !cfg->jwt_secret)
         return fail(err, errlen, "no token key: give --jwt-secret-file FILE (or PRESENCED_JWT_SECRET),%s%s",
+                    " --jwt-alg RS256 or ES256 with --jwt-public-key FILE, or --verify-url URL;"
                     " or --dev to try it out", "");
     if (!hs && !cfg->jwt_public_key && !cfg->verify_url)
         return fail(err, errlen, "--jwt-alg %s needs --jwt-public-key FILE%s", cfg->jwt_alg, "");

@@ -21,6 +21,7 @@ typedef struct {
 
     char *jwt_secret;          /* HS256 secret bytes (from file or env) */
     size_t jwt_secret_len;
+    char *jwt_secret_empty_file; /* --jwt-secret-file named an empty file: no secret yet */
     char *jwt_public_key;      /* PEM for RS256/ES256 */
     size_t jwt_public_key_len;
     char *jwt_alg;             /* HS256 | RS256 | ES256 */

@@ -1,0 +1,26 @@
+# Writes a help2man include file with a COMMANDS section: the --help of each
+# `presence` command, verbatim.
+# cmake -DCLI=path/to/presence -DOUT=file.h2m -P commands.cmake
+execute_process(COMMAND ${CLI} --help OUTPUT_VARIABLE top RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "presence --help exited ${rc}")
+endif()
+string(REGEX MATCH "Commands:\n(  [a-z]+[^\n]*\n)+" block "${top}")
+string(REGEX MATCHALL "\n  [a-z]+" names "\n${block}")
+if(NOT names)
+  message(FATAL_ERROR "no commands in presence --help:\n${top}")
+endif()
+set(out "[COMMANDS]\n")
+foreach(name IN LISTS names)
+  string(STRIP "${name}" name)
+  execute_process(COMMAND ${CLI} ${name} --help OUTPUT_VARIABLE help RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "presence ${name} --help exited ${rc}")
+  endif()
+  # Verbatim roff: backslashes and dashes escaped, no line read as a request.
+  string(REPLACE "\\" "\\e" help "${help}")
+  string(REPLACE "-" "\\-" help "${help}")
+  string(REGEX REPLACE "(^|\n)([.'])" "\\1\\\\&\\2" help "${help}")
+  string(APPEND out ".SS \"presence ${name}\"\n.nf\n${help}.fi\n")
+endforeach()
+file(WRITE ${OUT} "${out}")
