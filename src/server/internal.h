@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "outq.h"
 #include "server.h"
+#include "uring.h"
 #include "verifier.h"
 
 #define PD_MAX_IOV 64
@@ -82,6 +83,7 @@ struct pd_server {
     unsigned latency_head, n_latency, n_latency_new;
 
     pd_metrics_t metrics;
+    pd_uring_t *uring;      /* the flush phase's writes, or NULL: writev */
 };
 
 struct pd_conn {
@@ -141,6 +143,15 @@ void pd_conn_close_ws(pd_conn_t *c, uint16_t code, const char *reason);
 void pd_conn_abort(pd_conn_t *c);
 /* Writes the queue while the kernel takes it; called from the flush phase. */
 void pd_conn_flush(pd_conn_t *c);
+/*
+ * pd_conn_flush with its first write made by the caller (through io_uring):
+ * begin fills up to PD_MAX_IOV iovecs and the socket's descriptor and
+ * returns their count, or 0 when it has done all of the flush itself; the
+ * iovecs stay valid until end, which takes the write's result (bytes, a
+ * negative errno, or PD_URING_NOT_SENT) and finishes the flush.
+ */
+unsigned pd_conn_flush_begin(pd_conn_t *c, int *fd, struct iovec *iov, size_t *total);
+void pd_conn_flush_end(pd_conn_t *c, int res);
 /* Periodic checks: handshake, idle, ping, token expiry, closing deadline. */
 void pd_conn_sweep(pd_conn_t *c, uint64_t now);
 /* The member's connection was taken over or kicked (from rooms). */
