@@ -212,12 +212,6 @@ static int write_rest(pd_conn_t *c)
     return rc;
 }
 
-/*
- * Offers the queue to the kernel, PD_MAX_IOV entries per writev, for as
- * long as it takes every byte offered: a full batch of iovecs says nothing
- * about the reader. Returns 0 once the queue is empty, 1 when the kernel
- * refused bytes (a short write or EAGAIN), or a libuv error.
- */
 /* Takes one write's result (bytes, or a libuv error) of total offered: 0, 1 or the error. */
 static int wrote(pd_conn_t *c, int r, size_t total)
 {
@@ -229,6 +223,12 @@ static int wrote(pd_conn_t *c, int r, size_t total)
     return (size_t)r < total;
 }
 
+/*
+ * Offers the queue to the kernel, PD_MAX_IOV entries per writev, for as
+ * long as it takes every byte offered: a full batch of iovecs says nothing
+ * about the reader. Returns 0 once the queue is empty, 1 when the kernel
+ * refused bytes (a short write or EAGAIN), or a libuv error.
+ */
 static int try_write_all(pd_conn_t *c)
 {
     for (skip_superseded(c); !pd_outq_empty(&c->outq); skip_superseded(c)) {
@@ -243,9 +243,9 @@ static int try_write_all(pd_conn_t *c)
 }
 
 /*
- * Writes what the kernel takes now. What it refuses is backlog: past the
- * bound it is shed (a resync follows), and the rest goes to uv_write.
- * Returns 0 or a libuv error.
+ * After the kernel was offered the queue (r as try_write_all returns it):
+ * what it refused is backlog: past the bound it is shed (a resync
+ * follows), and the rest goes to uv_write. Returns 0 or a libuv error.
  */
 static int queue_written(pd_conn_t *c, int r)
 {
@@ -259,6 +259,7 @@ static int queue_written(pd_conn_t *c, int r)
     return pd_outq_empty(&c->outq) ? 0 : write_rest(c);
 }
 
+/* Writes what the kernel takes now; the rest as queue_written says. */
 static int write_queue(pd_conn_t *c)
 {
     return queue_written(c, try_write_all(c));
