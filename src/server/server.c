@@ -185,7 +185,13 @@ static void submit_slice(pd_server_t *srv)
                (unsigned long long)pd_uring_stats(srv->uring).sends);
 }
 
-/* Queues c's first write into the ring, or writes it at once without one. */
+/*
+ * Queues c's first write into the ring, or writes it at once without one.
+ * Until the slice is submitted the send names c's descriptor; that stays
+ * open because inside the flush phase only a connection's own flush closes
+ * it (others close from read, timer and write callbacks), and a queued
+ * connection counts as writing, so its own flush is not run again.
+ */
 static void flush_conn(pd_server_t *srv, pd_conn_t *c)
 {
     if (uring_in_use(srv) && pd_uring_full(srv->uring))
