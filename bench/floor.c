@@ -2,6 +2,7 @@
  * presence-floor: what the kernel charges for fan-out on loopback TCP.
  *
  *   presence-floor --sockets 1000 --frames 1 --size 120 --call writev
+ *   presence-floor --sockets 1000 --frames 1 --size 150 --call uring
  *
  * Whatever a presence server does in its own code, each delivery ends in a
  * write system call on a connected socket, and that call has a price no
@@ -23,6 +24,17 @@
  * a tick, which would undercount sweeps shorter than a tick, so getrusage()
  * is read around the whole loop and gives the user/system split. The
  * process's CPU (getrusage RUSAGE_SELF) adds the reader's.
+ *
+ * The uring calls (built with liburing) queue the same call for every
+ * socket of a sweep into one io_uring and submit them all with one
+ * io_uring_enter: "uring" as IORING_OP_SENDMSG over the K iovecs (what the
+ * server's flush does), "uring-send" as IORING_OP_SEND of one buffer. Both
+ * pass MSG_DONTWAIT, so a full socket completes at once with -EAGAIN
+ * instead of waiting in the ring for room, and a send that has room
+ * completes inside the submitting call; completions that were not ready
+ * when it returned are counted as "uring_late". Work the kernel hands to
+ * its io-wq threads would not be in the writer's CPU clock, but it is in
+ * the process's.
  *
  * Prints one JSON object on stdout. Exit status: 0 after a run, 1 on a
  * socket error or when the run outlasts its 120 s bound, 2 for bad usage.
@@ -47,6 +59,9 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef PD_HAVE_URING
+#include <liburing.h>
+#endif
 
 #define TIME_LIMIT_S 120
 #define DRAIN_LIMIT_NS 5000000000ull
@@ -56,12 +71,15 @@
 #define READ_CHUNK 65536
 #define READER_EVENTS 256
 
-typedef enum { CALL_WRITEV, CALL_SEND, CALL_WRITE } call_t;
+typedef enum { CALL_WRITEV, CALL_SEND, CALL_WRITE, CALL_URING, CALL_URING_SEND, CALL_COUNT } call_t;
 
-static const char *const call_names[] = {"writev", "send", "write"};
+static const char *const call_names[] = {"writev", "send", "write", "uring", "uring-send"};
+
+#define URING_MAX_ENTRIES 32768 /* the kernel's limit on one ring's submission queue */
 
 typedef struct {
     long sockets, frames, size, rounds, warmup, gap_us;
+    long batch; /* uring: sends per submission (0: the whole sweep) */
     call_t call;
     int pin;  /* writer on CPU 0, reader on CPU 1 */
     int spin; /* the reader polls instead of sleeping: no wakeups for the writer to pay */
@@ -89,10 +107,16 @@ typedef struct {
     char *buf;
     size_t len;
     struct iovec *iov;
+    struct msghdr msg; /* the iovecs, for IORING_OP_SENDMSG; the kernel only reads it */
+#ifdef PD_HAVE_URING
+    struct io_uring ring;
+    int ring_ready;
+#endif
 } payload_t;
 
 typedef struct {
     unsigned long long calls, eagain, short_writes, bytes;
+    unsigned long long submits, late; /* io_uring_enter calls; completions not ready after one */
 } tally_t;
 
 typedef struct {
@@ -153,7 +177,10 @@ static void usage(FILE *f)
           "  --sockets N     loopback TCP pairs (1000; at most (open-file limit - 200) / 2)\n"
           "  --frames K      frames per call (1; at most 1024)\n"
           "  --size B        bytes per frame (120, a typical presence_changed frame)\n"
-          "  --call C        writev|send|write (writev: K iovecs; send, write: one K*B buffer)\n"
+          "  --call C        writev|send|write|uring|uring-send (writev: K iovecs; send, write:\n"
+          "                  one K*B buffer; uring: a sweep's sendmsg calls in one io_uring\n"
+          "                  submission, uring-send: its send calls)\n"
+          "  --batch N       uring: submit every N sends (0, the default: the whole sweep)\n"
           "  --rounds R      measured sweeps, each one call per socket (200)\n"
           "  --warmup W      sweeps before measuring, not counted (5)\n"
           "  --gap-us U      sleep between sweeps, microseconds (1000)\n"
@@ -175,9 +202,20 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+static int is_uring(call_t call)
+{
+    return call == CALL_URING || call == CALL_URING_SEND;
+}
+
 static int parse_call(const char *s, call_t *out)
 {
-    for (int i = 0; i < 3; i++)
+#ifndef PD_HAVE_URING
+    if (strncmp(s, "uring", 5) == 0) {
+        fputs("presence-floor: built without liburing; no uring calls\n", stderr);
+        return -1;
+    }
+#endif
+    for (int i = 0; i < CALL_COUNT; i++)
         if (strcmp(s, call_names[i]) == 0) {
             *out = (call_t)i;
             return 0;
@@ -193,6 +231,7 @@ static int parse_opt(opts_t *o, int id, const char *arg)
     case 'b': return parse_long(arg, 1, MAX_CALL_BYTES, &o->size);
     case 'c': return parse_call(arg, &o->call);
     case 'r': return parse_long(arg, 1, 1000000, &o->rounds);
+    case 'a': return parse_long(arg, 0, URING_MAX_ENTRIES, &o->batch);
     case 'w': return parse_long(arg, 0, 1000000, &o->warmup);
     case 'g': return parse_long(arg, 0, 10000000, &o->gap_us);
     case 'p': o->pin = 1; return 0;
@@ -205,7 +244,7 @@ static const struct option long_opts[] = {
     {"sockets", 1, 0, 'n'}, {"frames", 1, 0, 'k'}, {"size", 1, 0, 'b'},
     {"call", 1, 0, 'c'},    {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
     {"gap-us", 1, 0, 'g'},  {"pin", 0, 0, 'p'},    {"spin", 0, 0, 's'},
-    {"help", 0, 0, 'h'},    {0, 0, 0, 0},
+    {"batch", 1, 0, 'a'},   {"help", 0, 0, 'h'},   {0, 0, 0, 0},
 };
 
 /* Returns 0, 1 after --help, or -1 for bad usage. */
@@ -412,8 +451,130 @@ static int make_payload(payload_t *pl, const opts_t *o)
         pl->iov[i].iov_base = pl->buf + i * o->size;
         pl->iov[i].iov_len = (size_t)o->size;
     }
+    pl->msg.msg_iov = pl->iov;
+    pl->msg.msg_iovlen = (size_t)o->frames;
     return 0;
 }
+
+/* ---- io_uring --------------------------------------------------------- */
+
+#ifdef PD_HAVE_URING
+/* A ring whose submission queue holds a batch: a whole sweep, up to the kernel's limit. */
+static int uring_open(payload_t *pl, long batch)
+{
+    unsigned entries = batch < URING_MAX_ENTRIES ? (unsigned)batch : URING_MAX_ENTRIES;
+    int rc = io_uring_queue_init(entries, &pl->ring, 0);
+    if (rc < 0) {
+        fprintf(stderr, "presence-floor: io_uring_queue_init: %s\n", strerror(-rc));
+        return -1;
+    }
+    pl->ring_ready = 1;
+    return 0;
+}
+
+static void uring_close(payload_t *pl)
+{
+    if (pl->ring_ready)
+        io_uring_queue_exit(&pl->ring);
+}
+
+static void uring_prep(call_t call, struct io_uring_sqe *sqe, int fd, payload_t *pl)
+{
+    if (call == CALL_URING)
+        io_uring_prep_sendmsg(sqe, fd, &pl->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    else
+        io_uring_prep_send(sqe, fd, pl->buf, pl->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Tallies one completion as sweep() tallies a call's return. */
+static int uring_tally(const payload_t *pl, int res, tally_t *t)
+{
+    t->calls++;
+    if (res == -EAGAIN) {
+        t->eagain++;
+        return 0;
+    }
+    if (res < 0) {
+        fprintf(stderr, "presence-floor: uring send: %s\n", strerror(-res));
+        return -1;
+    }
+    if ((size_t)res < pl->len)
+        t->short_writes++;
+    t->bytes += (unsigned long long)res;
+    return 0;
+}
+
+/*
+ * Reaps n completions. Those the submitting call finished are there at
+ * once; any other is waited for and counted late.
+ */
+static int uring_reap(payload_t *pl, unsigned n, tally_t *t)
+{
+    int rc = 0;
+    while (n > 0) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_peek_cqe(&pl->ring, &cqe) != 0) {
+            int w = io_uring_wait_cqe(&pl->ring, &cqe);
+            if (w < 0) {
+                fprintf(stderr, "presence-floor: io_uring_wait_cqe: %s\n", strerror(-w));
+                return -1;
+            }
+            t->late++;
+        }
+        if (uring_tally(pl, cqe->res, t) != 0)
+            rc = -1;
+        io_uring_cqe_seen(&pl->ring, cqe);
+        n--;
+    }
+    return rc;
+}
+
+/* Submits what is queued with one io_uring_enter, then reaps it all. */
+static int uring_flush(payload_t *pl, tally_t *t)
+{
+    int rc = io_uring_submit(&pl->ring);
+    if (rc < 0) {
+        fprintf(stderr, "presence-floor: io_uring_submit: %s\n", strerror(-rc));
+        return -1;
+    }
+    t->submits++;
+    return uring_reap(pl, (unsigned)rc, t);
+}
+
+/*
+ * One send per socket, queued and then submitted together: the whole sweep
+ * at once, or --batch at a time as a server's flush slices would.
+ */
+static int uring_sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t)
+{
+    for (long i = 0; i < p->n; i++) {
+        if (o->batch && i && i % o->batch == 0 && uring_flush(pl, t) != 0)
+            return -1;
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&pl->ring);
+        if (!sqe) {
+            if (uring_flush(pl, t) != 0)
+                return -1;
+            sqe = io_uring_get_sqe(&pl->ring);
+        }
+        uring_prep(o->call, sqe, p->tx[i], pl);
+    }
+    return uring_flush(pl, t);
+}
+#else
+static int uring_open(payload_t *pl, long batch)
+{
+    return -1;
+}
+
+static void uring_close(payload_t *pl)
+{
+}
+
+static int uring_sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t)
+{
+    return -1;
+}
+#endif
 
 static ssize_t write_once(call_t call, int fd, const payload_t *pl, int frames)
 {
@@ -421,14 +582,17 @@ static ssize_t write_once(call_t call, int fd, const payload_t *pl, int frames)
     case CALL_WRITEV: return writev(fd, pl->iov, frames);
     case CALL_SEND: return send(fd, pl->buf, pl->len, 0);
     case CALL_WRITE: return write(fd, pl->buf, pl->len);
+    default: break;
     }
     errno = EINVAL;
     return -1;
 }
 
 /* One call to every sending end. EAGAIN and short counts are tallied, not retried. */
-static int sweep(const opts_t *o, const pairs_t *p, const payload_t *pl, tally_t *t)
+static int sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t)
 {
+    if (is_uring(o->call))
+        return uring_sweep(o, p, pl, t);
     for (long i = 0; i < p->n; i++) {
         ssize_t r = write_once(o->call, p->tx[i], pl, (int)o->frames);
         t->calls++;
@@ -447,7 +611,7 @@ static int sweep(const opts_t *o, const pairs_t *p, const payload_t *pl, tally_t
     return 0;
 }
 
-static int warm_up(const opts_t *o, const pairs_t *p, const payload_t *pl, reader_t *rd,
+static int warm_up(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *rd,
                    tally_t *t)
 {
     for (long r = 0; r < o->warmup; r++) {
@@ -461,7 +625,7 @@ static int warm_up(const opts_t *o, const pairs_t *p, const payload_t *pl, reade
 }
 
 /* One measured sweep: the writer's CPU and the wall time around it. */
-static int timed_sweep(const opts_t *o, const pairs_t *p, const payload_t *pl, tally_t *t,
+static int timed_sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t,
                        measure_t *m, long i)
 {
     uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
@@ -478,7 +642,7 @@ static int timed_sweep(const opts_t *o, const pairs_t *p, const payload_t *pl, t
  * of its runtime is current; it gives the user/system split and the count
  * of preemptions.
  */
-static int measure(const opts_t *o, const pairs_t *p, const payload_t *pl, reader_t *rd,
+static int measure(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *rd,
                    tally_t *t, measure_t *m)
 {
     unsigned long long written0 = t->bytes;
@@ -549,9 +713,9 @@ static void report(const opts_t *o, const pairs_t *p, const tally_t *t, measure_
     double writer = s.user + s.sys;
     qsort(m->wall_ns, (size_t)o->rounds, sizeof(uint64_t), cmp_u64);
     printf("{\"sockets\":%ld,\"frames\":%ld,\"size\":%ld,\"call\":\"%s\",\"rounds\":%ld,"
-           "\"warmup\":%ld,\"gap_us\":%ld,\"pin\":%s,\"spin\":%s,",
+           "\"warmup\":%ld,\"gap_us\":%ld,\"pin\":%s,\"spin\":%s,\"batch\":%ld,",
            p->n, o->frames, o->size, call_names[o->call], o->rounds, o->warmup, o->gap_us,
-           o->pin ? "true" : "false", o->spin ? "true" : "false");
+           o->pin ? "true" : "false", o->spin ? "true" : "false", o->batch);
     printf("\"writes\":%.0f,\"deliveries\":%.0f,\"writer_user_ns_per_call\":%.1f,"
            "\"writer_sys_ns_per_call\":%.1f,\"writer_ns_per_call\":%.1f,"
            "\"writer_ns_per_delivery\":%.1f,\"writer_rusage_ns_per_call\":%.1f,"
@@ -560,10 +724,11 @@ static void report(const opts_t *o, const pairs_t *p, const tally_t *t, measure_
            writer / s.deliveries, s.rusage / s.calls, s.self / s.deliveries);
     printf("\"sweep_wall_us_p50\":%.1f,\"sweep_wall_us_mean\":%.1f,\"sweep_wall_us_max\":%.1f,"
            "\"writer_preempted\":%ld,\"eagain\":%llu,\"short_writes\":%llu,"
+           "\"uring_submits\":%llu,\"uring_late\":%llu,"
            "\"reader_lag_max_bytes\":%llu,\"reader_bytes\":%llu,\"complete\":%s}\n",
            (double)m->wall_ns[(o->rounds - 1) / 2] / 1e3, s.wall / (double)o->rounds / 1e3,
            (double)m->wall_ns[o->rounds - 1] / 1e3, m->thread1.ru_nivcsw - m->thread0.ru_nivcsw,
-           t->eagain, t->short_writes, m->lag_max, m->read_end - m->read_base,
+           t->eagain, t->short_writes, t->submits, t->late, m->lag_max, m->read_end - m->read_base,
            m->complete ? "true" : "false");
 }
 
@@ -593,6 +758,8 @@ static int run(const opts_t *o, pairs_t *p, reader_t *rd)
         fputs("presence-floor: out of memory\n", stderr);
         goto out;
     }
+    if (is_uring(o->call) && uring_open(&pl, o->batch ? o->batch : p->n) != 0)
+        goto out;
     rd->epfd = p->epfd;
     rd->timeout_ms = o->spin ? 0 : 20;
     if (pthread_create(&th, NULL, reader_main, rd) != 0) {
@@ -614,6 +781,7 @@ static int run(const opts_t *o, pairs_t *p, reader_t *rd)
         rc = -1;
     }
 out:
+    uring_close(&pl);
     free(m.wall_ns);
     free(pl.buf);
     free(pl.iov);

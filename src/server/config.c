@@ -10,6 +10,7 @@
 #include "../base/mem.h"
 #include "../rooms/rooms.h"
 #include "log.h"
+#include "uring.h"
 
 typedef enum {
     OPT_FLAG,     /* int, set to 1 */
@@ -27,6 +28,7 @@ typedef enum {
     OPT_HEADER,   /* one "Name: value" per use (env: one per line) */
     OPT_MOUNT,    /* one "/PREFIX=DIR" per use (env: one per line) */
     OPT_LEAVE,    /* unsigned pd_leave_messages_t: both, user_left or user_left_presence */
+    OPT_URING,    /* unsigned pd_uring_mode_t: auto, on or off */
 } opt_type_t;
 
 typedef struct {
@@ -123,6 +125,9 @@ static const opt_t options[] = {
      "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
     {"write-delay", "PRESENCED_WRITE_DELAY", OPT_SECONDS, OFF(write_delay_ms), "SECONDS",
      "write a member at most once per this long while messages keep coming (default 0; at most 1)"},
+    {"io-uring", "PRESENCED_IO_URING", OPT_URING, OFF(io_uring), "auto|on|off",
+     "flush writes through io_uring: auto uses it where the kernel allows, on refuses to start "
+     "without it (default auto)"},
     {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", OPT_ORIGINS, 0, "ORIGINS",
      "comma-separated Origin values allowed to connect (default: any)"},
     {"verify-url", "PRESENCED_VERIFY_URL", OPT_STR, OFF(verify_url), "URL",
@@ -159,6 +164,7 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->handshake_timeout_ms = 10000;
     cfg->linger_ms = 5000;
     cfg->leave_messages = PD_LEAVE_BOTH;
+    cfg->io_uring = PD_URING_AUTO;
     cfg->max_message = 4096;
     cfg->max_header_bytes = 8192;
     cfg->max_path = 1024;
@@ -393,6 +399,16 @@ static int parse_leave(unsigned *field, const char *name, const char *v, char *e
     return 0;
 }
 
+static int parse_uring(unsigned *field, const char *name, const char *v, char *err,
+                       size_t errlen)
+{
+    pd_uring_mode_t mode;
+    if (pd_uring_parse_mode(v, &mode) != 0)
+        return fail(err, errlen, "--%s must be auto, on or off, not \"%s\"", name, v);
+    *field = (unsigned)mode;
+    return 0;
+}
+
 static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, size_t errlen)
 {
     void *field = (char *)cfg + o->offset;
@@ -431,6 +447,7 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
     case OPT_MOUNT: return parse_mounts(cfg, v, err, errlen);
     case OPT_ORIGINS: return parse_origins(cfg, v);
     case OPT_LEAVE: return parse_leave((unsigned *)field, name, v, err, errlen);
+    case OPT_URING: return parse_uring((unsigned *)field, name, v, err, errlen);
     case OPT_LOGLEVEL:
         if ((*(int *)field = pd_log_parse_level(v)) < 0)
             return fail(err, errlen, "--%s: unknown level \"%s\"", name, v);

@@ -58,6 +58,7 @@ typedef struct {
     double msg_burst;          /* burst of them (200); past it the connection is closed */
     unsigned flush_batch;      /* sockets written per loop turn before reading again (16; 0 = all) */
     uint64_t write_delay_ms;   /* least time between two writes to a busy member (0) */
+    unsigned io_uring;         /* pd_uring_mode_t (uring.h): auto, on or off (auto) */
 
     char **allowed_origins;    /* NULL: any Origin is accepted */
     size_t n_allowed_origins;

@@ -18,8 +18,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "server_state.h"
+#include "uring.h"
 
-#define PD_MAX_IOV 64
 #define CLOSE_GRACE_MS 2000
 #define RESYNC_WINDOW_MS 60000
 #define MAX_RESYNCS_PER_WINDOW 3
@@ -245,6 +245,17 @@ static int write_rest(pd_conn_t *c)
     return rc;
 }
 
+/* Takes one write's result (bytes, or a libuv error) of total offered: 0, 1 or the error. */
+static int wrote(pd_conn_t *c, int r, size_t total)
+{
+    c->srv->metrics.writes_total++;
+    if (r < 0)
+        return r == UV_EAGAIN ? 1 : r;
+    pd_outq_consume(&c->outq, (size_t)r);
+    c->srv->metrics.bytes_out_total += (size_t)r;
+    return (size_t)r < total;
+}
+
 /*
  * Offers the queue to the kernel, PD_MAX_IOV entries per writev, for as
  * long as it takes every byte offered: a full batch of iovecs says nothing
@@ -257,26 +268,20 @@ static int try_write_all(pd_conn_t *c)
         struct iovec iov[PD_MAX_IOV];
         size_t total;
         unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, &total);
-        int r = uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n);
-        c->srv->metrics.writes_total++;
-        if (r < 0)
-            return r == UV_EAGAIN ? 1 : r;
-        pd_outq_consume(&c->outq, (size_t)r);
-        c->srv->metrics.bytes_out_total += (size_t)r;
-        if ((size_t)r < total)
-            return 1;
+        int r = wrote(c, uv_try_write((uv_stream_t *)&c->tcp, (uv_buf_t *)iov, n), total);
+        if (r != 0)
+            return r;
     }
     return 0;
 }
 
 /*
- * Writes what the kernel takes now. What it refuses is backlog: past the
- * bound it is shed (a resync follows), and the rest goes to uv_write.
- * Returns 0 or a libuv error.
+ * After the kernel was offered the queue (r as try_write_all returns it):
+ * what it refused is backlog: past the bound it is shed (a resync
+ * follows), and the rest goes to uv_write. Returns 0 or a libuv error.
  */
-static int write_queue(pd_conn_t *c)
+static int queue_written(pd_conn_t *c, int r)
 {
-    int r = try_write_all(c);
     c->last_write_ms = (uint32_t)pd_server_now(c->srv);
     c->behind = r == 1;
     if (r <= 0)
@@ -287,25 +292,88 @@ static int write_queue(pd_conn_t *c)
     return pd_outq_empty(&c->outq) ? 0 : write_rest(c);
 }
 
-void pd_conn_flush(pd_conn_t *c)
+/* Writes what the kernel takes now; the rest as queue_written says. */
+static int write_queue(pd_conn_t *c)
+{
+    return queue_written(c, try_write_all(c));
+}
+
+/* The flush's checks before writing: 1 when c may write now. */
+static int flush_ready(pd_conn_t *c)
 {
     if (c->broken && c->state != CONN_CLOSED) {
         finish_close(c);
-        return;
+        return 0;
     }
     if (c->evict_slow && c->state == CONN_OPEN) {
         c->srv->metrics.evictions[PD_EVICT_SLOW]++;
         pd_log(PD_LOG_INFO, "closing slow reader", " conn=%p", (void *)c);
         pd_conn_close_ws(c, 1013, "SLOW_CONSUMER");
     }
-    if (c->writing || c->state == CONN_CLOSED)
-        return;
-    if (!pd_outq_empty(&c->outq) && write_queue(c) < 0) {
+    return !c->writing && c->state != CONN_CLOSED;
+}
+
+/* rc: write_queue's result. */
+static void flush_done(pd_conn_t *c, int rc)
+{
+    if (rc < 0) {
         finish_close(c);
         return;
     }
     if (!c->writing)
         after_drain(c);
+}
+
+void pd_conn_flush(pd_conn_t *c)
+{
+    if (flush_ready(c))
+        flush_done(c, pd_outq_empty(&c->outq) ? 0 : write_queue(c));
+}
+
+/*
+ * Until pd_conn_flush_end the iovecs' bytes count as in flight, as under a
+ * uv_write: the connection is not written meanwhile, and a backlog shed
+ * inside a broadcast keeps the entries they point into.
+ */
+unsigned pd_conn_flush_begin(pd_conn_t *c, int *fd, struct iovec *iov, size_t *total)
+{
+    if (!flush_ready(c))
+        return 0;
+    if (pd_outq_empty(&c->outq)) {
+        flush_done(c, 0);
+        return 0;
+    }
+    skip_superseded(c);
+    uv_os_fd_t f;
+    if (pd_outq_empty(&c->outq) || uv_fileno((uv_handle_t *)&c->tcp, &f) != 0) {
+        flush_done(c, write_queue(c));
+        return 0;
+    }
+    unsigned n = pd_outq_iov(&c->outq, iov, PD_MAX_IOV, total);
+    *fd = f;
+    c->writing = 1;
+    c->inflight = *total;
+    c->inflight_items = n;
+    return n;
+}
+
+/*
+ * What the kernel refused (a short count or -EAGAIN) takes today's path:
+ * the rest is judged against the bound and handed to uv_write. What it
+ * took all of is followed by writev for the rest of the queue.
+ */
+void pd_conn_flush_end(pd_conn_t *c, int res)
+{
+    size_t total = c->inflight;
+    c->writing = 0;
+    c->inflight = 0;
+    c->inflight_items = 0;
+    if (c->state == CONN_CLOSED)
+        return;
+    int r = res == PD_URING_NOT_SENT ? try_write_all(c) : wrote(c, res, total);
+    if (r == 0)
+        r = try_write_all(c);
+    flush_done(c, queue_written(c, r));
 }
 
 /* ---- the HTTP phase's bookkeeping ------------------------------------ */

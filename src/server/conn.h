@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include "../base/list.h"
@@ -21,6 +22,9 @@
 #include "outq.h"
 #include "server.h"
 #include "verifier.h"
+
+/* iovecs per write: one writev's, or one io_uring send's, worth of frames. */
+#define PD_MAX_IOV 64
 
 typedef enum {
     CONN_HTTP = 0, /* reading the request */
@@ -128,6 +132,15 @@ void pd_conn_close_ws(pd_conn_t *c, uint16_t code, const char *reason);
 void pd_conn_abort(pd_conn_t *c);
 /* Writes the queue while the kernel takes it; called from the flush phase. */
 void pd_conn_flush(pd_conn_t *c);
+/*
+ * pd_conn_flush with its first write made by the caller (through io_uring):
+ * begin fills up to PD_MAX_IOV iovecs and the socket's descriptor and
+ * returns their count, or 0 when it has done all of the flush itself; the
+ * iovecs stay valid until end, which takes the write's result (bytes, a
+ * negative errno, or PD_URING_NOT_SENT) and finishes the flush.
+ */
+unsigned pd_conn_flush_begin(pd_conn_t *c, int *fd, struct iovec *iov, size_t *total);
+void pd_conn_flush_end(pd_conn_t *c, int res);
 /* Periodic checks: handshake, idle, ping, token expiry, closing deadline. */
 void pd_conn_sweep(pd_conn_t *c, uint64_t now);
 

@@ -65,6 +65,7 @@ static void handle_metrics(pd_conn_t *c)
     pd_metrics_render(&c->srv->metrics, pd_rooms_count(c->srv->rooms), &body);
     if (c->srv->verifier)
         render_verifier(c->srv->verifier, &body);
+    pd_uring_render(c->srv->uring, &body);
     pd_conn_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
     pd_buf_free(&body);
 }

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "server.h"
+#include "uring.h"
 #include "verifier.h"
 
 #define PD_LATENCY_SAMPLES 1024
@@ -74,6 +75,7 @@ struct pd_server {
     unsigned latency_head, n_latency, n_latency_new;
 
     pd_metrics_t metrics;
+    pd_uring_t *uring;        /* the flush phase's writes, or NULL: writev */
 };
 
 /* The loop's time in milliseconds: the one clock of the server's timeouts. */

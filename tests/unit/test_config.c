@@ -20,6 +20,7 @@
 #include "rooms/rooms.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/uring.h"
 
 /* How a case's field is read back from pd_config_t. */
 typedef enum {
@@ -81,6 +82,7 @@ static const case_t cases[] = {
     {"linger", "PRESENCED_LINGER", F_MS, OFF(linger_ms), "0", 0, NULL, "1"},
     {"leave-messages", "PRESENCED_LEAVE_MESSAGES", F_UINT, OFF(leave_messages), "user_left",
      PD_LEAVE_USER_LEFT, NULL, "user_left_presence"},
+    {"io-uring", "PRESENCED_IO_URING", F_UINT, OFF(io_uring), "off", PD_URING_OFF, NULL, "on"},
     {"max-message", "PRESENCED_MAX_MESSAGE", F_SIZE, OFF(max_message), "8192", 8192, NULL, "100"},
     {"max-header-bytes", "PRESENCED_MAX_HEADER_BYTES", F_SIZE, OFF(max_header_bytes), "1000", 1000,
      NULL, "999"},
@@ -397,8 +399,9 @@ static void test_numbers_refused(void **state)
     static const char *bad[] = {"ten", "-1", "", "1x", "nan"};
     for (size_t i = 0; i < N_CASES; i++) {
         const case_t *k = &cases[i];
-        /* --leave-messages and --log-level take words; their own tests cover them. */
-        if (!numeric(k->field) || k->offset == OFF(leave_messages) || k->offset == OFF(log_level))
+        /* --leave-messages, --io-uring and --log-level take words; their own tests cover them. */
+        if (!numeric(k->field) || k->offset == OFF(leave_messages) || k->offset == OFF(io_uring) ||
+            k->offset == OFF(log_level))
             continue;
         char flag[64], want[96];
         snprintf(flag, sizeof(flag), "--%s", k->name);
@@ -427,6 +430,7 @@ static void test_bad_values_refused(void **state)
         {{"--leave-messages", "never"},
          "--leave-messages must be both, user_left or user_left_presence, not \"never\""},
         {{"--log-level", "loud"}, "--log-level: unknown level \"loud\""},
+        {{"--io-uring", "maybe"}, "--io-uring must be auto, on or off, not \"maybe\""},
         {{"--verify-header", "NoColon"}, "--verify-header wants \"Name: value\", got \"NoColon\""},
         {{"--static-mount", "js=dist"}, "--static-mount wants \"/PREFIX=DIR\", got \"js=dist\""},
         {{"--static-mount", "/=dist"}, "--static-mount wants \"/PREFIX=DIR\""},
