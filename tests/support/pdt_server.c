@@ -97,6 +97,12 @@ static void build_argv(const pdt_server_t *s, const char *listen, const char *co
                            s->secret_path};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[n++] = fixed[i];
+    /* PDT_THREADS runs a suite against that many loop threads (tests/blackbox/CMakeLists.txt). */
+    const char *threads = getenv("PDT_THREADS");
+    if (threads && *threads) {
+        argv[n++] = "--threads";
+        argv[n++] = threads;
+    }
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < cap; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
