@@ -119,7 +119,7 @@ static const opt_t options[] = {
      OFF(max_handshakes_per_ip), "N",
      "connections per client address still in the HTTP phase (default 0: no limit)"},
     {"threads", "PRESENCED_THREADS", OPT_UINT, OFF(threads), "N",
-     "loop threads, rooms sharded over them by room id (default 1; 0: one per CPU; at most 64)"},
+     "loop threads, rooms sharded over them by room id (default 0: one per CPU; at most 64)"},
     {"flush-batch", "PRESENCED_FLUSH_BATCH", OPT_UINT, OFF(flush_batch), "N",
      "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
     {"write-delay", "PRESENCED_WRITE_DELAY", OPT_SECONDS, OFF(write_delay_ms), "SECONDS",
@@ -179,7 +179,7 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->msg_rate = 50;
     cfg->msg_burst = 200;
     cfg->flush_batch = 16;
-    cfg->threads = 1;
+    cfg->threads = 0;
     cfg->log_level = PD_LOG_INFO;
     cfg->verify_timeout_ms = 3000;
     cfg->verify_max_inflight = 64;

@@ -6,6 +6,7 @@
  * /api/rooms listing every thread's rooms; kicks reaching the room's
  * thread; and SIGTERM draining every thread with 1001 and exit 0.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,26 @@ static void test_sigterm_drains_every_thread(void **state)
         fail_msg("presenced exited with %d within 5 s of SIGTERM (want 0)", rc);
 }
 
+/* ---- the default (0, which the harness overrides with 1): one thread per CPU ---- */
+
+static void test_default_is_one_thread_per_cpu(void **state)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+    int cpus = CPU_COUNT(&set) > 64 ? 64 : CPU_COUNT(&set);
+    static const char *const args[] = {"--threads", "0", NULL};
+    assert_int_equal(pdt_server_start(&own, args), 0);
+    assert_int_equal((int)metric(own.port, "presenced_threads"), cpus);
+    char line[256];
+    assert_int_equal(pdt_server_log_find(&own, "msg=\"listening\"", 0, line, sizeof(line)), 1);
+    assert_non_null(strstr(line, pdt_fmt("threads=%d", cpus)));
+    pdt_server_signal(&own, SIGTERM);
+    int rc = pdt_server_wait(&own, 5000);
+    pdt_server_discard(&own, rc != 0);
+    assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
     if (write_secret() != 0) {
@@ -258,6 +279,7 @@ int main(void)
         PDT_TEST(test_churn_keeps_room_rules),
         PDT_TEST(test_kick_reaches_the_rooms_thread),
         cmocka_unit_test_teardown(test_sigterm_drains_every_thread, teardown_own),
+        cmocka_unit_test_teardown(test_default_is_one_thread_per_cpu, teardown_own),
     };
     int rc = PDT_SUITE(tests, &srv, args, 100);
     unlink(secret_path);

@@ -97,12 +97,13 @@ static void build_argv(const pdt_server_t *s, const char *listen, const char *co
                            s->secret_path};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[n++] = fixed[i];
-    /* PDT_THREADS runs a suite against that many loop threads (tests/blackbox/CMakeLists.txt). */
+    /*
+     * One loop thread unless PDT_THREADS asks for more (tests/blackbox/CMakeLists.txt
+     * runs the suite again with 4); a test's own --threads comes later and wins.
+     */
     const char *threads = getenv("PDT_THREADS");
-    if (threads && *threads) {
-        argv[n++] = "--threads";
-        argv[n++] = threads;
-    }
+    argv[n++] = "--threads";
+    argv[n++] = threads && *threads ? threads : "1";
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < cap; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;

@@ -561,7 +561,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.status_reserve, 8);
     assert_int_equal(cfg.max_handshakes_per_ip, 0);
     assert_int_equal(cfg.flush_batch, 16);
-    assert_int_equal(cfg.threads, 1);
+    assert_int_equal(cfg.threads, 0);
     assert_int_equal(cfg.write_delay_ms, 0);
     assert_int_equal(cfg.n_allowed_origins, 0);
     assert_null(cfg.verify_url);
