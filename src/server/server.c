@@ -4,17 +4,19 @@
  * at most --flush-batch of them per turn, so input is read between the
  * slices of a long sweep), the liveness sweep and the drain on shutdown.
  * It owns the server's state (server_state.h) and installs what runs a
- * connection's requests and messages (the hooks in conn.h).
+ * connection's requests and messages (the hooks in conn.h). Each of these
+ * runs per shard, on the shard's own loop; pd_server_new() makes every
+ * shard and pd_server_listen() starts their threads (shard.c).
  */
 #include "server.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <errno.h>
 
 #include "../base/err.h"
 #include "../base/mem.h"
@@ -253,7 +255,8 @@ static int make_verifier(pd_server_t *srv, char *err, size_t errlen)
         srv->mint_key = jc.key;
         srv->mint_key_len = jc.key_len;
     } else {
-        if (RAND_bytes(srv->dev_secret, sizeof(srv->dev_secret)) != 1) {
+        /* One secret for the process: a token minted on one thread is checked on another. */
+        if (srv->shard == 0 && RAND_bytes(srv->dev_secret, sizeof(srv->dev_secret)) != 1) {
             snprintf(err, errlen, "cannot make a development secret");
             return PD_ERR_CONFIG;
         }
@@ -281,7 +284,10 @@ static void init_limits(pd_server_t *srv)
     srv->http_limits = (pd_http_limits_t){cfg->max_header_bytes, cfg->max_api_body};
 }
 
-/* One shard: its loop, rooms, connections and phases; dev_secret is shard 0's or NULL. */
+/*
+ * Shard i: its loop, rooms, connections and phases. Shards after the first
+ * copy shard 0's connection limit and development secret.
+ */
 static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, const pd_config_t *cfg,
                               char *err, size_t errlen)
 {
