@@ -4,7 +4,8 @@
  * handover; _pk takeover and the per-user limit with churn; /metrics summed
  * over the threads (presenced_threads, presenced_thread_connections);
  * /api/rooms listing every thread's rooms; kicks reaching the room's
- * thread; and SIGTERM draining every thread with 1001 and exit 0.
+ * thread; SIGTERM draining every thread with 1001 and exit 0; and --dev
+ * tokens minted on one thread accepted on every other.
  */
 #include <sched.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "pdt_http.h"
+#include "pdt_proc.h"
 #include "pdt_suite.h"
 #include "pdt_token.h"
 #include "pdt_ws.h"
@@ -265,6 +267,56 @@ static void test_default_is_one_thread_per_cpu(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* ---- --dev: one development secret for every thread ---- */
+
+/* presenced --dev without a JWT secret (the harness always gives one). */
+static pid_t dev_pid;
+
+static int teardown_dev(void **state)
+{
+    if (dev_pid > 0)
+        pdt_kill(dev_pid, SIGKILL, 1000);
+    dev_pid = 0;
+    return pdt_teardown(state);
+}
+
+static int start_dev(void)
+{
+    int port = pdt_free_port();
+    assert_true(port > 0);
+    const char *listen = pdt_fmt("127.0.0.1:%d", port);
+    const char *const argv[] = {PRESENCED_BIN, "--dev", "--threads", "4", "--listen", listen, NULL};
+    dev_pid = pdt_spawn(argv, NULL, NULL);
+    assert_true(dev_pid > 0);
+    pd_buf_t r = PD_BUF_INIT;
+    int st = 0;
+    for (int i = 0; i < 200 && (st = get(port, "/healthz", &r, 0)) != 200; i++)
+        pdt_pump(25);
+    pd_buf_free(&r);
+    assert_int_equal(st, 200);
+    return port;
+}
+
+/* A token minted on whichever thread took /dev/token is good on the room's thread. */
+static void test_dev_tokens_good_on_every_thread(void **state)
+{
+    int port = start_dev();
+    pd_buf_t r = PD_BUF_INIT;
+    for (int i = 0; i < ROOMS; i++) {
+        const char *ws = pdt_fmt("t-dev-%d", i);
+        assert_int_equal(get(port, pdt_fmt("/dev/token?user=u%d&workspace=%s", i, ws), &r, 0), 200);
+        cJSON *json = cJSON_Parse(pdt_http_body(r.base));
+        pdt_ws_opts_t o = {.workspace = ws, .token = pdt_str(json, "token"), .label = ws};
+        pdt_ws_t *c = pdt_ws_open(port, &o);
+        cJSON_Delete(json);
+        pdt_expect(c, "presence_snapshot");
+    }
+    pd_buf_free(&r);
+    pdt_teardown(NULL);
+    assert_int_equal(pdt_kill(dev_pid, SIGTERM, 5000), 0);
+    dev_pid = 0;
+}
+
 int main(void)
 {
     if (write_secret() != 0) {
@@ -280,6 +332,7 @@ int main(void)
         PDT_TEST(test_kick_reaches_the_rooms_thread),
         cmocka_unit_test_teardown(test_sigterm_drains_every_thread, teardown_own),
         cmocka_unit_test_teardown(test_default_is_one_thread_per_cpu, teardown_own),
+        cmocka_unit_test_teardown(test_dev_tokens_good_on_every_thread, teardown_dev),
     };
     int rc = PDT_SUITE(tests, &srv, args, 100);
     unlink(secret_path);
