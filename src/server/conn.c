@@ -16,7 +16,6 @@
 #include "../base/err.h"
 #include "../base/mem.h"
 #include "../proto/proto.h"
-#include "handover.h"
 #include "log.h"
 #include "metrics.h"
 #include "server_state.h"
@@ -734,7 +733,7 @@ static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
         pd_conn_respond(c, st, "text/plain", pd_slice_cstr(pd_http_reason(st)), extra);
         return;
     }
-    if (pd_handover_upgrade(c, req, workspace))
+    if (c->srv->hooks->elsewhere(c, req, workspace))
         return;
     upgrade(c, req, workspace, 0);
 }

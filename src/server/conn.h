@@ -85,6 +85,8 @@ typedef struct pd_conn_hooks {
     int (*is_status)(pd_slice_t path);
     /* Answers a complete plain HTTP request, not a room upgrade (pd_routes_handle). */
     void (*request)(pd_conn_t *c, const pd_http_request_t *req);
+    /* 1 when workspace's room is another shard's, which takes c over (pd_handover_upgrade). */
+    int (*elsewhere)(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace);
     /* The 101 is queued: admits c to workspace's room (pd_admit_start). */
     void (*upgraded)(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace);
     /* A message during admission; 1 when kept, 0 when none is pending (pd_admit_buffer). */

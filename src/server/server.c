@@ -23,6 +23,7 @@
 #include "admit.h"
 #include "api.h"
 #include "conn.h"
+#include "handover.h"
 #include "log.h"
 #include "routes.h"
 #include "server_state.h"
@@ -43,6 +44,7 @@ static const pd_conn_hooks_t conn_hooks = {
     .takes_body = pd_api_takes_body,
     .is_status = pd_routes_is_status,
     .request = pd_routes_handle,
+    .elsewhere = pd_handover_upgrade,
     .upgraded = pd_admit_start,
     .early_text = pd_admit_buffer,
     .refresh = pd_admit_refresh,
