@@ -196,7 +196,7 @@ static void reopen_shed(int port, int *fds, int n)
     }
 }
 
-/* Waits (bounded) until GET /healthz is shed, keeping n silent connections open. */
+/* Waits (bounded) until GET /healthz is shed, keeping n silent connections open (see above). */
 static void wait_shed(int port, int *fds, int n)
 {
     pd_buf_t r = PD_BUF_INIT;
@@ -251,7 +251,7 @@ static void test_handshakes_per_address(void **state)
     pdt_extra_start(&extra, args);
     int port = extra.srv.port, held[3];
     open_silent(port, held, 3);
-    wait_status(port, "/healthz", 0);
+    wait_shed(port, held, 3);
     /* Upgraded connections are out of the HTTP phase and do not count. */
     close(held[2]);
     wait_status(port, "/healthz", 200);
