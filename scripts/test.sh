@@ -4,7 +4,8 @@
 # real binary, interop with Node's ws, the C client against the real server
 # and nginx, the browser client in Chromium, the benchmark smoke run, the man
 # pages, the Debian packages built and run from a copy of the tree), then
-# runs each fuzz driver for a short, fixed time. Exits non-zero on any
+# runs the threaded suites against a ThreadSanitizer build, then runs each
+# fuzz driver for a short, fixed time. Exits non-zero on any
 # failure.
 #   PD_FUZZ_SECONDS  seconds per fuzz driver (default 15; 0 skips fuzzing)
 set -euo pipefail
@@ -31,6 +32,20 @@ fi
 ctest --test-dir build/test --output-on-failure -j2 2>&1 | tee build/test/ctest.log || true
 ctest_passed=$(sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' build/test/ctest.log)
 read -r total failed <<<"${ctest_passed:-0 1}"
+passed=$((total - failed))
+
+# ThreadSanitizer is a build of its own (it cannot share one with ASan): the
+# threaded suites (label threads: the black-box suite with --threads 4 and
+# bb_threads) against it. A report makes the server exit 66, failing its test.
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DPD_TSAN=ON >/dev/null
+if ! cmake --build build/tsan -j"$(nproc)" >build/tsan/build.log 2>&1; then
+    cat build/tsan/build.log; exit 1
+fi
+ctest --test-dir build/tsan --output-on-failure -j2 -L threads 2>&1 | tee build/tsan/ctest.log || true
+tsan_counts=$(sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' build/tsan/ctest.log)
+read -r tsan_total tsan_failed <<<"${tsan_counts:-0 1}"
+total=$((total + tsan_total))
+failed=$((failed + tsan_failed))
 passed=$((total - failed))
 
 fuzz_passed=0

@@ -15,7 +15,9 @@
 #include "../proto/proto.h"
 #include "../rooms/rooms.h"
 #include "conn.h"
+#include "handover.h"
 #include "server_state.h"
+#include "shard.h"
 #include "verifier.h"
 
 #define API_PREFIX "/api/rooms"
@@ -47,18 +49,35 @@ static void respond_unauthorized(pd_conn_t *c)
     pd_buf_free(&body);
 }
 
-static void list_rooms(pd_conn_t *c)
+/* On each thread: its rooms as ",{...}" entries, read by the asker once all are in. */
+static void fill_rooms(pd_server_t *srv, pd_shard_report_t *rep)
+{
+    size_t iter = 0;
+    for (pd_room_t *r; (r = pd_rooms_next(srv->rooms, &iter));)
+        pd_proto_enc_api_rooms_entry(&rep->text, pd_room_id(r), pd_room_user_count(r),
+                                     pd_room_conn_count(r), 0);
+}
+
+static void rooms_done(pd_conn_t *c, const pd_shard_report_t *reps, unsigned n)
 {
     pd_buf_t body = PD_BUF_INIT;
     pd_proto_enc_api_rooms_begin(&body);
-    size_t iter = 0;
-    int first = 1;
-    for (pd_room_t *r; (r = pd_rooms_next(c->srv->rooms, &iter)); first = 0)
-        pd_proto_enc_api_rooms_entry(&body, pd_room_id(r), pd_room_user_count(r),
-                                     pd_room_conn_count(r), first);
+    size_t skip = 1; /* the first entry's ',' */
+    for (unsigned i = 0; i < n; i++) {
+        if (!reps[i].text.len)
+            continue;
+        pd_buf_append(&body, reps[i].text.base + skip, reps[i].text.len - skip);
+        skip = 0;
+    }
     pd_proto_enc_api_rooms_end(&body);
     pd_conn_respond_json(c, 200, pd_buf_slice(&body));
     pd_buf_free(&body);
+}
+
+/* Every thread's rooms: each is asked through its inbox (shard.h). */
+static void list_rooms(pd_conn_t *c)
+{
+    pd_shard_ask(c, fill_rooms, rooms_done);
 }
 
 static void show_room(pd_conn_t *c, pd_room_t *r)
@@ -114,6 +133,8 @@ static void route_room(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t re
 {
     pd_slice_t room_id, action;
     split_room(rest, &room_id, &action);
+    if (pd_handover_room(c, room_id))
+        return; /* the room's thread answers */
     pd_room_t *room = pd_rooms_find(c->srv->rooms, room_id);
     if (!action.base && req->method == PD_HTTP_GET) {
         if (room)

@@ -121,6 +121,8 @@ static const opt_t options[] = {
     {"max-handshakes-per-ip", "PRESENCED_MAX_HANDSHAKES_PER_IP", OPT_UINT,
      OFF(max_handshakes_per_ip), "N",
      "connections per client address still in the HTTP phase (default 0: no limit)"},
+    {"threads", "PRESENCED_THREADS", OPT_UINT, OFF(threads), "N",
+     "loop threads, rooms sharded over them by room id (default 0: one per CPU; at most 64)"},
     {"flush-batch", "PRESENCED_FLUSH_BATCH", OPT_UINT, OFF(flush_batch), "N",
      "sockets written per loop turn before reading input again (default 16; 0: no limit)"},
     {"write-delay", "PRESENCED_WRITE_DELAY", OPT_SECONDS, OFF(write_delay_ms), "SECONDS",
@@ -184,6 +186,7 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->msg_rate = 50;
     cfg->msg_burst = 200;
     cfg->flush_batch = 16;
+    cfg->threads = 0;
     cfg->log_level = PD_LOG_INFO;
     cfg->verify_timeout_ms = 3000;
     cfg->verify_max_inflight = 64;
@@ -583,6 +586,8 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
         return fail(err, errlen, "--ping-interval and --idle-timeout must be above zero%s%s", "", "");
     if (cfg->write_delay_ms > 1000)
         return fail(err, errlen, "--write-delay is at most 1 second%s%s", "", "");
+    if (cfg->threads > 64)
+        return fail(err, errlen, "--threads is at most 64%s%s", "", "");
     if (cfg->ping_interval_ms >= cfg->idle_timeout_ms)
         return fail(err, errlen, "--ping-interval must be shorter than --idle-timeout%s%s", "", "");
     if (cfg->max_message < 64 || cfg->max_header_bytes < 256 || cfg->rate <= 0 || cfg->burst < 1)

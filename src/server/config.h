@@ -56,6 +56,7 @@ typedef struct {
     unsigned max_handshakes_per_ip; /* connections per address in the HTTP phase (0: no limit) */
     double msg_rate;           /* messages/s per connection, any type (50) */
     double msg_burst;          /* burst of them (200); past it the connection is closed */
+    unsigned threads;          /* loop threads, rooms sharded over them (0 = one per CPU, at most 64) */
     unsigned flush_batch;      /* sockets written per loop turn before reading again (16; 0 = all) */
     uint64_t write_delay_ms;   /* least time between two writes to a busy member (0) */
     unsigned io_uring;         /* pd_uring_mode_t (uring.h): auto, on or off (auto) */

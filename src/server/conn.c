@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conn.h"
 
@@ -399,34 +400,52 @@ static int addr_take(pd_conn_t *c)
         uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
         return 0;
     pd_slice_t key = addr_key(&ss);
-    pd_addr_count_t *a = pd_map_get(&srv->http_by_addr, key);
-    if (a && a->n >= srv->cfg->max_handshakes_per_ip)
-        return -1;
-    if (!a) {
-        a = pd_calloc(1, sizeof(*a));
-        memcpy(a->key, key.base, key.len);
-        a->key_len = key.len;
-        pd_map_put(&srv->http_by_addr, pd_slice((const char *)a->key, a->key_len), a);
+    pd_proc_t *proc = srv->proc;
+    int rc = 0;
+    /* The count is the process's: one lock, on the accept path only. */
+    uv_mutex_lock(&proc->addr_lock);
+    pd_addr_count_t *a = pd_map_get(&proc->http_by_addr, key);
+    if (a && a->n >= srv->cfg->max_handshakes_per_ip) {
+        rc = -1;
+    } else {
+        if (!a) {
+            a = pd_calloc(1, sizeof(*a));
+            memcpy(a->key, key.base, key.len);
+            a->key_len = key.len;
+            pd_map_put(&proc->http_by_addr, pd_slice((const char *)a->key, a->key_len), a);
+        }
+        a->n++;
+        c->addr = a;
     }
-    a->n++;
-    c->addr = a;
-    return 0;
+    uv_mutex_unlock(&proc->addr_lock);
+    return rc;
+}
+
+static void addr_drop(pd_conn_t *c)
+{
+    pd_addr_count_t *a = c->addr;
+    pd_proc_t *proc = c->srv->proc;
+    if (!a)
+        return;
+    c->addr = NULL;
+    uv_mutex_lock(&proc->addr_lock);
+    if (--a->n == 0) {
+        pd_map_del(&proc->http_by_addr, pd_slice((const char *)a->key, a->key_len));
+        free(a);
+    }
+    uv_mutex_unlock(&proc->addr_lock);
 }
 
 /* The connection has left the HTTP phase (upgraded, answered or gone). */
 static void drop_http(pd_conn_t *c)
 {
+    pd_buf_free(&c->raw);
     if (c->http) {
         pd_http_parser_free(c->http);
         free(c->http);
         c->http = NULL;
     }
-    pd_addr_count_t *a = c->addr;
-    c->addr = NULL;
-    if (a && --a->n == 0) {
-        pd_map_del(&c->srv->http_by_addr, pd_slice((const char *)a->key, a->key_len));
-        free(a);
-    }
+    addr_drop(c);
 }
 
 /* ---- the rooms module's side ----------------------------------------- */
@@ -478,6 +497,8 @@ static void on_closed(uv_handle_t *h)
     pd_server_t *srv = c->srv;
     pd_list_remove(&c->link);
     srv->n_conns--;
+    if (!c->handed)
+        atomic_fetch_sub(&srv->proc->n_conns, 1);
     if (c->ws)
         srv->metrics.connections--;
     else
@@ -723,7 +744,8 @@ static int upgrade_status(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t
     return origin_allowed(c->srv->cfg, req->origin) ? 0 : 403;
 }
 
-static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace)
+/* refuse: the room's shard is draining; the WebSocket opens only to close with 1001. */
+static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace, int refuse)
 {
     pd_server_t *srv = c->srv;
     char accept[29];
@@ -743,7 +765,15 @@ static void upgrade(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
     c->last_ping_ms = pd_server_now(srv);
     srv->metrics.http_connections--;
     srv->metrics.connections++;
-    srv->hooks->upgraded(c, req, workspace);
+    if (refuse || srv->draining)
+        pd_conn_close_ws(c, 1001, "server shutting down");
+    else
+        srv->hooks->upgraded(c, req, workspace);
+}
+
+void pd_conn_refuse_upgrade(pd_conn_t *c, const pd_http_request_t *req)
+{
+    upgrade(c, req, PD_SLICE_NULL, 1);
 }
 
 static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
@@ -766,7 +796,9 @@ static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
         pd_conn_respond(c, st, "text/plain", pd_slice_cstr(pd_http_reason(st)), extra);
         return;
     }
-    upgrade(c, req, workspace);
+    if (c->srv->hooks->elsewhere(c, req, workspace))
+        return;
+    upgrade(c, req, workspace, 0);
 }
 
 /*
@@ -787,6 +819,9 @@ static int body_policy(void *ud, const pd_http_request_t *head, size_t *max_body
 
 static void on_http_bytes(pd_conn_t *c, const char *data, size_t len)
 {
+    /* Another shard may have to go on from the first byte (handover.c). */
+    if (c->srv->proc->n > 1)
+        pd_buf_append(&c->raw, data, len);
     ssize_t r = pd_http_feed(c->http, data, len);
     if (r == PD_ERR_PARTIAL)
         return;
@@ -822,13 +857,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     c->srv->metrics.bytes_in_total += (size_t)nread;
     c->last_recv_ms = pd_server_now(c->srv);
-    if (c->state == CONN_HTTP)
+    if (c->state == CONN_HTTP && c->http)
         on_http_bytes(c, buf->base, (size_t)nread);
+    else if (c->state == CONN_HTTP)
+        return; /* the answer waits on the other shards; what follows is not read */
     else
         feed_ws(c, buf->base, (size_t)nread);
 }
 
-void pd_conn_accept(pd_server_t *srv)
+static pd_conn_t *conn_new(pd_server_t *srv)
 {
     pd_conn_t *c = pd_calloc(1, sizeof(*c));
     c->srv = srv;
@@ -840,6 +877,21 @@ void pd_conn_accept(pd_server_t *srv)
     srv->n_conns++;
     srv->metrics.http_connections++;
     c->created_ms = c->last_recv_ms = c->last_text_ms = pd_server_now(srv);
+    return c;
+}
+
+static void start_http(pd_conn_t *c)
+{
+    c->http = pd_malloc(sizeof(*c->http));
+    pd_http_parser_init(c->http, &c->srv->http_limits);
+    pd_http_parser_on_head(c->http, body_policy, c);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void pd_conn_accept(pd_server_t *srv)
+{
+    pd_conn_t *c = conn_new(srv);
+    unsigned n = atomic_fetch_add(&srv->proc->n_conns, 1) + 1;
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
         finish_close(c);
         return;
@@ -848,9 +900,9 @@ void pd_conn_accept(pd_server_t *srv)
     /*
      * Past --max-conns a few more (--status-reserve) are still read, so that
      * /healthz and /metrics answer and others learn to come back (503 with
-     * Retry-After) instead of meeting a reset.
+     * Retry-After) instead of meeting a reset. The count is the process's.
      */
-    if (srv->draining || srv->n_conns > srv->max_conns + srv->cfg->status_reserve) {
+    if (srv->draining || n > srv->max_conns + srv->cfg->status_reserve) {
         srv->metrics.rejected_total++;
         finish_close(c);
         return;
@@ -860,12 +912,32 @@ void pd_conn_accept(pd_server_t *srv)
         finish_close(c);
         return;
     }
-    c->over_limit = srv->n_conns > srv->max_conns;
+    c->over_limit = n > srv->max_conns;
     uv_tcp_nodelay(&c->tcp, 1);
-    c->http = pd_malloc(sizeof(*c->http));
-    pd_http_parser_init(c->http, &srv->http_limits);
-    pd_http_parser_on_head(c->http, body_policy, c);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    start_http(c);
+}
+
+/*
+ * The sender counted the connection against --max-conns and its address's
+ * handshakes; it is counted here as the process's from now on (the
+ * sender's copy is marked handed).
+ */
+void pd_conn_adopt(pd_server_t *srv, int fd, pd_slice_t raw)
+{
+    pd_conn_t *c = conn_new(srv);
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
+        finish_close(c); /* its close gives back the sender's count */
+        return;
+    }
+    start_http(c);
+    on_http_bytes(c, raw.base, raw.len);
+}
+
+void pd_conn_release(pd_conn_t *c)
+{
+    c->handed = 1;
+    finish_close(c);
 }
 
 /* ---- the sweep ------------------------------------------------------- */

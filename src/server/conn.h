@@ -48,6 +48,7 @@ struct pd_conn {
     unsigned over_limit : 1;   /* accepted past --max-conns: status answers or 503 only */
     unsigned behind : 1;       /* the kernel refused bytes and the queue has not drained since */
     unsigned broken : 1;       /* a write failed inside a broadcast; closed in the flush phase */
+    unsigned handed : 1;       /* handed over to another shard, which counts it from now on */
     pd_list_t link;            /* in srv->conns */
     pd_list_t flush_link;      /* in srv->flush_list or srv->delay_list */
     uint32_t flush_seq;        /* srv->flush_pushes when it joined flush_list */
@@ -66,6 +67,8 @@ struct pd_conn {
     uint32_t resyncs;          /* resynchronisations in the current window */
     uint64_t resync_window_ms;
     pd_http_parser_t *http;    /* only while reading the request */
+    pd_buf_t raw;              /* with several shards, the bytes read while in the HTTP phase */
+    struct pd_ask *ask;        /* shard.c's, while the other shards are asked for /metrics etc. */
     struct pd_addr_count *addr;/* its address's count of HTTP-phase connections, or NULL */
     pd_ws_t *ws;
     pd_member_t *member;
@@ -86,6 +89,8 @@ typedef struct pd_conn_hooks {
     int (*is_status)(pd_slice_t path);
     /* Answers a complete plain HTTP request, not a room upgrade (pd_routes_handle). */
     void (*request)(pd_conn_t *c, const pd_http_request_t *req);
+    /* 1 when workspace's room is another shard's, which takes c over (pd_handover_upgrade). */
+    int (*elsewhere)(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace);
     /* The 101 is queued: admits c to workspace's room (pd_admit_start). */
     void (*upgraded)(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t workspace);
     /* A message during admission; 1 when kept, 0 when none is pending (pd_admit_buffer). */
@@ -107,6 +112,15 @@ extern const pd_rooms_ops_t pd_conn_rooms_ops;
 
 /* Accepts one connection from srv's listener. */
 void pd_conn_accept(pd_server_t *srv);
+/*
+ * Takes over fd, a connection in the HTTP phase that another shard accepted
+ * and read raw from, and goes on as if it had read raw itself.
+ */
+void pd_conn_adopt(pd_server_t *srv, int fd, pd_slice_t raw);
+/* Closes c here without touching its socket's peer: another shard now holds a copy of fd. */
+void pd_conn_release(pd_conn_t *c);
+/* Upgrades c only to close it at once with 1001: its room's shard is draining. */
+void pd_conn_refuse_upgrade(pd_conn_t *c, const pd_http_request_t *req);
 /* Sends a message of that type with code; message is NULL or only sent in an error. */
 void pd_conn_send_code(pd_conn_t *c, pd_code_type_t type, const char *code, const char *message);
 /* Decodes and applies one message of an admitted connection. */

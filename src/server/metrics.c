@@ -17,6 +17,39 @@ void pd_metrics_observe_latency(pd_metrics_t *m, double seconds)
     m->latency_sum_s += seconds;
 }
 
+static void add_array(uint64_t *dst, const uint64_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+#define ADD_ARRAY(field) add_array(dst->field, src->field, sizeof(dst->field) / sizeof(uint64_t))
+
+void pd_metrics_add(pd_metrics_t *dst, const pd_metrics_t *src)
+{
+    dst->connections += src->connections;
+    dst->http_connections += src->http_connections;
+    dst->accepted_total += src->accepted_total;
+    dst->rejected_total += src->rejected_total;
+    dst->busy_total += src->busy_total;
+    dst->addr_rejected_total += src->addr_rejected_total;
+    dst->messages_in_total += src->messages_in_total;
+    dst->messages_out_total += src->messages_out_total;
+    dst->bytes_in_total += src->bytes_in_total;
+    dst->bytes_out_total += src->bytes_out_total;
+    dst->writes_total += src->writes_total;
+    dst->bad_messages_total += src->bad_messages_total;
+    dst->resyncs_total += src->resyncs_total;
+    dst->superseded_total += src->superseded_total;
+    ADD_ARRAY(auth_failures);
+    dst->admission_rejects_room_full += src->admission_rejects_room_full;
+    dst->admission_rejects_too_many += src->admission_rejects_too_many;
+    ADD_ARRAY(evictions);
+    ADD_ARRAY(latency_buckets);
+    dst->latency_count += src->latency_count;
+    dst->latency_sum_s += src->latency_sum_s;
+}
+
 static void metric(pd_buf_t *out, const char *name, const char *type, const char *help,
                    uint64_t value)
 {
@@ -100,4 +133,14 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
     render_auth(m, out);
     render_evictions(m, out);
     render_latency(m, out);
+}
+
+void pd_metrics_render_threads(const unsigned *conns, unsigned n, pd_buf_t *out)
+{
+    metric(out, "presenced_threads", "gauge", "Loop threads the rooms are sharded over.", n);
+    static const char *name = "presenced_thread_connections";
+    pd_buf_appendf(out, "# HELP %s Connections (any state) on each thread.\n"
+                        "# TYPE %s gauge\n", name, name);
+    for (unsigned i = 0; i < n; i++)
+        pd_buf_appendf(out, "%s{thread=\"%u\"} %u\n", name, i, conns[i]);
 }

@@ -1,7 +1,8 @@
 /*
  * Counters and one latency histogram, rendered in the Prometheus text
  * exposition format for GET /metrics. Plain integers: a metrics struct
- * belongs to one event loop.
+ * belongs to one event loop (one thread); /metrics adds up copies that each
+ * thread made of its own.
  */
 #ifndef PD_SERVER_METRICS_H
 #define PD_SERVER_METRICS_H
@@ -47,6 +48,12 @@ typedef struct {
     uint64_t latency_count;
     double latency_sum_s;
 } pd_metrics_t;
+
+/* Adds src's counters, gauges and histogram to dst (the threads' metrics into one). */
+void pd_metrics_add(pd_metrics_t *dst, const pd_metrics_t *src);
+
+/* Appends presenced_threads and each thread's connections (any state). */
+void pd_metrics_render_threads(const unsigned *conns, unsigned n, pd_buf_t *out);
 
 /* Records one fan-out latency (from reading an update to handing its frames to the kernel). */
 void pd_metrics_observe_latency(pd_metrics_t *m, double seconds);

@@ -35,10 +35,8 @@ int pd_routes_is_status(pd_slice_t path)
     return pd_slice_eq_cstr(path, "/healthz") || pd_slice_eq_cstr(path, "/metrics");
 }
 
-static void render_verifier(const pd_verifier_t *v, pd_buf_t *out)
+static void render_verifier(const pd_verifier_stats_t *st, pd_buf_t *out)
 {
-    pd_verifier_stats_t st;
-    pd_verifier_stats(v, &st);
     pd_buf_appendf(out,
                    "# HELP presenced_verify_requests_total Requests sent to the verify endpoint.\n"
                    "# TYPE presenced_verify_requests_total counter\n"
@@ -55,19 +53,62 @@ static void render_verifier(const pd_verifier_t *v, pd_buf_t *out)
                    "# HELP presenced_verify_queued Verify requests waiting for a slot.\n"
                    "# TYPE presenced_verify_queued gauge\n"
                    "presenced_verify_queued %u\n",
-                   (unsigned long long)st.requests, (unsigned long long)st.cache_hits,
-                   (unsigned long long)st.failures, st.inflight, st.queued);
+                   (unsigned long long)st->requests, (unsigned long long)st->cache_hits,
+                   (unsigned long long)st->failures, st->inflight, st->queued);
+}
+
+static void add_verifier(pd_verifier_stats_t *dst, const pd_verifier_stats_t *src)
+{
+    dst->requests += src->requests;
+    dst->cache_hits += src->cache_hits;
+    dst->failures += src->failures;
+    dst->inflight += src->inflight;
+    dst->queued += src->queued;
+}
+
+/* On each thread: a copy of its own counters, read by the asker once all are in. */
+static void fill_metrics(pd_server_t *srv, pd_shard_report_t *rep)
+{
+    rep->metrics = srv->metrics;
+    rep->rooms = pd_rooms_count(srv->rooms);
+    rep->conns = srv->n_conns;
+    rep->has_verifier = srv->verifier != NULL;
+    if (srv->verifier)
+        pd_verifier_stats(srv->verifier, &rep->verify);
+    rep->uring_on = srv->uring && !pd_uring_broken(srv->uring);
+    if (srv->uring)
+        rep->uring = pd_uring_stats(srv->uring);
+}
+
+static void metrics_done(pd_conn_t *c, const pd_shard_report_t *reps, unsigned n)
+{
+    pd_metrics_t sum = {0};
+    pd_verifier_stats_t verify = {0};
+    pd_uring_stats_t uring = {0};
+    int uring_on = n > 0;
+    unsigned conns[PD_MAX_THREADS];
+    size_t rooms = 0;
+    for (unsigned i = 0; i < n; i++) {
+        pd_metrics_add(&sum, &reps[i].metrics);
+        add_verifier(&verify, &reps[i].verify);
+        pd_uring_add_stats(&uring, &reps[i].uring);
+        uring_on &= reps[i].uring_on;
+        rooms += reps[i].rooms;
+        conns[i] = reps[i].conns;
+    }
+    pd_buf_t body = PD_BUF_INIT;
+    pd_metrics_render(&sum, rooms, &body);
+    if (reps[0].has_verifier)
+        render_verifier(&verify, &body);
+    pd_uring_render_stats(uring_on, &uring, &body);
+    pd_metrics_render_threads(conns, n, &body);
+    pd_conn_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
+    pd_buf_free(&body);
 }
 
 static void handle_metrics(pd_conn_t *c)
 {
-    pd_buf_t body = PD_BUF_INIT;
-    pd_metrics_render(&c->srv->metrics, pd_rooms_count(c->srv->rooms), &body);
-    if (c->srv->verifier)
-        render_verifier(c->srv->verifier, &body);
-    pd_uring_render(c->srv->uring, &body);
-    pd_conn_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
-    pd_buf_free(&body);
+    pd_shard_ask(c, fill_metrics, metrics_done);
 }
 
 static int query_field(pd_slice_t query, const char *name, char *out, size_t cap)
@@ -250,7 +291,7 @@ void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req)
         pd_conn_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
                         "Allow: GET\r\n");
     } else if (pd_slice_eq_cstr(path, "/healthz")) {
-        int ok = !c->srv->draining;
+        int ok = !atomic_load(&c->srv->proc->draining);
         pd_conn_respond(c, ok ? 200 : 503, "text/plain",
                         ok ? PD_SLICE_LIT("ok\n") : PD_SLICE_LIT("draining\n"), NULL);
     } else if (pd_slice_eq_cstr(path, "/metrics")) {

@@ -4,38 +4,52 @@
  * at most --flush-batch of them per turn, so input is read between the
  * slices of a long sweep), the liveness sweep and the drain on shutdown.
  * It owns the server's state (server_state.h) and installs what runs a
- * connection's requests and messages (the hooks in conn.h).
+ * connection's requests and messages (the hooks in conn.h). Each of these
+ * runs per shard, on the shard's own loop; pd_server_new() makes every
+ * shard and pd_server_listen() starts their threads (shard.c).
  */
 #include "server.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "../base/err.h"
 #include "../base/mem.h"
 #include "admit.h"
 #include "api.h"
 #include "conn.h"
+#include "handover.h"
 #include "log.h"
 #include "routes.h"
 #include "server_state.h"
+#include "shard.h"
 
 #define DRAIN_TIMEOUT_MS 3000
 #define FD_RESERVE 64
 #define URING_MAX_SLICE 1024 /* sends per io_uring submission */
+
+/* Pending token checks and a pending ask of the other shards end with the connection. */
+static void conn_leaving(pd_conn_t *c)
+{
+    pd_admit_cancel(c);
+    pd_shard_ask_cancel(c);
+}
 
 /* The files above a connection, as the connection reaches them (conn.h). */
 static const pd_conn_hooks_t conn_hooks = {
     .takes_body = pd_api_takes_body,
     .is_status = pd_routes_is_status,
     .request = pd_routes_handle,
+    .elsewhere = pd_handover_upgrade,
     .upgraded = pd_admit_start,
     .early_text = pd_admit_buffer,
     .refresh = pd_admit_refresh,
-    .leaving = pd_admit_cancel,
+    .leaving = conn_leaving,
 };
 
 /* ---- loop phases ----------------------------------------------------- */
@@ -244,6 +258,18 @@ static unsigned raise_fd_limit(const pd_config_t *cfg)
     return derived;
 }
 
+/*
+ * Each thread has its own verify client; the process-wide bounds
+ * (--verify-max-inflight, --verify-cache-max) are split among them, rounded
+ * up, so the endpoint sees no more than with one thread (give or take the
+ * rounding). A room's checks all run on its thread, so its cache entries
+ * live there alone.
+ */
+static unsigned share(unsigned total, unsigned threads)
+{
+    return total ? (total + threads - 1) / threads : 0;
+}
+
 static int make_endpoint_verifier(pd_server_t *srv, char *err, size_t errlen)
 {
     const pd_config_t *cfg = srv->cfg;
@@ -254,10 +280,10 @@ static int make_endpoint_verifier(pd_server_t *srv, char *err, size_t errlen)
         .url = cfg->verify_url,
         .timeout_ms = cfg->verify_timeout_ms,
         .headers = (const char *const *)headers,
-        .max_inflight = cfg->verify_max_inflight,
+        .max_inflight = share(cfg->verify_max_inflight, srv->proc->n),
         .max_queue = srv->max_conns,
         .cache_ttl_ms = cfg->verify_cache_ttl_ms,
-        .cache_max = cfg->verify_cache_max,
+        .cache_max = share(cfg->verify_cache_max, srv->proc->n),
     };
     srv->verifier = pd_verifier_new(srv->loop, &vc, err, errlen);
     free(headers);
@@ -280,7 +306,8 @@ static int make_verifier(pd_server_t *srv, char *err, size_t errlen)
         srv->mint_key = jc.key;
         srv->mint_key_len = jc.key_len;
     } else {
-        if (RAND_bytes(srv->dev_secret, sizeof(srv->dev_secret)) != 1) {
+        /* One secret for the process: a token minted on one thread is checked on another. */
+        if (srv->shard == 0 && RAND_bytes(srv->dev_secret, sizeof(srv->dev_secret)) != 1) {
             snprintf(err, errlen, "cannot make a development secret");
             return PD_ERR_CONFIG;
         }
@@ -309,8 +336,9 @@ static void init_limits(pd_server_t *srv)
 }
 
 /*
- * The flush phase's ring, sized to a slice (--flush-batch; a larger or
- * unlimited slice is submitted in parts). Which path writes is logged once.
+ * A shard's flush-phase ring, sized to a slice (--flush-batch; a larger or
+ * unlimited slice is submitted in parts). Which path writes is logged once,
+ * by the first shard: every shard opens its ring the same way.
  */
 static int open_uring(pd_server_t *srv, char *err, size_t errlen)
 {
@@ -322,6 +350,8 @@ static int open_uring(pd_server_t *srv, char *err, size_t errlen)
         snprintf(err, errlen, "--io-uring on: %s", why);
         return -1;
     }
+    if (srv->shard != 0)
+        return 0;
     if (srv->uring)
         pd_log(PD_LOG_INFO, "flush writes with io_uring", " slice=%u", entries);
     else
@@ -330,14 +360,23 @@ static int open_uring(pd_server_t *srv, char *err, size_t errlen)
     return 0;
 }
 
-pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, size_t errlen)
+/*
+ * Shard i: its loop, rooms, connections and phases. Shards after the first
+ * copy shard 0's connection limit and development secret.
+ */
+static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, const pd_config_t *cfg,
+                              char *err, size_t errlen)
 {
     pd_server_t *srv = pd_calloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = cfg;
+    srv->proc = proc;
+    srv->shard = i;
     srv->hooks = &conn_hooks;
     init_limits(srv);
-    srv->max_conns = raise_fd_limit(cfg);
+    srv->max_conns = proc->shards[0] ? proc->shards[0]->max_conns : raise_fd_limit(cfg);
+    if (proc->shards[0])
+        memcpy(srv->dev_secret, proc->shards[0]->dev_secret, sizeof(srv->dev_secret));
     if (open_uring(srv, err, errlen) != 0) {
         free(srv);
         return NULL;
@@ -355,7 +394,6 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_list_init(&srv->flush_list);
     pd_list_init(&srv->delay_list);
     pd_proto_client_msg_init(&srv->msg);
-    pd_map_init(&srv->http_by_addr, random_seed());
     srv->ping_frame = pd_shared_copy("\x89\x00", 2);
     uv_tcp_init(loop, &srv->listener);
     uv_prepare_init(loop, &srv->flush_phase);
@@ -364,10 +402,75 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     uv_timer_init(loop, &srv->sweep);
     uv_timer_init(loop, &srv->tick);
     uv_timer_init(loop, &srv->drain_timer);
+    pd_shard_inbox_init(srv);
     srv->listener.data = srv->flush_phase.data = srv->sweep.data = srv->tick.data = srv;
     srv->flush_more.data = srv->flush_timer.data = srv;
     srv->drain_timer.data = srv;
     return srv;
+}
+
+static void shard_free(pd_server_t *srv)
+{
+    pd_rooms_free(srv->rooms);
+    pd_uring_close(srv->uring);
+    pd_jwt_verifier_free(srv->jwt);
+    pd_proto_client_msg_free(&srv->msg);
+    pd_buf_free(&srv->scratch);
+    pd_shared_unref(srv->ping_frame);
+    uv_mutex_destroy(&srv->inbox.lock);
+    memset(srv->dev_secret, 0, sizeof(srv->dev_secret));
+    free(srv);
+}
+
+/* Shards 1..n-1 get a loop each; their threads start once the listener is up. */
+static int make_other_shards(pd_proc_t *proc, const pd_config_t *cfg, char *err, size_t errlen)
+{
+    for (unsigned i = 1; i < proc->n; i++) {
+        proc->loops[i] = pd_calloc(1, sizeof(uv_loop_t));
+        uv_loop_init(proc->loops[i]);
+        proc->shards[i] = shard_new(proc, i, proc->loops[i], cfg, err, errlen);
+        if (!proc->shards[i])
+            return -1;
+    }
+    return 0;
+}
+
+static void proc_free(pd_proc_t *proc)
+{
+    for (unsigned i = 1; i < proc->n; i++) {
+        if (proc->shards[i]) {
+            /* A shard whose thread never ran closes its handles here. */
+            pd_server_drain_shard(proc->shards[i]);
+            uv_run(proc->loops[i], UV_RUN_DEFAULT);
+            shard_free(proc->shards[i]);
+        }
+        if (proc->loops[i]) {
+            uv_loop_close(proc->loops[i]);
+            free(proc->loops[i]);
+        }
+    }
+    if (proc->shards[0])
+        shard_free(proc->shards[0]);
+    pd_map_free(&proc->http_by_addr);
+    uv_mutex_destroy(&proc->addr_lock);
+    free(proc);
+}
+
+pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, size_t errlen)
+{
+    pd_proc_t *proc = pd_calloc(1, sizeof(*proc));
+    proc->n = cfg->threads ? cfg->threads : pd_shard_default_count();
+    atomic_init(&proc->n_conns, 0);
+    atomic_init(&proc->draining, 0);
+    uv_mutex_init(&proc->addr_lock);
+    pd_map_init(&proc->http_by_addr, random_seed());
+    proc->loops[0] = loop;
+    proc->shards[0] = shard_new(proc, 0, loop, cfg, err, errlen);
+    if (!proc->shards[0] || make_other_shards(proc, cfg, err, errlen) != 0) {
+        proc_free(proc);
+        return NULL;
+    }
+    return proc->shards[0];
 }
 
 static int bind_addr(pd_server_t *srv, struct sockaddr_storage *ss)
@@ -394,6 +497,38 @@ static void write_port_file(pd_server_t *srv)
     rename(tmp, srv->cfg->port_file);
 }
 
+/* Loop phases of a shard that is listening. */
+static void start_phases(pd_server_t *srv)
+{
+    srv->listening = 1;
+    uv_prepare_start(&srv->flush_phase, on_flush_phase);
+    uint64_t period = sweep_period(srv->cfg);
+    uv_timer_start(&srv->sweep, on_sweep, period, period);
+}
+
+/*
+ * Every other shard polls the same listening socket (a dup of it on its own
+ * loop): one accept queue, so an idle thread takes what a busy one would
+ * leave waiting, and the bound port is the one in the port file.
+ */
+static int share_listener(pd_proc_t *proc, char *err, size_t errlen)
+{
+    uv_os_fd_t fd;
+    int rc = uv_fileno((uv_handle_t *)&proc->shards[0]->listener, &fd);
+    for (unsigned i = 1; !rc && i < proc->n; i++) {
+        pd_server_t *srv = proc->shards[i];
+        int copy = dup(fd);
+        rc = copy < 0 ? uv_translate_sys_error(errno) : uv_tcp_open(&srv->listener, copy);
+        if (!rc)
+            rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        if (!rc)
+            start_phases(srv);
+    }
+    if (rc)
+        snprintf(err, errlen, "cannot share the listener: %s", uv_strerror(rc));
+    return rc ? rc : pd_shard_start(proc, err, errlen);
+}
+
 int pd_server_listen(pd_server_t *srv, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -411,13 +546,13 @@ int pd_server_listen(pd_server_t *srv, char *err, size_t errlen)
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
     srv->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                               : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    srv->listening = 1;
-    uv_prepare_start(&srv->flush_phase, on_flush_phase);
-    uint64_t period = sweep_period(srv->cfg);
-    uv_timer_start(&srv->sweep, on_sweep, period, period);
+    start_phases(srv);
+    rc = share_listener(srv->proc, err, errlen);
+    if (rc)
+        return rc;
     write_port_file(srv);
-    pd_log(PD_LOG_INFO, "listening", " addr=%s:%d max_conns=%u dev=%d", srv->cfg->listen_host,
-           srv->port, srv->max_conns, srv->cfg->dev);
+    pd_log(PD_LOG_INFO, "listening", " addr=%s:%d max_conns=%u dev=%d threads=%u",
+           srv->cfg->listen_host, srv->port, srv->max_conns, srv->cfg->dev, srv->proc->n);
     return 0;
 }
 
@@ -434,6 +569,7 @@ static void close_all_handles(pd_server_t *srv)
         pd_conn_abort(pd_container_of(it, pd_conn_t, link));
     pd_verifier_close(srv->verifier);
     srv->verifier = NULL;
+    pd_shard_inbox_close(srv);
     uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->flush_more,
                               (uv_handle_t *)&srv->flush_timer, (uv_handle_t *)&srv->sweep,
                               (uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->drain_timer};
@@ -452,12 +588,12 @@ static void on_drain_check(uv_timer_t *t)
         close_all_handles(srv);
 }
 
-void pd_server_drain(pd_server_t *srv)
+void pd_server_drain_shard(pd_server_t *srv)
 {
     if (srv->draining)
         return;
     srv->draining = 1;
-    pd_log(PD_LOG_INFO, "draining", " connections=%u", srv->n_conns);
+    pd_log(PD_LOG_DEBUG, "draining", " thread=%u connections=%u", srv->shard, srv->n_conns);
     if (!uv_is_closing((uv_handle_t *)&srv->listener))
         uv_close((uv_handle_t *)&srv->listener, NULL);
     pd_list_foreach_safe(it, tmp, &srv->conns) {
@@ -471,17 +607,20 @@ void pd_server_drain(pd_server_t *srv)
     uv_timer_start(&srv->drain_timer, on_drain_check, 50, 50);
 }
 
+void pd_server_drain(pd_server_t *srv)
+{
+    pd_proc_t *proc = srv->proc;
+    if (atomic_exchange(&proc->draining, 1))
+        return;
+    pd_log(PD_LOG_INFO, "draining", " connections=%u", atomic_load(&proc->n_conns));
+    pd_shard_drain_others(proc, srv->shard);
+    pd_server_drain_shard(srv);
+}
+
 void pd_server_free(pd_server_t *srv)
 {
     if (!srv)
         return;
-    pd_rooms_free(srv->rooms);
-    pd_uring_close(srv->uring);
-    pd_jwt_verifier_free(srv->jwt);
-    pd_proto_client_msg_free(&srv->msg);
-    pd_map_free(&srv->http_by_addr);
-    pd_buf_free(&srv->scratch);
-    pd_shared_unref(srv->ping_frame);
-    memset(srv->dev_secret, 0, sizeof(srv->dev_secret));
-    free(srv);
+    pd_shard_join(srv->proc);
+    proc_free(srv->proc);
 }

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "server.h"
+#include "shard.h"
 #include "uring.h"
 #include "verifier.h"
 
@@ -31,6 +32,9 @@ struct pd_conn_hooks;
 struct pd_server {
     uv_loop_t *loop;
     const pd_config_t *cfg;
+    pd_proc_t *proc;          /* the process: the other shards, the shared counts */
+    unsigned shard;           /* this one's index in proc->shards */
+    pd_inbox_t inbox;         /* handovers, drains and asks from the other shards */
     uv_tcp_t listener;
     uv_prepare_t flush_phase; /* writes pending sockets, up to flush_batch per loop turn */
     uv_idle_t flush_more;     /* active while the flush list is not empty: poll without sleeping */
@@ -41,7 +45,7 @@ struct pd_server {
     int port;
     int listening;
     int draining;
-    unsigned max_conns;
+    unsigned max_conns;       /* process-wide, counted in proc->n_conns */
 
     pd_jwt_verifier_t *jwt;         /* local tokens, or */
     pd_verifier_t *verifier;        /* the verify endpoint */
@@ -55,11 +59,10 @@ struct pd_server {
     const struct pd_conn_hooks *hooks; /* the files above a connection (server.c sets it) */
 
     pd_list_t conns;        /* every connection */
-    pd_map_t http_by_addr;  /* address -> pd_addr_count_t, for --max-handshakes-per-ip */
     pd_list_t flush_list;   /* connections with queued bytes and no write in flight */
     pd_list_t delay_list;   /* the same for members while --write-delay holds them */
     uint32_t flush_pushes;  /* connections ever put on flush_list (wraps) */
-    unsigned n_conns;
+    unsigned n_conns;       /* this shard's; the process's is proc->n_conns */
 
     pd_proto_client_msg_t msg; /* reused for decoding */
     pd_buf_t scratch;       /* reused for encoding single messages */
@@ -77,6 +80,9 @@ struct pd_server {
     pd_metrics_t metrics;
     pd_uring_t *uring;        /* the flush phase's writes, or NULL: writev */
 };
+
+/* Drains this shard alone (the inbox's drain message; pd_server_drain drains them all). */
+void pd_server_drain_shard(pd_server_t *srv);
 
 /* The loop's time in milliseconds: the one clock of the server's timeouts. */
 static inline uint64_t pd_server_now(const pd_server_t *srv)

@@ -22,6 +22,18 @@ int pd_uring_parse_mode(const char *s, pd_uring_mode_t *out)
 void pd_uring_render(const pd_uring_t *u, pd_buf_t *out)
 {
     pd_uring_stats_t st = u ? pd_uring_stats(u) : (pd_uring_stats_t){0};
+    pd_uring_render_stats(u && !pd_uring_broken(u), &st, out);
+}
+
+void pd_uring_add_stats(pd_uring_stats_t *dst, const pd_uring_stats_t *src)
+{
+    dst->sends += src->sends;
+    dst->batches += src->batches;
+    dst->refused += src->refused;
+}
+
+void pd_uring_render_stats(int on, const pd_uring_stats_t *st, pd_buf_t *out)
+{
     pd_buf_appendf(out,
                    "# HELP presenced_io_uring 1 while the flush phase writes through io_uring.\n"
                    "# TYPE presenced_io_uring gauge\n"
@@ -36,8 +48,8 @@ void pd_uring_render(const pd_uring_t *u, pd_buf_t *out)
                    "or none; the rest went the writev way.\n"
                    "# TYPE presenced_io_uring_refused_total counter\n"
                    "presenced_io_uring_refused_total %llu\n",
-                   u && !pd_uring_broken(u), (unsigned long long)st.sends,
-                   (unsigned long long)st.batches, (unsigned long long)st.refused);
+                   on, (unsigned long long)st->sends, (unsigned long long)st->batches,
+                   (unsigned long long)st->refused);
 }
 
 #ifdef PD_HAVE_URING

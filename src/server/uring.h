@@ -77,6 +77,9 @@ pd_uring_stats_t pd_uring_stats(const pd_uring_t *u);
  * writes through the ring; NULL or broken: 0) and the counters.
  */
 void pd_uring_render(const pd_uring_t *u, pd_buf_t *out);
+/* The same from counters summed over the threads' rings; on: 1 while every ring writes. */
+void pd_uring_render_stats(int on, const pd_uring_stats_t *st, pd_buf_t *out);
+void pd_uring_add_stats(pd_uring_stats_t *dst, const pd_uring_stats_t *src);
 /* Parses auto|on|off; returns 0, or -1 for anything else. */
 int pd_uring_parse_mode(const char *s, pd_uring_mode_t *out);
 

@@ -121,6 +121,13 @@ static void build_argv(const pdt_server_t *s, const char *listen, const char *co
                            s->secret_path};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[n++] = fixed[i];
+    /*
+     * One loop thread unless PDT_THREADS asks for more (tests/blackbox/CMakeLists.txt
+     * runs the suite again with 4); a test's own --threads comes later and wins.
+     */
+    const char *threads = getenv("PDT_THREADS");
+    argv[n++] = "--threads";
+    argv[n++] = threads && *threads ? threads : "1";
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < cap; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;

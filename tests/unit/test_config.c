@@ -114,6 +114,7 @@ static const case_t cases[] = {
      "1"},
     {"max-handshakes-per-ip", "PRESENCED_MAX_HANDSHAKES_PER_IP", F_UINT,
      OFF(max_handshakes_per_ip), "20", 20, NULL, "21"},
+    {"threads", "PRESENCED_THREADS", F_UINT, OFF(threads), "4", 4, NULL, "2"},
     {"flush-batch", "PRESENCED_FLUSH_BATCH", F_UINT, OFF(flush_batch), "0", 0, NULL, "1"},
     {"write-delay", "PRESENCED_WRITE_DELAY", F_MS, OFF(write_delay_ms), "0.005", 5, NULL, "1"},
     {"allowed-origin", "PRESENCED_ALLOWED_ORIGINS", F_LIST, OFF(allowed_origins),
@@ -568,6 +569,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.status_reserve, 8);
     assert_int_equal(cfg.max_handshakes_per_ip, 0);
     assert_int_equal(cfg.flush_batch, 16);
+    assert_int_equal(cfg.threads, 0);
     assert_int_equal(cfg.write_delay_ms, 0);
     assert_int_equal(cfg.n_allowed_origins, 0);
     assert_null(cfg.verify_url);
