@@ -15,7 +15,12 @@
 
 #include "hist.h"
 
-typedef enum { LG_IDLE = 1, LG_FANOUT, LG_CHURN, LG_MAX } lg_scenario_t;
+typedef enum {
+    LG_IDLE = 1,
+    LG_FANOUT,
+    LG_CHURN,
+    LG_MAX
+} lg_scenario_t;
 
 typedef struct {
     lg_scenario_t scenario;
@@ -41,10 +46,10 @@ typedef struct {
 
 typedef enum {
     LG_REP_CONNECTED = 0, /* a report only: every member has connected or failed */
-    LG_CMD_STEP = 1, /* send updates from t_start to t_end at rate */
-    LG_CMD_LAST,     /* report each member's last sequence number */
-    LG_CMD_CHECK,    /* compare what each member saw with the table that follows */
-    LG_CMD_GHOSTS,   /* connect observers and count users that should be gone */
+    LG_CMD_STEP = 1,      /* send updates from t_start to t_end at rate */
+    LG_CMD_LAST,          /* report each member's last sequence number */
+    LG_CMD_CHECK,         /* compare what each member saw with the table that follows */
+    LG_CMD_GHOSTS,        /* connect observers and count users that should be gone */
     LG_CMD_EXIT,
 } lg_op_t;
 
@@ -64,8 +69,8 @@ typedef struct {
     /* the step */
     uint64_t sent, sent_window, deliveries, changed_total;
     uint64_t joined, left, errors, resyncs;
-    uint64_t max_lag_ns;  /* how far sending fell behind its schedule at worst */
-    double cpu_window_s;  /* this worker's CPU during the measured time */
+    uint64_t max_lag_ns; /* how far sending fell behind its schedule at worst */
+    double cpu_window_s; /* this worker's CPU during the measured time */
     double cpu_total_s;
     /* churn */
     uint64_t churn_opened, churn_closed, churn_failed;

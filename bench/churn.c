@@ -37,7 +37,8 @@ static void open_churner(lg_worker_t *w)
 /* Closes the churners whose time is up, and those that never got in. */
 static void leave_due(lg_worker_t *w, uint64_t now)
 {
-    pd_list_foreach_safe(it, tmp, &w->churners) {
+    pd_list_foreach_safe(it, tmp, &w->churners)
+    {
         lg_member_t *m = pd_container_of(it, lg_member_t, link);
         if (m->leaving)
             continue;

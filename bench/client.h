@@ -22,10 +22,10 @@ typedef struct lg_conn lg_conn_t;
 
 /* Why a connection ended, besides a libuv error code (negative). */
 typedef enum {
-    LG_END_CLEAN = 0,  /* we closed it (with a close handshake when asked) */
-    LG_END_REFUSED,    /* the handshake failed: close_code holds the HTTP status, or 0 */
-    LG_END_PROTOCOL,   /* the server broke the WebSocket protocol */
-    LG_END_SERVER,     /* the server closed it: close_code holds the close code */
+    LG_END_CLEAN = 0, /* we closed it (with a close handshake when asked) */
+    LG_END_REFUSED,   /* the handshake failed: close_code holds the HTTP status, or 0 */
+    LG_END_PROTOCOL,  /* the server broke the WebSocket protocol */
+    LG_END_SERVER,    /* the server closed it: close_code holds the close code */
 } lg_end_t;
 
 /* A short description of an end reason, for reports. */
@@ -46,17 +46,23 @@ typedef struct {
 typedef struct {
     uv_loop_t *loop;
     struct sockaddr_in server;
-    char host[64];           /* the Host header */
-    unsigned n_src;          /* source addresses 127.0.0.2 and up; 0: let the kernel pick */
-    size_t max_message;      /* largest message accepted (a big room's snapshot) */
+    char host[64];      /* the Host header */
+    unsigned n_src;     /* source addresses 127.0.0.2 and up; 0: let the kernel pick */
+    size_t max_message; /* largest message accepted (a big room's snapshot) */
     const lg_conn_ops_t *ops;
     void *ud;
-    uint64_t rng;            /* masking keys and handshake keys */
-    uint64_t read_ns;        /* uv_hrtime() of the read being processed */
-    char rbuf[256 * 1024];   /* reads are processed before the next one */
+    uint64_t rng;          /* masking keys and handshake keys */
+    uint64_t read_ns;      /* uv_hrtime() of the read being processed */
+    char rbuf[256 * 1024]; /* reads are processed before the next one */
 } lg_net_t;
 
-typedef enum { LG_CONNECTING, LG_HANDSHAKE, LG_OPEN, LG_CLOSING, LG_DEAD } lg_conn_state_t;
+typedef enum {
+    LG_CONNECTING,
+    LG_HANDSHAKE,
+    LG_OPEN,
+    LG_CLOSING,
+    LG_DEAD
+} lg_conn_state_t;
 
 struct lg_conn {
     uv_tcp_t tcp;
@@ -67,9 +73,9 @@ struct lg_conn {
     pd_buf_t request;
     char key[25];
     lg_conn_state_t state;
-    int err;                /* why it ended: lg_end_t or a libuv code */
-    uint16_t close_code;    /* the server's close code, or the refusing HTTP status */
-    void *data;             /* the owner's */
+    int err;             /* why it ended: lg_end_t or a libuv code */
+    uint16_t close_code; /* the server's close code, or the refusing HTTP status */
+    void *data;          /* the owner's */
 };
 
 /* Prepares net for loop and the server at 127.0.0.1:port; seed feeds the masks. */

@@ -20,8 +20,8 @@ typedef struct {
 
 /* The sum of the workers' reports for one command. */
 typedef struct {
-    lg_report_t r;            /* counters summed, histograms merged */
-    double max_cpu_window_s;  /* the busiest worker's CPU in the measured time */
+    lg_report_t r;           /* counters summed, histograms merged */
+    double max_cpu_window_s; /* the busiest worker's CPU in the measured time */
     double max_cpu_total_s;
 } lg_sum_t;
 

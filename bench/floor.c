@@ -71,7 +71,14 @@
 #define READ_CHUNK 65536
 #define READER_EVENTS 256
 
-typedef enum { CALL_WRITEV, CALL_SEND, CALL_WRITE, CALL_URING, CALL_URING_SEND, CALL_COUNT } call_t;
+typedef enum {
+    CALL_WRITEV,
+    CALL_SEND,
+    CALL_WRITE,
+    CALL_URING,
+    CALL_URING_SEND,
+    CALL_COUNT
+} call_t;
 
 static const char *const call_names[] = {"writev", "send", "write", "uring", "uring-send"};
 
@@ -241,17 +248,21 @@ static int parse_opt(opts_t *o, int id, const char *arg)
 }
 
 static const struct option long_opts[] = {
-    {"sockets", 1, 0, 'n'}, {"frames", 1, 0, 'k'}, {"size", 1, 0, 'b'},
-    {"call", 1, 0, 'c'},    {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
-    {"gap-us", 1, 0, 'g'},  {"pin", 0, 0, 'p'},    {"spin", 0, 0, 's'},
-    {"batch", 1, 0, 'a'},   {"help", 0, 0, 'h'},   {0, 0, 0, 0},
+    {"sockets", 1, 0, 'n'}, {"frames", 1, 0, 'k'}, {"size", 1, 0, 'b'},   {"call", 1, 0, 'c'},
+    {"rounds", 1, 0, 'r'},  {"warmup", 1, 0, 'w'}, {"gap-us", 1, 0, 'g'}, {"pin", 0, 0, 'p'},
+    {"spin", 0, 0, 's'},    {"batch", 1, 0, 'a'},  {"help", 0, 0, 'h'},   {0, 0, 0, 0},
 };
 
 /* Returns 0, 1 after --help, or -1 for bad usage. */
 static int parse_args(opts_t *o, int argc, char **argv)
 {
-    *o = (opts_t){.sockets = 1000, .frames = 1, .size = 120, .rounds = 200, .warmup = 5,
-                  .gap_us = 1000, .call = CALL_WRITEV};
+    *o = (opts_t){.sockets = 1000,
+                  .frames = 1,
+                  .size = 120,
+                  .rounds = 200,
+                  .warmup = 5,
+                  .gap_us = 1000,
+                  .call = CALL_WRITEV};
     int id, at = 0;
     while ((id = getopt_long(argc, argv, "", long_opts, &at)) != -1) {
         if (id == 'h')
@@ -611,8 +622,7 @@ static int sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t)
     return 0;
 }
 
-static int warm_up(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *rd,
-                   tally_t *t)
+static int warm_up(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *rd, tally_t *t)
 {
     for (long r = 0; r < o->warmup; r++) {
         if (sweep(o, p, pl, t) != 0)
@@ -625,8 +635,8 @@ static int warm_up(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *r
 }
 
 /* One measured sweep: the writer's CPU and the wall time around it. */
-static int timed_sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t,
-                       measure_t *m, long i)
+static int timed_sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t *t, measure_t *m,
+                       long i)
 {
     uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
     int rc = sweep(o, p, pl, t);
@@ -642,8 +652,8 @@ static int timed_sweep(const opts_t *o, const pairs_t *p, payload_t *pl, tally_t
  * of its runtime is current; it gives the user/system split and the count
  * of preemptions.
  */
-static int measure(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *rd,
-                   tally_t *t, measure_t *m)
+static int measure(const opts_t *o, const pairs_t *p, payload_t *pl, reader_t *rd, tally_t *t,
+                   measure_t *m)
 {
     unsigned long long written0 = t->bytes;
     m->read_base = reader_bytes(rd);

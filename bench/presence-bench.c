@@ -112,8 +112,8 @@ static double planned_seconds(const lg_cfg_t *c)
 static void derive(lg_cfg_t *c)
 {
     defaults(c);
-    unsigned need = (unsigned)(((uint64_t)c->rooms * c->members + CONNS_PER_PROC - 1) /
-                               CONNS_PER_PROC);
+    unsigned need =
+        (unsigned)(((uint64_t)c->rooms * c->members + CONNS_PER_PROC - 1) / CONNS_PER_PROC);
     if (c->procs < need)
         c->procs = need;
     if (c->procs > LG_MAX_PROCS)
@@ -155,16 +155,19 @@ static int parse_opt(lg_opts_t *o, int id, const char *arg)
 }
 
 static const struct option long_opts[] = {
-    {"scenario", 1, 0, 's'},   {"server-cmd", 1, 0, 'S'},   {"port", 1, 0, 'p'},
-    {"server-pid", 1, 0, 'P'}, {"secret-file", 1, 0, 'k'},  {"label", 1, 0, 'l'},
-    {"case", 1, 0, 'K'},       {"out", 1, 0, 'o'},          {"rooms", 1, 0, 'r'},
-    {"members", 1, 0, 'm'},
-    {"rate", 1, 0, 'u'},       {"duration", 1, 0, 'd'},     {"warmup", 1, 0, 'w'},
-    {"hold", 1, 0, 'h'},       {"churn-rate", 1, 0, 'c'},   {"churn-hold", 1, 0, 'C'},
-    {"churn-abrupt", 1, 0, 'a'}, {"max-p99", 1, 0, 'x'},    {"max-growth", 1, 0, 'g'},
-    {"max-steps", 1, 0, 'n'},  {"procs", 1, 0, 'j'},        {"src-addrs", 1, 0, 'A'},
-    {"connect-window", 1, 0, 'W'}, {"timeout", 1, 0, 't'},  {"help", 0, 0, '?'},
-    {0, 0, 0, 0},
+    {"scenario", 1, 0, 's'},       {"server-cmd", 1, 0, 'S'},
+    {"port", 1, 0, 'p'},           {"server-pid", 1, 0, 'P'},
+    {"secret-file", 1, 0, 'k'},    {"label", 1, 0, 'l'},
+    {"case", 1, 0, 'K'},           {"out", 1, 0, 'o'},
+    {"rooms", 1, 0, 'r'},          {"members", 1, 0, 'm'},
+    {"rate", 1, 0, 'u'},           {"duration", 1, 0, 'd'},
+    {"warmup", 1, 0, 'w'},         {"hold", 1, 0, 'h'},
+    {"churn-rate", 1, 0, 'c'},     {"churn-hold", 1, 0, 'C'},
+    {"churn-abrupt", 1, 0, 'a'},   {"max-p99", 1, 0, 'x'},
+    {"max-growth", 1, 0, 'g'},     {"max-steps", 1, 0, 'n'},
+    {"procs", 1, 0, 'j'},          {"src-addrs", 1, 0, 'A'},
+    {"connect-window", 1, 0, 'W'}, {"timeout", 1, 0, 't'},
+    {"help", 0, 0, '?'},           {0, 0, 0, 0},
 };
 
 static void init_opts(lg_opts_t *o)
@@ -268,7 +271,9 @@ static int emit(const lg_opts_t *o, const lg_run_t *run)
 
 static int run(lg_opts_t *o)
 {
-    lg_run_t r = {.cfg = &o->cfg, .fleet = &fleet, .server_pid = o->server_pid,
+    lg_run_t r = {.cfg = &o->cfg,
+                  .fleet = &fleet,
+                  .server_pid = o->server_pid,
                   .label = o->label ? o->label : default_label(o->server_cmd),
                   .case_name = o->case_name};
     int rc = lg_scenario_run(&r);

@@ -18,8 +18,7 @@ static int read_stat(pid_t pid, lg_proc_t *out)
     line[n] = '\0';
     const char *p = strrchr(line, ')');
     unsigned long long ut, st;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                     &st) != 2)
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     out->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
     out->sys_s = (double)st / (double)sysconf(_SC_CLK_TCK);

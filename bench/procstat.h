@@ -10,10 +10,10 @@
 #include <sys/types.h>
 
 typedef struct {
-    double cpu_s;  /* utime + stime */
-    double sys_s;  /* stime: the kernel's share (system calls, and on loopback the peer's receive) */
-    long rss_kib;  /* VmRSS */
-    long hwm_kib;  /* VmHWM, the peak RSS */
+    double cpu_s; /* utime + stime */
+    double sys_s; /* stime: the kernel's share (system calls, and on loopback the peer's receive) */
+    long rss_kib; /* VmRSS */
+    long hwm_kib; /* VmHWM, the peak RSS */
     int threads;
 } lg_proc_t;
 

@@ -13,7 +13,7 @@
 
 /* ---- JSON ---- */
 /* Each call adds the comma that separates it from what came before. */
-void lg_json_open(pd_buf_t *b, const char *key);  /* key NULL: a value, e.g. in an array */
+void lg_json_open(pd_buf_t *b, const char *key); /* key NULL: a value, e.g. in an array */
 void lg_json_close(pd_buf_t *b);
 void lg_json_array(pd_buf_t *b, const char *key);
 void lg_json_array_end(pd_buf_t *b);
@@ -24,12 +24,12 @@ void lg_json_bool(pd_buf_t *b, const char *key, int v);
 
 /* ---- one measured step ---- */
 typedef struct {
-    double rate;          /* updates/s per member */
+    double rate; /* updates/s per member */
     double window_s;
-    unsigned members;     /* per room */
+    unsigned members; /* per room */
     uint64_t sent, deliveries, expected;
     double server_cpu_s;
-    double server_sys_s;  /* of which in the kernel */
+    double server_sys_s; /* of which in the kernel */
     long server_rss_kib;
     double gen_cpu_s;     /* all workers, in the window */
     double gen_cpu_max_s; /* the busiest worker */

@@ -51,8 +51,7 @@ static void read_server(const lg_run_t *run, lg_proc_t *p)
 /* ---- steps ----------------------------------------------------------- */
 
 /* Sends updates at rate for warmup + duration and measures the duration. */
-static int run_step(lg_run_t *run, double rate, double warmup_s, double duration_s,
-                    lg_step_t *st)
+static int run_step(lg_run_t *run, double rate, double warmup_s, double duration_s, lg_step_t *st)
 {
     const lg_cfg_t *cfg = run->cfg;
     lg_cmd_t cmd = {.op = LG_CMD_STEP, .rate = rate};

@@ -40,7 +40,7 @@ static int make_argv(char *cmd, const lg_server_t *s, char *argv[MAX_ARGS])
         argv[n++] = tok;
     if (n == 0)
         return -1;
-    const char *extra[] = {"--listen", "127.0.0.1:0", "--port-file", s->port_file,
+    const char *extra[] = {"--listen",          "127.0.0.1:0",  "--port-file", s->port_file,
                            "--jwt-secret-file", s->secret_file, "--log-level", "warn"};
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
         argv[n++] = (char *)extra[i];
@@ -104,8 +104,8 @@ static int prepare_files(lg_server_t *s, const unsigned char *secret, size_t len
     return 0;
 }
 
-int lg_server_spawn(lg_server_t *s, const char *cmd, const unsigned char *secret,
-                    size_t secret_len, char *err, size_t errlen)
+int lg_server_spawn(lg_server_t *s, const char *cmd, const unsigned char *secret, size_t secret_len,
+                    char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     if (prepare_files(s, secret, secret_len, err, errlen) != 0) {

@@ -13,7 +13,7 @@
 typedef struct {
     pid_t pid;
     int port;
-    char dir[64];          /* a private temporary directory */
+    char dir[64]; /* a private temporary directory */
     char port_file[128];
     char secret_file[128];
 } lg_server_t;
@@ -23,8 +23,8 @@ typedef struct {
  * with the HS256 secret and waits up to 20 s for its port file. Returns 0,
  * or -1 with a message in err (the server is then stopped).
  */
-int lg_server_spawn(lg_server_t *s, const char *cmd, const unsigned char *secret,
-                    size_t secret_len, char *err, size_t errlen);
+int lg_server_spawn(lg_server_t *s, const char *cmd, const unsigned char *secret, size_t secret_len,
+                    char *err, size_t errlen);
 
 /* SIGTERM, then SIGKILL after 5 s; removes the temporary files. */
 void lg_server_stop(lg_server_t *s);

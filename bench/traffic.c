@@ -18,7 +18,7 @@
 
 #define PATH_KEY "\"currentPath\":\"/w/bench/d/"
 #define TS_KEY "\"resourceId\":\""
-#define QUIET_NS 300000000ull        /* no delivery for this long: the step is over */
+#define QUIET_NS 300000000ull /* no delivery for this long: the step is over */
 #define STEP_DRAIN_MAX_NS 5000000000ull
 #define CHECK_QUIET_NS 1000000000ull
 #define CHECK_MAX_NS 30000000000ull

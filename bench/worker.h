@@ -16,7 +16,11 @@
 #include "bench.h"
 #include "client.h"
 
-typedef enum { LG_KIND_MEMBER, LG_KIND_CHURNER, LG_KIND_OBSERVER } lg_kind_t;
+typedef enum {
+    LG_KIND_MEMBER,
+    LG_KIND_CHURNER,
+    LG_KIND_OBSERVER
+} lg_kind_t;
 
 typedef struct lg_worker lg_worker_t;
 
@@ -24,15 +28,15 @@ typedef struct {
     lg_conn_t conn;
     lg_worker_t *w;
     uint32_t room;
-    uint32_t index;    /* members: the index in the room; others: a serial */
+    uint32_t index; /* members: the index in the room; others: a serial */
     uint8_t kind;
-    uint8_t admitted;  /* its snapshot arrived */
-    uint8_t leaving;   /* we are closing it */
-    uint16_t seq;      /* members: the last sequence number sent (0: none) */
-    uint16_t *seen;    /* members: the last sequence number seen from each member */
+    uint8_t admitted; /* its snapshot arrived */
+    uint8_t leaving;  /* we are closing it */
+    uint16_t seq;     /* members: the last sequence number sent (0: none) */
+    uint16_t *seen;   /* members: the last sequence number seen from each member */
     uint64_t t_connect;
-    uint64_t t_leave;  /* churners: when to go */
-    pd_list_t link;    /* churners: in the leave queue */
+    uint64_t t_leave; /* churners: when to go */
+    pd_list_t link;   /* churners: in the leave queue */
 } lg_member_t;
 
 struct lg_worker {
@@ -41,8 +45,8 @@ struct lg_worker {
     int cmd_fd, rep_fd;
     uv_loop_t loop;
     uv_poll_t cmd_poll;
-    uv_timer_t send_timer;  /* the step's schedule */
-    uv_timer_t wait_timer;  /* the end of a step, the check, the ghost check */
+    uv_timer_t send_timer; /* the step's schedule */
+    uv_timer_t wait_timer; /* the end of a step, the check, the ghost check */
     uv_timer_t churn_timer;
     lg_net_t *net;
     lg_member_t *members;
@@ -50,17 +54,17 @@ struct lg_worker {
     uint32_t next_connect, connecting;
     int connect_reported;
     lg_cmd_t step;
-    uint64_t step_sent;     /* updates sent since the step started */
-    uint32_t cursor;        /* the next member to send */
-    int measuring;          /* 0 before the measured time, 1 in it, 2 after */
+    uint64_t step_sent; /* updates sent since the step started */
+    uint32_t cursor;    /* the next member to send */
+    int measuring;      /* 0 before the measured time, 1 in it, 2 after */
     double cpu_mark;
     uint64_t last_changed_ns;
-    uint16_t *last_table;   /* the final check: each member's last sequence number */
+    uint16_t *last_table; /* the final check: each member's last sequence number */
     uint64_t check_t0;
     lg_report_t rep;
     pd_buf_t scratch;
     /* churn */
-    pd_list_t churners;     /* open or opening, oldest first */
+    pd_list_t churners; /* open or opening, oldest first */
     uint64_t churn_serial;
     uint64_t churn_t0;
     /* ghosts */

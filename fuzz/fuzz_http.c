@@ -18,9 +18,18 @@
 static void fields(const pd_http_request_t *r, pd_slice_t out[FIELDS])
 {
     const pd_slice_t all[FIELDS] = {
-        r->target, r->path, r->query, r->host, r->upgrade, r->connection,
-        r->sec_websocket_key, r->sec_websocket_version, r->origin,
-        r->authorization, r->content_type, r->body,
+        r->target,
+        r->path,
+        r->query,
+        r->host,
+        r->upgrade,
+        r->connection,
+        r->sec_websocket_key,
+        r->sec_websocket_version,
+        r->origin,
+        r->authorization,
+        r->content_type,
+        r->body,
     };
     memcpy(out, all, sizeof all);
 }

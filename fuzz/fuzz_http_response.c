@@ -32,8 +32,7 @@ static void compare(const pd_http_response_t *a, const pd_http_response_t *b)
     pd_slice_t fa[FIELDS], fb[FIELDS];
     fields(a, fa);
     fields(b, fb);
-    if (a->status != b->status || a->http_major != b->http_major ||
-        a->http_minor != b->http_minor)
+    if (a->status != b->status || a->http_major != b->http_major || a->http_minor != b->http_minor)
         __builtin_trap();
     for (int i = 0; i < FIELDS; i++)
         if (!slice_same(fa[i], fb[i]))

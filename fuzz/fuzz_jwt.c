@@ -21,7 +21,13 @@
 #define CLAIMS "{\"sub\":\"u1\",\"name\":\"Ann\",\"room\":\"presence-ws1\",\"exp\":1700000600}"
 #define NOW 1700000000
 
-enum { AS_TOKEN, AFTER_HEADER, AS_CLAIMS, AS_HEADER, MODES };
+enum {
+    AS_TOKEN,
+    AFTER_HEADER,
+    AS_CLAIMS,
+    AS_HEADER,
+    MODES
+};
 
 static void append_b64url(pd_buf_t *b, const uint8_t *data, size_t len)
 {
@@ -62,20 +68,14 @@ static void build_token(pd_buf_t *b, int mode, const uint8_t *data, size_t size)
     static const char header[] = HS_HEADER;
     static const char claims[] = CLAIMS;
     switch (mode) {
-    case AS_TOKEN:
-        pd_buf_append(b, data, size);
-        break;
+    case AS_TOKEN: pd_buf_append(b, data, size); break;
     case AFTER_HEADER:
         append_b64url(b, (const uint8_t *)header, sizeof(header) - 1);
         pd_buf_append_char(b, '.');
         pd_buf_append(b, data, size);
         break;
-    case AS_CLAIMS:
-        signed_token(b, (const uint8_t *)header, sizeof(header) - 1, data, size);
-        break;
-    default:
-        signed_token(b, data, size, (const uint8_t *)claims, sizeof(claims) - 1);
-        break;
+    case AS_CLAIMS: signed_token(b, (const uint8_t *)header, sizeof(header) - 1, data, size); break;
+    default: signed_token(b, data, size, (const uint8_t *)claims, sizeof(claims) - 1); break;
     }
 }
 

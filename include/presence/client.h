@@ -66,7 +66,7 @@ typedef enum {
     PRESENCE_ERR_REPLACED = -19,       /* a newer connection with our connection key took over */
     PRESENCE_ERR_ROOM_FULL = -20,      /* the room is at its connection limit */
     PRESENCE_ERR_TOO_MANY_CONNECTIONS = -21, /* this user has too many connections */
-    PRESENCE_ERR_UNAVAILABLE = -22,    /* the server is draining or cannot verify tokens now */
+    PRESENCE_ERR_UNAVAILABLE = -22, /* the server is draining or cannot verify tokens now */
 } presence_err_t;
 
 /* A static description of an error code ("token expired"); never NULL. */
@@ -88,11 +88,11 @@ typedef struct {
 } presence_user_t;
 
 typedef enum {
-    PRESENCE_IDLE = 0,     /* created, not started */
-    PRESENCE_CONNECTING,   /* getting a token, connecting, or waiting for admission */
-    PRESENCE_CONNECTED,    /* admitted: the map is live */
-    PRESENCE_WAITING,      /* disconnected; the next attempt is scheduled */
-    PRESENCE_STOPPED,      /* stopped for good, by presence_client_stop() or the server */
+    PRESENCE_IDLE = 0,   /* created, not started */
+    PRESENCE_CONNECTING, /* getting a token, connecting, or waiting for admission */
+    PRESENCE_CONNECTED,  /* admitted: the map is live */
+    PRESENCE_WAITING,    /* disconnected; the next attempt is scheduled */
+    PRESENCE_STOPPED,    /* stopped for good, by presence_client_stop() or the server */
 } presence_state_t;
 
 /* "idle", "connecting", "connected", "waiting", "stopped". */
@@ -214,7 +214,7 @@ typedef struct {
      * for them before reporting PRESENCE_FOLLOW_WENT_OFFLINE. A user_left
      * is reported at once. 0: no wait.
      */
-    uint32_t follow_grace_ms;  /* default 15000 */
+    uint32_t follow_grace_ms; /* default 15000 */
 
     /*
      * Sources of time and chance, for tests; NULL means the loop's clock

@@ -43,18 +43,12 @@ int pd_auth_token_valid(pd_slice_t token)
 const char *pd_auth_code(pd_auth_status_t s)
 {
     switch (s) {
-    case PD_AUTH_OK:
-        return NULL;
-    case PD_AUTH_MISSING:
-        return "AUTH_MISSING";
-    case PD_AUTH_INVALID:
-        return "AUTH_INVALID";
-    case PD_AUTH_EXPIRED:
-        return "AUTH_EXPIRED";
-    case PD_AUTH_FORBIDDEN:
-        return "AUTH_FORBIDDEN";
-    case PD_AUTH_UNAVAILABLE:
-        return "SERVICE_UNAVAILABLE";
+    case PD_AUTH_OK: return NULL;
+    case PD_AUTH_MISSING: return "AUTH_MISSING";
+    case PD_AUTH_INVALID: return "AUTH_INVALID";
+    case PD_AUTH_EXPIRED: return "AUTH_EXPIRED";
+    case PD_AUTH_FORBIDDEN: return "AUTH_FORBIDDEN";
+    case PD_AUTH_UNAVAILABLE: return "SERVICE_UNAVAILABLE";
     }
     return "AUTH_INVALID";
 }

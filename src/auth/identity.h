@@ -11,16 +11,16 @@
 #include "../base/slice.h"
 
 typedef struct {
-    char *user_id;       /* 1-128 bytes */
-    char *user_name;     /* 1-256 bytes */
-    char *user_image;    /* NULL when the token has none */
+    char *user_id;         /* 1-128 bytes */
+    char *user_name;       /* 1-256 bytes */
+    char *user_image;      /* NULL when the token has none */
     int64_t expires_at_ms; /* 0: never expires */
 } pd_identity_t;
 
 typedef enum {
     PD_AUTH_OK = 0,
-    PD_AUTH_MISSING,     /* no token, or an empty one */
-    PD_AUTH_INVALID,     /* malformed, bad signature, wrong alg, missing claim, nbf */
+    PD_AUTH_MISSING, /* no token, or an empty one */
+    PD_AUTH_INVALID, /* malformed, bad signature, wrong alg, missing claim, nbf */
     PD_AUTH_EXPIRED,
     PD_AUTH_FORBIDDEN,   /* valid, but for another room (or user, on refresh) */
     PD_AUTH_UNAVAILABLE, /* the verify endpoint could not answer */

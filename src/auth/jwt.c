@@ -35,7 +35,7 @@
 struct pd_jwt_verifier {
     jwt_alg_t alg;
     const char *alg_name;
-    char *key;      /* HS256: the secret (NUL-terminated copy of key_len bytes) */
+    char *key; /* HS256: the secret (NUL-terminated copy of key_len bytes) */
     size_t key_len;
     EVP_PKEY *pkey; /* RS256/ES256: the public key, parsed once */
     int64_t leeway_s;
@@ -264,8 +264,8 @@ static int header_acceptable(const pd_jwt_verifier_t *v, pd_slice_t head)
     char *json = b64url_decode(head, &len);
     cJSON *h = pd_proto_parse_json(json, len, NULL);
     const cJSON *alg = cJSON_GetObjectItemCaseSensitive(h, "alg");
-    int ok = cJSON_IsObject(h) && cJSON_IsString(alg) && strcmp(alg->valuestring, v->alg_name) == 0 &&
-             !cJSON_HasObjectItem(h, "crit");
+    int ok = cJSON_IsObject(h) && cJSON_IsString(alg) &&
+             strcmp(alg->valuestring, v->alg_name) == 0 && !cJSON_HasObjectItem(h, "crit");
     cJSON_Delete(h);
     free(json);
     return ok;
@@ -284,8 +284,8 @@ static int hs256_ok(const pd_jwt_verifier_t *v, pd_slice_t input, const unsigned
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
-    if (!HMAC(EVP_sha256(), v->key, (int)v->key_len, (const unsigned char *)input.base,
-              input.len, mac, &mac_len))
+    if (!HMAC(EVP_sha256(), v->key, (int)v->key_len, (const unsigned char *)input.base, input.len,
+              mac, &mac_len))
         return 0;
     return sig_len == mac_len && CRYPTO_memcmp(mac, sig, mac_len) == 0;
 }
@@ -331,8 +331,7 @@ static int pkey_ok(const pd_jwt_verifier_t *v, pd_slice_t input, const unsigned 
  * configured algorithm and key, or NULL. The header was already checked to
  * name that algorithm (header_acceptable()).
  */
-static cJSON *verified_claims(const pd_jwt_verifier_t *v, pd_slice_t token,
-                              const token_parts_t *p)
+static cJSON *verified_claims(const pd_jwt_verifier_t *v, pd_slice_t token, const token_parts_t *p)
 {
     pd_slice_t input = pd_slice(token.base, (size_t)(p->sig.base - 1 - token.base));
     size_t sig_len, body_len;
@@ -397,8 +396,8 @@ static int read_claims(const cJSON *o, claims_t *c)
     memset(c, 0, sizeof(*c));
     if (string_claim(o, "sub", 1, MAX_SUB_LEN, &c->sub) != 1 ||
         string_claim(o, "name", 1, MAX_NAME_LEN, &c->name) != 1 ||
-        string_claim(o, "room", 1, SIZE_MAX, &c->room) != 1 ||
-        time_claim(o, "exp", &c->exp) != 1 || image_claim(o, &c->image) < 0)
+        string_claim(o, "room", 1, SIZE_MAX, &c->room) != 1 || time_claim(o, "exp", &c->exp) != 1 ||
+        image_claim(o, &c->image) < 0)
         return -1;
     c->has_nbf = time_claim(o, "nbf", &c->nbf);
     c->has_iat = time_claim(o, "iat", &c->iat);

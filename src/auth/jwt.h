@@ -20,9 +20,9 @@ typedef struct {
     const char *alg;          /* "HS256" (default when NULL), "RS256" or "ES256" */
     const unsigned char *key; /* HS256: the secret's bytes; else a PEM public key */
     size_t key_len;
-    int64_t leeway_s;         /* allowed clock skew for exp/nbf/iat */
-    const char *issuer;       /* NULL: iss is not checked */
-    const char *audience;     /* NULL: aud is not checked */
+    int64_t leeway_s;     /* allowed clock skew for exp/nbf/iat */
+    const char *issuer;   /* NULL: iss is not checked */
+    const char *audience; /* NULL: aud is not checked */
 } pd_jwt_config_t;
 
 typedef struct pd_jwt_verifier pd_jwt_verifier_t;

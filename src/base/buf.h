@@ -31,8 +31,7 @@ void pd_buf_append(pd_buf_t *b, const void *data, size_t len);
 void pd_buf_append_slice(pd_buf_t *b, pd_slice_t s);
 void pd_buf_append_cstr(pd_buf_t *b, const char *s);
 void pd_buf_append_char(pd_buf_t *b, char c);
-void pd_buf_appendf(pd_buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void pd_buf_appendf(pd_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pd_buf_vappendf(pd_buf_t *b, const char *fmt, va_list ap);
 /* Removes the first n bytes (n <= len). */
 void pd_buf_consume(pd_buf_t *b, size_t n);

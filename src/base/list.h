@@ -11,8 +11,7 @@ typedef struct pd_list {
     struct pd_list *prev, *next;
 } pd_list_t;
 
-#define pd_container_of(ptr, type, member) \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define pd_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void pd_list_init(pd_list_t *l)
 {

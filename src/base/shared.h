@@ -22,9 +22,9 @@
 typedef struct pd_shared {
     uint32_t refs;
     uint32_t len;
-    uint32_t superseded;         /* 0, or 1 once a newer buffer replaces it */
-    const void *kept_for;        /* the one holder the newer buffer does not reach */
-    struct pd_shared **watcher;  /* cleared when the buffer is freed, or NULL */
+    uint32_t superseded;        /* 0, or 1 once a newer buffer replaces it */
+    const void *kept_for;       /* the one holder the newer buffer does not reach */
+    struct pd_shared **watcher; /* cleared when the buffer is freed, or NULL */
     char data[];
 } pd_shared_t;
 

@@ -18,9 +18,9 @@ typedef struct {
 
 typedef struct {
     pd_backoff_config_t cfg;
-    unsigned attempt;    /* delays handed out since the last reset */
-    uint64_t up_since;   /* when the current connection was accepted */
-    int up;              /* a connection is up */
+    unsigned attempt;  /* delays handed out since the last reset */
+    uint64_t up_since; /* when the current connection was accepted */
+    int up;            /* a connection is up */
 } pd_backoff_t;
 
 /* Starts with attempt 0. A max below first, or a first below min, is raised. */

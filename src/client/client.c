@@ -57,8 +57,8 @@ const char *presence_state_str(presence_state_t state)
 const char *presence_event_str(presence_event_type_t type)
 {
     static const char *const names[] = {
-        "", "connected", "snapshot", "joined", "changed", "left",
-        "disconnected", "stopped", "server_error", "token_refreshed",
+        "",     "connected",    "snapshot", "joined",       "changed",
+        "left", "disconnected", "stopped",  "server_error", "token_refreshed",
     };
     unsigned i = (unsigned)type;
     return i > 0 && i < sizeof names / sizeof names[0] ? names[i] : "unknown";
@@ -105,12 +105,14 @@ static int invalid(char *err, size_t errlen, const char *fmt, ...)
 static int check_timing(const presence_options_t *o, char *err, size_t errlen)
 {
     if (o->connect_timeout_ms == 0 || (o->ping_interval_ms && o->pong_timeout_ms == 0))
-        return invalid(err, errlen, "connect_timeout_ms and pong_timeout_ms must be at least 1 "
-                                    "(start from presence_options_init())");
+        return invalid(err, errlen,
+                       "connect_timeout_ms and pong_timeout_ms must be at least 1 "
+                       "(start from presence_options_init())");
     if (!(o->backoff_growth >= 1.0) || o->backoff_max_ms == 0 || o->max_message < 1024)
-        return invalid(err, errlen, "backoff_growth must be at least 1, backoff_max_ms at least "
-                                    "1 and max_message at least 1024 (start from "
-                                    "presence_options_init())");
+        return invalid(err, errlen,
+                       "backoff_growth must be at least 1, backoff_max_ms at least "
+                       "1 and max_message at least 1024 (start from "
+                       "presence_options_init())");
     return 0;
 }
 
@@ -119,10 +121,13 @@ static int check_options(const presence_options_t *o, char *err, size_t errlen)
     if (!o || !o->url || !o->workspace || !o->token_cb)
         return invalid(err, errlen, "url, workspace and token_cb are required");
     if (!pd_proto_workspace_valid(pd_slice_cstr(o->workspace)))
-        return invalid(err, errlen, "the workspace id must be 1-128 characters of A-Z a-z 0-9 _ -: "
-                                    "\"%s\"", o->workspace);
+        return invalid(err, errlen,
+                       "the workspace id must be 1-128 characters of A-Z a-z 0-9 _ -: "
+                       "\"%s\"",
+                       o->workspace);
     if (o->connection_key && !pd_proto_conn_key_valid(pd_slice_cstr(o->connection_key)))
-        return invalid(err, errlen, "the connection key must be 1-64 characters of A-Z a-z 0-9 _ -");
+        return invalid(err, errlen,
+                       "the connection key must be 1-64 characters of A-Z a-z 0-9 _ -");
     return check_timing(o, err, errlen);
 }
 
@@ -140,8 +145,7 @@ static void fill_random(void *out, size_t len)
 /* A random key like PartySocket's: the same on every reconnect of this client. */
 static char *random_key(void)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char raw[KEY_LEN];
     char *key = pd_malloc(KEY_LEN + 1);
     fill_random(raw, sizeof raw);

@@ -19,11 +19,11 @@ struct pc_conn {
     pc_conn_callbacks_t cb;
     void *ud;
     pd_stream_t *stream;
-    pd_http_parser_t http;  /* until the 101 */
-    pd_ws_t *ws;            /* after it */
-    pd_buf_t out;           /* codec output, written once per operation */
+    pd_http_parser_t http; /* until the 101 */
+    pd_ws_t *ws;           /* after it */
+    pd_buf_t out;          /* codec output, written once per operation */
     pd_buf_t request;
-    char key[25];           /* Sec-WebSocket-Key */
+    char key[25]; /* Sec-WebSocket-Key */
     size_t max_message;
     unsigned ended : 1;
     unsigned closing : 1;
@@ -58,8 +58,8 @@ static void ws_on_close(void *ud, uint16_t code, pd_slice_t reason)
 {
     pc_conn_t *c = ud;
     char detail[160];
-    snprintf(detail, sizeof detail, "close %u%s%.*s", code, reason.len ? " " : "",
-             (int)reason.len, reason.base ? reason.base : "");
+    snprintf(detail, sizeof detail, "close %u%s%.*s", code, reason.len ? " " : "", (int)reason.len,
+             reason.base ? reason.base : "");
     flush(c); /* the codec's reply close, before the owner closes the stream */
     end(c, pd_policy_from_close(code, reason), detail);
 }
@@ -195,15 +195,15 @@ static void make_key(char out[25])
 static void build_request(pc_conn_t *c, const pc_conn_config_t *cfg)
 {
     pd_buf_t extra = PD_BUF_INIT;
-    pd_buf_appendf(&extra, "Authorization: Bearer %s\r\nUser-Agent: libpresence/%s\r\n",
-                   cfg->token, PRESENCE_VERSION);
+    pd_buf_appendf(&extra, "Authorization: Bearer %s\r\nUser-Agent: libpresence/%s\r\n", cfg->token,
+                   PRESENCE_VERSION);
     pd_http_write_ws_request(&c->request, pd_slice_cstr(cfg->host_header),
                              pd_slice_cstr(cfg->target), pd_slice(c->key, 24), extra.base);
     pd_buf_free(&extra);
 }
 
-pc_conn_t *pc_conn_open(uv_loop_t *loop, const pc_conn_config_t *cfg,
-                        const pc_conn_callbacks_t *cb, void *ud)
+pc_conn_t *pc_conn_open(uv_loop_t *loop, const pc_conn_config_t *cfg, const pc_conn_callbacks_t *cb,
+                        void *ud)
 {
     pc_conn_t *c = pd_calloc(1, sizeof *c);
     c->cb = *cb;

@@ -34,7 +34,7 @@ typedef struct {
 } pc_conn_callbacks_t;
 
 typedef struct {
-    const char *host;        /* to connect to and verify */
+    const char *host; /* to connect to and verify */
     const char *port;
     const char *host_header; /* the Host header */
     const char *target;      /* the request target, "/parties/presence/ws1?_pk=..." */
@@ -44,8 +44,8 @@ typedef struct {
 } pc_conn_config_t;
 
 /* Starts connecting; the config's strings are copied. Never NULL. */
-pc_conn_t *pc_conn_open(uv_loop_t *loop, const pc_conn_config_t *cfg,
-                        const pc_conn_callbacks_t *cb, void *ud);
+pc_conn_t *pc_conn_open(uv_loop_t *loop, const pc_conn_config_t *cfg, const pc_conn_callbacks_t *cb,
+                        void *ud);
 
 /* Sends a text message once open; returns 0, or PD_ERR_CLOSED when it cannot. */
 int pc_conn_send(pc_conn_t *c, const char *text, size_t len);

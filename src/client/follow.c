@@ -19,8 +19,7 @@ static void follow_clear(presence_client_t *c, presence_follow_cb *cb, void **da
     c->follow_last = NULL;
 }
 
-void pd_follow_end(presence_client_t *c, presence_follow_status_t status,
-                   const presence_user_t *u)
+void pd_follow_end(presence_client_t *c, presence_follow_status_t status, const presence_user_t *u)
 {
     presence_follow_cb cb;
     void *data;

@@ -24,9 +24,9 @@ struct presence_client {
     uv_loop_t *loop;
     presence_options_t opts; /* the caller's, with the strings below */
     char *workspace;
-    char *key;               /* _pk */
+    char *key; /* _pk */
     pd_url_t url;
-    SSL_CTX *tls_ctx;        /* wss only */
+    SSL_CTX *tls_ctx; /* wss only */
     pd_backoff_t backoff;
     pd_pmap_t map;
     char *self_id;
@@ -34,10 +34,10 @@ struct presence_client {
 
     /* The current attempt or connection. */
     pc_conn_t *conn;
-    int token_wanted;        /* 0 or the presence_token_reason_t asked for */
-    int admitted;            /* the snapshot arrived on conn */
-    int last_reason;         /* how the attempt before ended; 0 once admitted */
-    unsigned session;        /* counts sessions, so callbacks can tell theirs ended */
+    int token_wanted; /* 0 or the presence_token_reason_t asked for */
+    int admitted;     /* the snapshot arrived on conn */
+    int last_reason;  /* how the attempt before ended; 0 once admitted */
+    unsigned session; /* counts sessions, so callbacks can tell theirs ended */
     unsigned long long ping_id;
 
     /* This member's location, re-sent after every reconnect. */
@@ -59,8 +59,8 @@ struct presence_client {
     int handles;             /* timers not yet closed */
     int conns;               /* connections not yet freed */
 
-    pd_list_t notices;       /* callbacks waiting for the next loop turn */
-    int api_depth;           /* > 0 inside a public function */
+    pd_list_t notices; /* callbacks waiting for the next loop turn */
+    int api_depth;     /* > 0 inside a public function */
     int closing;
     presence_close_cb close_cb;
 };
@@ -95,8 +95,7 @@ void pd_follow_check(presence_client_t *c);
 /* The followed user left; u is the entry as it was. */
 void pd_follow_left(presence_client_t *c, const presence_user_t *u);
 /* Ends following with status (u: the entry to report, may be NULL). */
-void pd_follow_end(presence_client_t *c, presence_follow_status_t status,
-                   const presence_user_t *u);
+void pd_follow_end(presence_client_t *c, presence_follow_status_t status, const presence_user_t *u);
 /* Runs a deferred first check, if follow generation gen is still current. */
 void pd_follow_start_check(presence_client_t *c, unsigned gen);
 /* Frees the follow state without any callback (close). */

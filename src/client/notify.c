@@ -14,7 +14,7 @@ typedef enum {
 typedef struct {
     pd_list_t link;
     notice_kind_t kind;
-    presence_event_t ev;   /* EVENT: detail and code point at the copies below */
+    presence_event_t ev; /* EVENT: detail and code point at the copies below */
     char *detail;
     char *code;
     presence_follow_cb cb; /* FOLLOW_END */
@@ -91,7 +91,8 @@ void pd_notify_follow_start(presence_client_t *c, unsigned gen)
 
 void pd_notify_drop(presence_client_t *c)
 {
-    pd_list_foreach_safe(it, tmp, &c->notices) {
+    pd_list_foreach_safe(it, tmp, &c->notices)
+    {
         pd_list_remove(it);
         notice_free(pd_container_of(it, notice_t, link));
     }
@@ -100,15 +101,9 @@ void pd_notify_drop(presence_client_t *c)
 static void notice_run(presence_client_t *c, notice_t *n)
 {
     switch (n->kind) {
-    case NOTICE_EVENT:
-        deliver_event(c, &n->ev);
-        break;
-    case NOTICE_FOLLOW_END:
-        n->cb(c, n->status, n->user, n->data);
-        break;
-    case NOTICE_FOLLOW_START:
-        pd_follow_start_check(c, n->gen);
-        break;
+    case NOTICE_EVENT: deliver_event(c, &n->ev); break;
+    case NOTICE_FOLLOW_END: n->cb(c, n->status, n->user, n->data); break;
+    case NOTICE_FOLLOW_START: pd_follow_start_check(c, n->gen); break;
     }
 }
 
@@ -135,7 +130,8 @@ void pd_notify_run(uv_timer_t *t)
         notice_run(c, n);
         notice_free(n);
     }
-    pd_list_foreach_safe(it, tmp, &batch) {
+    pd_list_foreach_safe(it, tmp, &batch)
+    {
         pd_list_remove(it);
         notice_free(pd_container_of(it, notice_t, link));
     }

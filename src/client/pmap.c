@@ -98,8 +98,7 @@ const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_proto_entry_t *e)
     return entry_put(m, entry_new(e));
 }
 
-const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_proto_entry_t *e,
-                                      int image_given)
+const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_proto_entry_t *e, int image_given)
 {
     if (image_given)
         return entry_put(m, entry_new(e));

@@ -43,8 +43,7 @@ const presence_user_t *pd_pmap_set(pd_pmap_t *m, const pd_proto_entry_t *e);
  * when image_given, else kept from the entry it replaces (none for a user
  * not in the map, who is added).
  */
-const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_proto_entry_t *e,
-                                      int image_given);
+const presence_user_t *pd_pmap_change(pd_pmap_t *m, const pd_proto_entry_t *e, int image_given);
 
 /*
  * Removes user_id and hands its entry to the caller (NULL when absent),

@@ -45,9 +45,7 @@ pd_policy_action_t pd_policy_action(int reason, int previous)
         return previous == PRESENCE_ERR_AUTH_EXPIRED ? PD_POLICY_BACKOFF : PD_POLICY_NOW;
     case PRESENCE_ERR_AUTH_FORBIDDEN:
     case PRESENCE_ERR_REVOKED:
-    case PRESENCE_ERR_REPLACED:
-        return PD_POLICY_STOP;
-    default:
-        return PD_POLICY_BACKOFF;
+    case PRESENCE_ERR_REPLACED: return PD_POLICY_STOP;
+    default: return PD_POLICY_BACKOFF;
     }
 }

@@ -52,7 +52,7 @@ void pd_session_send_location(presence_client_t *c)
     if (!c->admitted || !c->loc_path)
         return;
     pd_proto_location_t loc = {pd_slice_cstr(c->loc_path), pd_slice_cstr(c->loc_type),
-                         pd_slice_cstr(c->loc_id)};
+                               pd_slice_cstr(c->loc_id)};
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_enc_presence_update(&b, &loc);
     send_text(c, &b);
@@ -134,8 +134,8 @@ static void on_error_msg(presence_client_t *c, const pd_proto_server_msg_t *m)
         ask_token(c, PRESENCE_TOKEN_REFRESH);
         return;
     }
-    presence_event_t ev = {.type = PRESENCE_EV_SERVER_ERROR, .code = m->code.base,
-                           .detail = m->message.base};
+    presence_event_t ev = {
+        .type = PRESENCE_EV_SERVER_ERROR, .code = m->code.base, .detail = m->message.base};
     pd_notify_event(c, &ev);
 }
 
@@ -148,37 +148,22 @@ static void on_auth_error(presence_client_t *c, const pd_proto_server_msg_t *m)
 static void dispatch(presence_client_t *c, const pd_proto_server_msg_t *m, unsigned gen)
 {
     switch (m->type) {
-    case PD_PROTO_SERVER_SNAPSHOT:
-        on_snapshot(c, m, gen);
-        break;
+    case PD_PROTO_SERVER_SNAPSHOT: on_snapshot(c, m, gen); break;
     case PD_PROTO_SERVER_JOINED:
         emit(c, PRESENCE_EV_JOINED, pd_pmap_set(&c->map, &m->entry));
         if (still(c, gen))
             pd_follow_check(c);
         break;
-    case PD_PROTO_SERVER_CHANGED:
-        on_changed(c, m, gen);
-        break;
-    case PD_PROTO_SERVER_LEFT:
-        on_left(c, m, gen);
-        break;
-    case PD_PROTO_SERVER_ERROR:
-        on_error_msg(c, m);
-        break;
-    case PD_PROTO_SERVER_AUTH_ERROR:
-        on_auth_error(c, m);
-        break;
-    case PD_PROTO_SERVER_AUTH_OK:
-        emit(c, PRESENCE_EV_TOKEN_REFRESHED, NULL);
-        break;
-    case PD_PROTO_SERVER_PONG:
-        uv_timer_stop(&c->watchdog);
-        break;
+    case PD_PROTO_SERVER_CHANGED: on_changed(c, m, gen); break;
+    case PD_PROTO_SERVER_LEFT: on_left(c, m, gen); break;
+    case PD_PROTO_SERVER_ERROR: on_error_msg(c, m); break;
+    case PD_PROTO_SERVER_AUTH_ERROR: on_auth_error(c, m); break;
+    case PD_PROTO_SERVER_AUTH_OK: emit(c, PRESENCE_EV_TOKEN_REFRESHED, NULL); break;
+    case PD_PROTO_SERVER_PONG: uv_timer_stop(&c->watchdog); break;
     case PD_PROTO_SERVER_PERMISSION_REVOKED:
         session_end(c, PRESENCE_ERR_REVOKED, m->message.base);
         break;
-    case PD_PROTO_SERVER_UNKNOWN:
-        break;
+    case PD_PROTO_SERVER_UNKNOWN: break;
     }
 }
 
@@ -233,8 +218,7 @@ static void on_watchdog(uv_timer_t *t)
     if (c->admitted)
         snprintf(detail, sizeof detail, "no pong within %u ms", c->opts.pong_timeout_ms);
     else
-        snprintf(detail, sizeof detail, "not connected within %u ms",
-                 c->opts.connect_timeout_ms);
+        snprintf(detail, sizeof detail, "not connected within %u ms", c->opts.connect_timeout_ms);
     session_end(c, PRESENCE_ERR_TIMEOUT, detail);
 }
 
@@ -344,11 +328,10 @@ static void session_end(presence_client_t *c, int reason, const char *detail)
     }
     pd_session_drop(c);
     c->last_reason = reason;
-    uint64_t delay =
-        action == PD_POLICY_NOW ? 0 : pd_backoff_next(&c->backoff, session_random(c));
+    uint64_t delay = action == PD_POLICY_NOW ? 0 : pd_backoff_next(&c->backoff, session_random(c));
     c->state = PRESENCE_WAITING;
     pd_session_schedule(c, delay);
-    presence_event_t ev = {.type = PRESENCE_EV_DISCONNECTED, .reason = reason, .detail = detail,
-                           .retry_ms = delay};
+    presence_event_t ev = {
+        .type = PRESENCE_EV_DISCONNECTED, .reason = reason, .detail = detail, .retry_ms = delay};
     pd_notify_event(c, &ev);
 }

@@ -23,18 +23,18 @@ struct pd_stream {
     uv_tcp_t tcp;
     uv_connect_t connect_req;
     uv_shutdown_t shutdown_req;
-    uv_timer_t timer;       /* reports a failure found inside a call on a later turn */
-    int handles;            /* open libuv handles */
+    uv_timer_t timer; /* reports a failure found inside a call on a later turn */
+    int handles;      /* open libuv handles */
     unsigned resolving : 1;
     unsigned tcp_open : 1;
     unsigned connected : 1;
-    unsigned open : 1;      /* on_open was reported */
+    unsigned open : 1; /* on_open was reported */
     unsigned failed : 1;
     unsigned closing : 1;
     SSL_CTX *tls_ctx;
     pd_tls_t *tls;
-    pd_buf_t wire;          /* TLS output waiting to be written */
-    pd_buf_t plain;         /* TLS input decrypted */
+    pd_buf_t wire;  /* TLS output waiting to be written */
+    pd_buf_t plain; /* TLS input decrypted */
     int deferred_err;
     char detail[256];
     char read_buf[READ_CHUNK];
@@ -258,8 +258,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     try_next_address(s);
 }
 
-pd_stream_t *pd_stream_open(uv_loop_t *loop, const char *host, const char *port,
-                            SSL_CTX *tls_ctx, const pd_stream_callbacks_t *cb, void *ud)
+pd_stream_t *pd_stream_open(uv_loop_t *loop, const char *host, const char *port, SSL_CTX *tls_ctx,
+                            const pd_stream_callbacks_t *cb, void *ud)
 {
     pd_stream_t *s = pd_calloc(1, sizeof *s);
     s->loop = loop;

@@ -36,8 +36,8 @@ typedef struct {
  * context must outlive the stream). Never fails synchronously: a failure
  * is reported through on_error on a later loop turn.
  */
-pd_stream_t *pd_stream_open(uv_loop_t *loop, const char *host, const char *port,
-                            SSL_CTX *tls_ctx, const pd_stream_callbacks_t *cb, void *ud);
+pd_stream_t *pd_stream_open(uv_loop_t *loop, const char *host, const char *port, SSL_CTX *tls_ctx,
+                            const pd_stream_callbacks_t *cb, void *ud);
 
 /* Queues len bytes (copied) for the peer; ignored once closing or failed. */
 void pd_stream_write(pd_stream_t *s, const char *data, size_t len);

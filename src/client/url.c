@@ -63,8 +63,8 @@ static const char *url_host(const char *auth, size_t len, pd_url_t *u)
 {
     if (len > 0 && auth[0] == '[') {
         const char *close = memchr(auth, ']', len);
-        if (!close || close == auth + 1 || strspn(auth + 1, "0123456789abcdefABCDEF:.") <
-                                               (size_t)(close - auth - 1))
+        if (!close || close == auth + 1 ||
+            strspn(auth + 1, "0123456789abcdefABCDEF:.") < (size_t)(close - auth - 1))
             return NULL;
         u->host = pd_strndup(auth + 1, (size_t)(close - auth - 1));
         return close + 1;

@@ -435,7 +435,15 @@ static int parser_error_status(const pd_http_parser_t *p)
  * skipped (RFC 9112 2.2). The scan stops at the empty line ending the head:
  * what follows is a body or WebSocket frames.
  */
-enum { LINE_BEFORE = 0, LINE_MID, LINE_CR, LINE_START, LINE_END_CR, LINE_PRE_CR, LINE_DONE };
+enum {
+    LINE_BEFORE = 0,
+    LINE_MID,
+    LINE_CR,
+    LINE_START,
+    LINE_END_CR,
+    LINE_PRE_CR,
+    LINE_DONE
+};
 
 static int line_step(int st, char ch)
 {
@@ -630,8 +638,7 @@ int pd_http_websocket_check(const pd_http_request_t *req)
 {
     if (req->method != PD_HTTP_GET)
         return 405;
-    if (!list_has_token(req->upgrade, "websocket") ||
-        !list_has_token(req->connection, "upgrade"))
+    if (!list_has_token(req->upgrade, "websocket") || !list_has_token(req->connection, "upgrade"))
         return 426;
     if (req->http_major < 1 || (req->http_major == 1 && req->http_minor < 1))
         return 400;
@@ -680,8 +687,7 @@ int pd_http_ws_check_response(const pd_http_response_t *resp, pd_slice_t key)
     char expected[29];
     if (resp->status != 101)
         return PD_ERR_NOT_FOUND;
-    if (!list_has_token(resp->upgrade, "websocket") ||
-        !list_has_token(resp->connection, "upgrade"))
+    if (!list_has_token(resp->upgrade, "websocket") || !list_has_token(resp->connection, "upgrade"))
         return PD_ERR_PROTO;
     int r = pd_http_ws_accept(key, expected);
     if (r != 0)
@@ -702,8 +708,8 @@ void pd_http_write_upgrade(pd_buf_t *out, const char accept[29])
                    accept);
 }
 
-void pd_http_write_response(pd_buf_t *out, int status, const char *content_type,
-                            pd_slice_t body, const char *extra_headers)
+void pd_http_write_response(pd_buf_t *out, int status, const char *content_type, pd_slice_t body,
+                            const char *extra_headers)
 {
     pd_buf_appendf(out, "HTTP/1.1 %d %s\r\n", status, pd_http_reason(status));
     if (content_type)

@@ -34,7 +34,7 @@ typedef struct {
      * (default 8192).
      */
     size_t max_header_bytes;
-    size_t max_body_bytes;   /* over it: 413 (default 65536) */
+    size_t max_body_bytes; /* over it: 413 (default 65536) */
 } pd_http_limits_t;
 
 #define PD_HTTP_LIMITS_DEFAULT ((pd_http_limits_t){8192, 65536})
@@ -60,8 +60,8 @@ typedef struct {
     pd_slice_t origin;
     pd_slice_t authorization;
     pd_slice_t content_type;
-    pd_slice_t body;   /* Content-Length or chunked body; base NULL when empty */
-    int keep_alive; /* what http_should_keep_alive() said */
+    pd_slice_t body; /* Content-Length or chunked body; base NULL when empty */
+    int keep_alive;  /* what http_should_keep_alive() said */
     int body_unread; /* a body was announced and the head callback chose not to read it */
 } pd_http_request_t;
 
@@ -111,14 +111,14 @@ typedef struct {
 typedef struct {
     http_parser parser;
     pd_http_limits_t limits;
-    pd_buf_t store;           /* copies of the request's pieces */
-    size_t header_bytes;      /* head bytes fed so far; not updated once complete */
+    pd_buf_t store;      /* copies of the request's pieces */
+    size_t header_bytes; /* head bytes fed so far; not updated once complete */
     pd_http_hdr_state_t hdr;
-    int cur_piece;            /* piece the current header value goes to, or -1 */
-    size_t name_start;        /* where the current header name begins in store */
+    int cur_piece;     /* piece the current header value goes to, or -1 */
+    size_t name_start; /* where the current header name begins in store */
     int headers_done;
     int done;
-    int status;               /* HTTP status to answer after an error, else 0 */
+    int status; /* HTTP status to answer after an error, else 0 */
     /*
      * Offsets and lengths of the pieces in store, turned into slices when the
      * request completes because store may move while it grows. An absent
@@ -126,10 +126,10 @@ typedef struct {
      */
     size_t off[PD_HTTP_PIECES][2];
     pd_http_request_t req;
-    int response;             /* reading a response, not a request */
+    int response; /* reading a response, not a request */
     pd_http_head_cb head_cb;
     void *head_ud;
-    int line_state;           /* where the head's line endings stand (requests only) */
+    int line_state; /* where the head's line endings stand (requests only) */
     pd_http_response_t resp;
 } pd_http_parser_t;
 
@@ -227,8 +227,8 @@ void pd_http_write_upgrade(pd_buf_t *out, const char accept[29]);
  * extra_headers (NULL or lines each ending in "\r\n"), the empty line and
  * the body (body.base may be NULL when body.len is 0).
  */
-void pd_http_write_response(pd_buf_t *out, int status, const char *content_type,
-                            pd_slice_t body, const char *extra_headers);
+void pd_http_write_response(pd_buf_t *out, int status, const char *content_type, pd_slice_t body,
+                            const char *extra_headers);
 
 /* The reason phrase for a status code ("Not Found"); "Unknown" if unknown. */
 const char *pd_http_reason(int status);

@@ -110,8 +110,7 @@ typedef struct {
     span_t path, rtype, rid, token, ping_id;
 } spans_t;
 
-__attribute__((format(printf, 2, 3)))
-static int fail(const decoder_t *d, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(const decoder_t *d, const char *fmt, ...)
 {
     if (d->err && d->errlen) {
         va_list ap;
@@ -648,8 +647,8 @@ void pd_proto_enc_api_rooms_begin(pd_buf_t *b)
     APPEND_LIT(b, "{\"rooms\":[");
 }
 
-void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users,
-                                  size_t connections, int first)
+void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users, size_t connections,
+                                  int first)
 {
     if (!first)
         pd_buf_append_char(b, ',');

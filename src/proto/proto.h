@@ -239,8 +239,8 @@ void pd_proto_enc_http_error(pd_buf_t *b, const char *message);
  * for snapshots: begin, one entry per room (first != 0 for the first), end.
  */
 void pd_proto_enc_api_rooms_begin(pd_buf_t *b);
-void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users,
-                                  size_t connections, int first);
+void pd_proto_enc_api_rooms_entry(pd_buf_t *b, pd_slice_t room_id, size_t users, size_t connections,
+                                  int first);
 void pd_proto_enc_api_rooms_end(pd_buf_t *b);
 /*
  * {"roomId":…,"users":[…]}: begin, then the array of entries (each as
@@ -279,16 +279,16 @@ typedef struct {
      * path ""). CHANGED: id, name, image and location. LEFT: id.
      */
     pd_proto_entry_t entry;
-    int image_given;             /* CHANGED: userImage was there (null included) */
-    pd_slice_t self_user_id;     /* SNAPSHOT */
-    pd_slice_t self_conn_id;     /* SNAPSHOT */
-    uint64_t idle_timeout_ms;    /* SNAPSHOT: the server's idle timeout, 0 when not sent */
-    pd_proto_entry_t *users;     /* SNAPSHOT: n_users entries, owned */
+    int image_given;          /* CHANGED: userImage was there (null included) */
+    pd_slice_t self_user_id;  /* SNAPSHOT */
+    pd_slice_t self_conn_id;  /* SNAPSHOT */
+    uint64_t idle_timeout_ms; /* SNAPSHOT: the server's idle timeout, 0 when not sent */
+    pd_proto_entry_t *users;  /* SNAPSHOT: n_users entries, owned */
     size_t n_users;
-    pd_slice_t code;             /* ERROR, AUTH_ERROR */
-    pd_slice_t message;          /* ERROR's message, PERMISSION_REVOKED's reason; may be unset */
-    double pong_id;              /* PONG: a numeric id, else -1 */
-    void *tree;                  /* the cJSON tree the slices point into */
+    pd_slice_t code;    /* ERROR, AUTH_ERROR */
+    pd_slice_t message; /* ERROR's message, PERMISSION_REVOKED's reason; may be unset */
+    double pong_id;     /* PONG: a numeric id, else -1 */
+    void *tree;         /* the cJSON tree the slices point into */
 } pd_proto_server_msg_t;
 
 /*

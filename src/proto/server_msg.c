@@ -101,7 +101,8 @@ static int decode_snapshot(pd_proto_server_msg_t *m, const cJSON *root)
     size_t n = (size_t)cJSON_GetArraySize(users);
     m->users = pd_calloc(n ? n : 1, sizeof *m->users);
     const cJSON *u;
-    cJSON_ArrayForEach(u, users) {
+    cJSON_ArrayForEach(u, users)
+    {
         if (get_entry(u, &m->users[m->n_users]) != 0)
             return -1;
         m->n_users++;
@@ -140,25 +141,18 @@ static int decode_pong(pd_proto_server_msg_t *m, const cJSON *root)
 static int decode_body(pd_proto_server_msg_t *m, const cJSON *root)
 {
     switch (m->type) {
-    case PD_PROTO_SERVER_SNAPSHOT:
-        return decode_snapshot(m, root);
-    case PD_PROTO_SERVER_JOINED:
-        return decode_joined(m, root);
-    case PD_PROTO_SERVER_CHANGED:
-        return decode_changed(m, root);
-    case PD_PROTO_SERVER_LEFT:
-        return get_str(root, "userId", &m->entry.user_id);
+    case PD_PROTO_SERVER_SNAPSHOT: return decode_snapshot(m, root);
+    case PD_PROTO_SERVER_JOINED: return decode_joined(m, root);
+    case PD_PROTO_SERVER_CHANGED: return decode_changed(m, root);
+    case PD_PROTO_SERVER_LEFT: return get_str(root, "userId", &m->entry.user_id);
     case PD_PROTO_SERVER_ERROR:
     case PD_PROTO_SERVER_AUTH_ERROR:
         if (get_str(root, "code", &m->code) != 0)
             return -1;
         return get_opt_str(root, "message", &m->message);
-    case PD_PROTO_SERVER_PERMISSION_REVOKED:
-        return get_opt_str(root, "reason", &m->message);
-    case PD_PROTO_SERVER_PONG:
-        return decode_pong(m, root);
-    default:
-        return 0;
+    case PD_PROTO_SERVER_PERMISSION_REVOKED: return get_opt_str(root, "reason", &m->message);
+    case PD_PROTO_SERVER_PONG: return decode_pong(m, root);
+    default: return 0;
     }
 }
 
@@ -185,8 +179,10 @@ int pd_proto_decode_server(pd_proto_server_msg_t *m, const char *json, size_t le
     if (decode_body(m, root) == 0)
         return 0;
     if (err && errlen)
-        snprintf(err, errlen, "a %s message from the server lacks a field or has one of the "
-                              "wrong type", type.base);
+        snprintf(err, errlen,
+                 "a %s message from the server lacks a field or has one of the "
+                 "wrong type",
+                 type.base);
     return PD_ERR_INVALID;
 }
 

@@ -25,28 +25,28 @@ typedef struct {
 
 typedef struct user {
     pd_room_t *room;
-    pd_identity_t id;     /* id.user_id is the key in room->users */
+    pd_identity_t id; /* id.user_id is the key in room->users */
     size_t id_len;
-    pd_list_t members;    /* most recently updated first: the front is the presence */
-    pd_list_t room_node;  /* in room->users_by_join */
-    unsigned live;        /* members with a connection */
-    double tat;           /* the user's own rate limiter, see bucket_take() */
-    deadline_t announce_at; /* in rooms->announcing while an announcement waits for it */
+    pd_list_t members;         /* most recently updated first: the front is the presence */
+    pd_list_t room_node;       /* in room->users_by_join */
+    unsigned live;             /* members with a connection */
+    double tat;                /* the user's own rate limiter, see bucket_take() */
+    deadline_t announce_at;    /* in rooms->announcing while an announcement waits for it */
     pd_shared_t *last_changed; /* watched, not held: its newest presence_changed */
 } user_t;
 
 struct pd_member {
     user_t *user;
-    void *conn;           /* NULL while lingering */
-    pd_list_t user_node;  /* in user->members */
-    pd_list_t conn_node;  /* in room->conns while live */
-    deadline_t linger;    /* in rooms->lingering while lingering */
+    void *conn;            /* NULL while lingering */
+    pd_list_t user_node;   /* in user->members */
+    pd_list_t conn_node;   /* in room->conns while live */
+    deadline_t linger;     /* in rooms->lingering while lingering */
     deadline_t pending_at; /* in rooms->pending while an update waits */
-    double tat;           /* rate limiter state, see bucket_take() */
+    double tat;            /* rate limiter state, see bucket_take() */
     owned_loc_t loc;
     owned_loc_t pending;
-    int updated;          /* has applied at least one update */
-    int took_over;        /* the next applied update is compared with loc */
+    int updated;   /* has applied at least one update */
+    int took_over; /* the next applied update is compared with loc */
     size_t key_len;
     char key[KEY_MAX + 1]; /* the key in room->members */
 };
@@ -59,18 +59,18 @@ struct pd_room {
     pd_list_t conns;         /* live members, in join order */
     size_t live;
     size_t id_len;
-    char id[];               /* the key in rooms->rooms */
+    char id[]; /* the key in rooms->rooms */
 };
 
 struct pd_rooms {
     pd_rooms_config_t cfg;
     pd_rooms_ops_t ops;
     void *ctx;
-    pd_map_t rooms;      /* room id -> pd_room_t */
-    pd_list_t lingering; /* members by linger deadline */
-    pd_list_t pending;   /* members with a deferred update, by due time */
+    pd_map_t rooms;       /* room id -> pd_room_t */
+    pd_list_t lingering;  /* members by linger deadline */
+    pd_list_t pending;    /* members with a deferred update, by due time */
     pd_list_t announcing; /* users whose announcement waits for their bucket, by due time */
-    pd_buf_t scratch;    /* every message is encoded here, then framed once */
+    pd_buf_t scratch;     /* every message is encoded here, then framed once */
     uint64_t rng;
 };
 
@@ -157,8 +157,7 @@ static int field_eq(pd_slice_t a, pd_slice_t b)
 static int loc_eq(const pd_proto_location_t *a, const pd_proto_location_t *b)
 {
     return field_eq(a->current_path, b->current_path) &&
-           field_eq(a->resource_type, b->resource_type) &&
-           field_eq(a->resource_id, b->resource_id);
+           field_eq(a->resource_type, b->resource_type) && field_eq(a->resource_id, b->resource_id);
 }
 
 /* ---- deadline lists ---- */
@@ -268,7 +267,8 @@ static pd_shared_t *broadcast_frame(pd_room_t *room, const void *except)
 {
     pd_rooms_t *r = room->rooms;
     pd_shared_t *msg = NULL;
-    pd_list_foreach(it, &room->conns) {
+    pd_list_foreach(it, &room->conns)
+    {
         pd_member_t *m = pd_container_of(it, pd_member_t, conn_node);
         if (m->conn == except)
             continue;
@@ -287,7 +287,7 @@ static void broadcast(pd_room_t *room, const void *except)
 static pd_proto_entry_t user_entry(const user_t *u)
 {
     return (pd_proto_entry_t){user_id_slice(u), pd_slice_cstr(u->id.user_name),
-                                 pd_slice_cstr(u->id.user_image), user_front(u)->loc.loc};
+                              pd_slice_cstr(u->id.user_image), user_front(u)->loc.loc};
 }
 
 /*
@@ -363,7 +363,8 @@ static void send_snapshot(pd_member_t *m)
     pd_proto_enc_snapshot_begin(b, user_id_slice(m->user), pd_member_key(m),
                                 rooms_of(m)->cfg.idle_timeout_ms);
     int first = 1;
-    pd_list_foreach(it, &room->users_by_join) {
+    pd_list_foreach(it, &room->users_by_join)
+    {
         user_t *u = pd_container_of(it, user_t, room_node);
         if (u == m->user && is_only_member(m))
             continue;
@@ -470,8 +471,7 @@ static pd_slice_t key_slice(const pd_member_t *m)
 
 static void fresh_key(pd_rooms_t *r, pd_member_t *m)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     for (size_t i = 0; i < FRESH_KEY_LEN; i++)
         m->key[i] = alphabet[next_random(r) % (sizeof(alphabet) - 1)];
     m->key[FRESH_KEY_LEN] = '\0';
@@ -617,7 +617,8 @@ int pd_member_update(pd_member_t *m, const pd_proto_location_t *loc, uint64_t no
 static pd_member_t *newest_lingering(const user_t *u)
 {
     pd_member_t *best = NULL;
-    pd_list_foreach(it, &u->members) {
+    pd_list_foreach(it, &u->members)
+    {
         pd_member_t *m = member_of_user_node(it);
         if (!m->conn && (!best || m->linger.at > best->linger.at))
             best = m;
@@ -633,8 +634,8 @@ static pd_member_t *takeover_target(const user_t *u, pd_slice_t key)
     return newest_lingering(u);
 }
 
-static pd_join_status_t check_limits(const pd_rooms_t *r, const pd_room_t *room,
-                                     const user_t *u, const pd_member_t *target)
+static pd_join_status_t check_limits(const pd_rooms_t *r, const pd_room_t *room, const user_t *u,
+                                     const pd_member_t *target)
 {
     if (target && target->conn)
         return PD_JOIN_OK; /* replaces a live connection: the counts stay */
@@ -665,8 +666,7 @@ static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn)
 }
 
 pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
-                               pd_slice_t conn_key, void *conn, uint64_t now_ms,
-                               pd_member_t **out)
+                               pd_slice_t conn_key, void *conn, uint64_t now_ms, pd_member_t **out)
 {
     pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
     user_t *u = room ? pd_map_get(&room->users, pd_slice_cstr(id->user_id)) : NULL;
@@ -709,7 +709,8 @@ static void revoke(user_t *u, const char *reason)
     pd_rooms_t *r = u->room->rooms;
     pd_proto_enc_permission_revoked(scratch(r), reason);
     pd_shared_t *msg = NULL;
-    pd_list_foreach(it, &u->members) {
+    pd_list_foreach(it, &u->members)
+    {
         pd_member_t *m = member_of_user_node(it);
         if (!m->conn)
             continue;
@@ -728,11 +729,11 @@ int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, con
         return PD_ERR_NOT_FOUND;
     int kicked = (int)u->live;
     revoke(u, reason);
-    pd_list_foreach(it, &u->members)
-        member_unlink(member_of_user_node(it));
+    pd_list_foreach(it, &u->members) member_unlink(member_of_user_node(it));
     user_unlink(u);
     announce_left(u);
-    pd_list_foreach_safe(it, tmp, &u->members) {
+    pd_list_foreach_safe(it, tmp, &u->members)
+    {
         pd_member_t *m = member_of_user_node(it);
         if (m->conn)
             rooms->ops.detached(rooms->ctx, m->conn, PD_DETACH_KICKED);
@@ -815,10 +816,10 @@ pd_rooms_t *pd_rooms_new(const pd_rooms_config_t *cfg, const pd_rooms_ops_t *ops
 
 static void room_destroy(pd_room_t *room)
 {
-    pd_list_foreach_safe(it, tmp, &room->users_by_join) {
+    pd_list_foreach_safe(it, tmp, &room->users_by_join)
+    {
         user_t *u = pd_container_of(it, user_t, room_node);
-        pd_list_foreach_safe(mit, mtmp, &u->members)
-            member_free(member_of_user_node(mit));
+        pd_list_foreach_safe(mit, mtmp, &u->members) member_free(member_of_user_node(mit));
         user_free(u);
     }
     room_free(room);
@@ -899,7 +900,8 @@ size_t pd_room_conn_count(const pd_room_t *room)
 void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out)
 {
     pd_buf_append_char(out, '[');
-    pd_list_foreach(it, &room->users_by_join) {
+    pd_list_foreach(it, &room->users_by_join)
+    {
         if (it != room->users_by_join.next)
             pd_buf_append_char(out, ',');
         pd_proto_entry_t e = user_entry(pd_container_of(it, user_t, room_node));

@@ -75,8 +75,9 @@ typedef struct {
     uint64_t linger_ms;          /* presence kept after an unclean close, default 5000 */
     uint64_t idle_timeout_ms;    /* announced in snapshots (0: not announced) */
     unsigned leave_messages;     /* pd_leave_messages_t bits; 0 counts as PD_LEAVE_BOTH */
-    double user_updates_per_sec; /* one user's bucket, all its tabs together, default 20; <= 0: none */
-    double user_update_burst;    /* its size, default 40; below 1 counts as 1 */
+    double
+        user_updates_per_sec; /* one user's bucket, all its tabs together, default 20; <= 0: none */
+    double user_update_burst; /* its size, default 40; below 1 counts as 1 */
 } pd_rooms_config_t;
 
 #define PD_ROOMS_CONFIG_DEFAULT \
@@ -90,8 +91,8 @@ void pd_rooms_free(pd_rooms_t *rooms);
 
 typedef enum {
     PD_JOIN_OK = 0,
-    PD_JOIN_ROOM_FULL = -1,   /* the room has max_conns_per_room connections */
-    PD_JOIN_TOO_MANY = -2,    /* the user has max_conns_per_user in the room */
+    PD_JOIN_ROOM_FULL = -1, /* the room has max_conns_per_room connections */
+    PD_JOIN_TOO_MANY = -2,  /* the user has max_conns_per_user in the room */
 } pd_join_status_t;
 
 /*
@@ -122,8 +123,7 @@ typedef enum {
  * *id is untouched.
  */
 pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
-                               pd_slice_t conn_key, void *conn, uint64_t now_ms,
-                               pd_member_t **out);
+                               pd_slice_t conn_key, void *conn, uint64_t now_ms, pd_member_t **out);
 
 /*
  * Applies a presence_update from the member's connection: relayed as

@@ -29,9 +29,9 @@ typedef struct pd_admission {
     size_t room_len;
     char key[72];
     size_t key_len;
-    pd_buf_t pending;      /* messages as [uint32 length][bytes] */
+    pd_buf_t pending; /* messages as [uint32 length][bytes] */
     unsigned n_pending;
-    pd_buf_t last_update;  /* the newest presence_update that did not fit */
+    pd_buf_t last_update; /* the newest presence_update that did not fit */
 } pd_admission_t;
 
 static void admission_free(pd_conn_t *c)
@@ -91,8 +91,8 @@ static int join(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key
 {
     pd_server_t *srv = c->srv;
     int64_t expires = id->expires_at_ms;
-    pd_join_status_t st = pd_rooms_join(srv->rooms, room, id, key, c, pd_server_now(srv),
-                                        &c->member);
+    pd_join_status_t st =
+        pd_rooms_join(srv->rooms, room, id, key, c, pd_server_now(srv), &c->member);
     if (st == PD_JOIN_ROOM_FULL) {
         srv->metrics.admission_rejects_room_full++;
         pd_conn_send_code(c, PD_CODE_ERROR, "ROOM_FULL", NULL);

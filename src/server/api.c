@@ -45,7 +45,7 @@ static void respond_unauthorized(pd_conn_t *c)
     pd_buf_t body = PD_BUF_INIT;
     pd_proto_enc_http_error(&body, "unauthorized");
     pd_conn_respond(c, 401, "application/json", pd_buf_slice(&body),
-                      "WWW-Authenticate: Bearer\r\n");
+                    "WWW-Authenticate: Bearer\r\n");
     pd_buf_free(&body);
 }
 
@@ -174,8 +174,7 @@ int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req)
         (path.len > plen && path.base[plen] != '/'))
         return 0;
     if (!c->srv->cfg->api_secret) {
-        pd_conn_respond_error(c, 404,
-                                "the API is off (start presenced with --api-secret-file)");
+        pd_conn_respond_error(c, 404, "the API is off (start presenced with --api-secret-file)");
     } else if (!authorized(c->srv, req->authorization)) {
         respond_unauthorized(c);
     } else if (path.len <= plen + 1) {

@@ -36,7 +36,7 @@ typedef struct {
     const char *env;
     opt_type_t type;
     size_t offset;
-    const char *arg;  /* placeholder shown in --help */
+    const char *arg; /* placeholder shown in --help */
     const char *help;
 } opt_t;
 
@@ -86,8 +86,8 @@ static const opt_t options[] = {
      "largest request line + headers (default 8192; larger gets 431)"},
     {"max-path", "PRESENCED_MAX_PATH", OPT_SIZE, OFF(max_path), "BYTES",
      "longest currentPath (default 1024)"},
-    {"max-resource-type", "PRESENCED_MAX_RESOURCE_TYPE", OPT_SIZE, OFF(max_resource_type),
-     "BYTES", "longest resourceType (default 32)"},
+    {"max-resource-type", "PRESENCED_MAX_RESOURCE_TYPE", OPT_SIZE, OFF(max_resource_type), "BYTES",
+     "longest resourceType (default 32)"},
     {"max-resource-id", "PRESENCED_MAX_RESOURCE_ID", OPT_SIZE, OFF(max_resource_id), "BYTES",
      "longest resourceId (default 256)"},
     {"rate", "PRESENCED_RATE", OPT_DOUBLE, OFF(rate), "N",
@@ -110,8 +110,8 @@ static const opt_t options[] = {
      "connections in the whole server (default: open-file limit minus a reserve)"},
     {"max-send-buffer", "PRESENCED_MAX_SEND_BUFFER", OPT_SIZE, OFF(max_send_buffer), "BYTES",
      "unsent bytes per connection before it is resynchronised (default 262144)"},
-    {"max-pending-messages", "PRESENCED_MAX_PENDING_MESSAGES", OPT_UINT, OFF(max_pending_msgs),
-     "N", "messages kept while a connection is being admitted (default 32)"},
+    {"max-pending-messages", "PRESENCED_MAX_PENDING_MESSAGES", OPT_UINT, OFF(max_pending_msgs), "N",
+     "messages kept while a connection is being admitted (default 32)"},
     {"max-pending-bytes", "PRESENCED_MAX_PENDING_BYTES", OPT_SIZE, OFF(max_pending_bytes), "BYTES",
      "bytes of messages kept while a connection is being admitted (default 16384)"},
     {"max-api-body", "PRESENCED_MAX_API_BODY", OPT_SIZE, OFF(max_api_body), "BYTES",
@@ -138,8 +138,8 @@ static const opt_t options[] = {
      "answer time allowed to the verify endpoint (default 3)"},
     {"verify-header", "PRESENCED_VERIFY_HEADERS", OPT_HEADER, 0, "'NAME: VALUE'",
      "extra header for verify requests, repeatable (env: one per line)"},
-    {"verify-max-inflight", "PRESENCED_VERIFY_MAX_INFLIGHT", OPT_UINT, OFF(verify_max_inflight), "N",
-     "concurrent verify requests; more wait in a queue (default 64)"},
+    {"verify-max-inflight", "PRESENCED_VERIFY_MAX_INFLIGHT", OPT_UINT, OFF(verify_max_inflight),
+     "N", "concurrent verify requests; more wait in a queue (default 64)"},
     {"verify-cache-ttl", "PRESENCED_VERIFY_CACHE_TTL", OPT_SECONDS, OFF(verify_cache_ttl_ms),
      "SECONDS", "reuse a successful verification this long (default 30; 0 disables)"},
     {"verify-cache-max", "PRESENCED_VERIFY_CACHE_MAX", OPT_UINT, OFF(verify_cache_max), "N",
@@ -387,8 +387,7 @@ static int set_numeric(const opt_t *o, void *field, const char *v, char *err, si
     return 0;
 }
 
-static int parse_leave(unsigned *field, const char *name, const char *v, char *err,
-                       size_t errlen)
+static int parse_leave(unsigned *field, const char *name, const char *v, char *err, size_t errlen)
 {
     if (strcmp(v, "both") == 0)
         *field = PD_LEAVE_BOTH;
@@ -402,8 +401,7 @@ static int parse_leave(unsigned *field, const char *name, const char *v, char *e
     return 0;
 }
 
-static int parse_uring(unsigned *field, const char *name, const char *v, char *err,
-                       size_t errlen)
+static int parse_uring(unsigned *field, const char *name, const char *v, char *err, size_t errlen)
 {
     pd_uring_mode_t mode;
     if (pd_uring_parse_mode(v, &mode) != 0)
@@ -425,8 +423,8 @@ static int apply(pd_config_t *cfg, const opt_t *o, const char *v, char *err, siz
         *(char **)field = pd_strndup(v, strlen(v));
         return 0;
     case OPT_FILE: {
-        int rc = read_file(v, (char **)field, (size_t *)((char *)field + sizeof(char *)), err,
-                           errlen);
+        int rc =
+            read_file(v, (char **)field, (size_t *)((char *)field + sizeof(char *)), err, errlen);
         if (rc != 1)
             return rc;
         if (o->offset != OFF(jwt_secret))
@@ -473,8 +471,7 @@ static void print_help(void)
         snprintf(left, sizeof(left), "--%s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
         printf("  %-32s %s\n  %-32s [%s]\n", left, o->help, "", o->env);
     }
-    printf("  %-32s %s\n  %-32s %s\n", "--help", "show this help", "--version",
-           "show the version");
+    printf("  %-32s %s\n  %-32s %s\n", "--help", "show this help", "--version", "show the version");
 }
 
 static const opt_t *find_flag(const char *arg, const char **inline_value)
@@ -561,13 +558,14 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
         return fail(err, errlen, "--dev only listens on loopback, not %s%s", cfg->listen_host, "");
     int hs = strcmp(cfg->jwt_alg, "HS256") == 0;
     if (!hs && strcmp(cfg->jwt_alg, "RS256") != 0 && strcmp(cfg->jwt_alg, "ES256") != 0)
-        return fail(err, errlen, "--jwt-alg must be HS256, RS256 or ES256, not %s%s", cfg->jwt_alg, "");
+        return fail(err, errlen, "--jwt-alg must be HS256, RS256 or ES256, not %s%s", cfg->jwt_alg,
+                    "");
     if (cfg->verify_url && strncmp(cfg->verify_url, "http://", 7) != 0 &&
         strncmp(cfg->verify_url, "https://", 8) != 0)
         return fail(err, errlen, "--verify-url must be an http:// or https:// URL%s%s", "", "");
     if (cfg->verify_url && (cfg->verify_timeout_ms == 0 || cfg->verify_max_inflight == 0))
-        return fail(err, errlen, "--verify-timeout and --verify-max-inflight must be above zero%s%s",
-                    "", "");
+        return fail(err, errlen,
+                    "--verify-timeout and --verify-max-inflight must be above zero%s%s", "", "");
     if (!cfg->dev && !cfg->verify_url && hs && !cfg->jwt_secret && cfg->jwt_secret_empty_file) {
         snprintf(err, errlen,
                  "no token key: the secret file %s is empty. Write the HS256 secret into it "
@@ -577,13 +575,16 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
         return PD_ERR_CONFIG;
     }
     if (!cfg->dev && !cfg->verify_url && hs && !cfg->jwt_secret)
-        return fail(err, errlen, "no token key: give --jwt-secret-file FILE (or PRESENCED_JWT_SECRET),%s%s",
+        return fail(err, errlen,
+                    "no token key: give --jwt-secret-file FILE (or PRESENCED_JWT_SECRET),%s%s",
                     " --jwt-alg RS256 or ES256 with --jwt-public-key FILE, or --verify-url URL;"
-                    " or --dev to try it out", "");
+                    " or --dev to try it out",
+                    "");
     if (!hs && !cfg->jwt_public_key && !cfg->verify_url)
         return fail(err, errlen, "--jwt-alg %s needs --jwt-public-key FILE%s", cfg->jwt_alg, "");
     if (cfg->idle_timeout_ms == 0 || cfg->ping_interval_ms == 0)
-        return fail(err, errlen, "--ping-interval and --idle-timeout must be above zero%s%s", "", "");
+        return fail(err, errlen, "--ping-interval and --idle-timeout must be above zero%s%s", "",
+                    "");
     if (cfg->write_delay_ms > 1000)
         return fail(err, errlen, "--write-delay is at most 1 second%s%s", "", "");
     if (cfg->threads > 64)
@@ -591,11 +592,14 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
     if (cfg->ping_interval_ms >= cfg->idle_timeout_ms)
         return fail(err, errlen, "--ping-interval must be shorter than --idle-timeout%s%s", "", "");
     if (cfg->max_message < 64 || cfg->max_header_bytes < 256 || cfg->rate <= 0 || cfg->burst < 1)
-        return fail(err, errlen, "a limit is too small (max-message >= 64, max-header-bytes >= 256,%s%s",
+        return fail(err, errlen,
+                    "a limit is too small (max-message >= 64, max-header-bytes >= 256,%s%s",
                     " rate > 0, burst >= 1)", "");
     if (cfg->msg_rate <= 0 || cfg->msg_burst < 1)
-        return fail(err, errlen, "--msg-rate must be above zero and --msg-burst at least 1%s%s", "", "");
+        return fail(err, errlen, "--msg-rate must be above zero and --msg-burst at least 1%s%s", "",
+                    "");
     if (cfg->user_rate < 0 || cfg->user_burst < 1)
-        return fail(err, errlen, "a limit is too small (user-rate >= 0, user-burst >= 1)%s%s", "", "");
+        return fail(err, errlen, "a limit is too small (user-rate >= 0, user-burst >= 1)%s%s", "",
+                    "");
     return 0;
 }

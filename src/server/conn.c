@@ -782,7 +782,7 @@ static void handle_request(pd_conn_t *c, const pd_http_request_t *req)
     if (c->over_limit && !c->srv->hooks->is_status(path)) {
         c->srv->metrics.busy_total++;
         pd_conn_respond(c, 503, "text/plain", pd_slice_cstr(pd_http_reason(503)),
-                          "Retry-After: " PD_RETRY_AFTER_S "\r\n");
+                        "Retry-After: " PD_RETRY_AFTER_S "\r\n");
         return;
     }
     pd_slice_t workspace;
@@ -827,8 +827,8 @@ static void on_http_bytes(pd_conn_t *c, const char *data, size_t len)
         return;
     if (r < 0) {
         int st = pd_http_error_status(c->http);
-        pd_conn_respond(c, st ? st : 400, "text/plain", pd_slice_cstr(pd_http_reason(st ? st : 400)),
-                          NULL);
+        pd_conn_respond(c, st ? st : 400, "text/plain",
+                        pd_slice_cstr(pd_http_reason(st ? st : 400)), NULL);
         return;
     }
     handle_request(c, pd_http_request(c->http));

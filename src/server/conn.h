@@ -39,37 +39,37 @@ struct pd_conn {
     uv_tcp_t tcp;
     pd_server_t *srv;
     pd_conn_state_t state;
-    unsigned writing : 1;      /* a uv_write is in flight */
-    unsigned resync : 1;       /* backlog dropped; a snapshot follows when drained */
-    unsigned refresh_asked : 1;/* TOKEN_REFRESH_REQUIRED sent */
-    unsigned clean_close : 1;  /* the peer sent a close frame */
-    unsigned evict_slow : 1;   /* fell behind too often; closed in the flush phase */
-    unsigned app_pings : 1;    /* sends app-level pings: only messages prove it alive */
-    unsigned over_limit : 1;   /* accepted past --max-conns: status answers or 503 only */
-    unsigned behind : 1;       /* the kernel refused bytes and the queue has not drained since */
-    unsigned broken : 1;       /* a write failed inside a broadcast; closed in the flush phase */
-    unsigned handed : 1;       /* handed over to another shard, which counts it from now on */
-    pd_list_t link;            /* in srv->conns */
-    pd_list_t flush_link;      /* in srv->flush_list or srv->delay_list */
-    uint32_t flush_seq;        /* srv->flush_pushes when it joined flush_list */
-    uint32_t flush_ms;         /* on delay_list: loop time (ms, wraps) it is due */
-    uint32_t last_write_ms;    /* loop time (ms, wraps) of its last write */
-    float msg_tokens;          /* message budget left (--msg-rate, --msg-burst) */
-    uint32_t msg_ms;           /* loop time (ms, wraps) the budget was last refilled */
-    size_t inflight;           /* bytes handed to uv_write */
-    uint32_t inflight_items;   /* queue entries covered by that write */
+    unsigned writing : 1;       /* a uv_write is in flight */
+    unsigned resync : 1;        /* backlog dropped; a snapshot follows when drained */
+    unsigned refresh_asked : 1; /* TOKEN_REFRESH_REQUIRED sent */
+    unsigned clean_close : 1;   /* the peer sent a close frame */
+    unsigned evict_slow : 1;    /* fell behind too often; closed in the flush phase */
+    unsigned app_pings : 1;     /* sends app-level pings: only messages prove it alive */
+    unsigned over_limit : 1;    /* accepted past --max-conns: status answers or 503 only */
+    unsigned behind : 1;        /* the kernel refused bytes and the queue has not drained since */
+    unsigned broken : 1;        /* a write failed inside a broadcast; closed in the flush phase */
+    unsigned handed : 1;        /* handed over to another shard, which counts it from now on */
+    pd_list_t link;             /* in srv->conns */
+    pd_list_t flush_link;       /* in srv->flush_list or srv->delay_list */
+    uint32_t flush_seq;         /* srv->flush_pushes when it joined flush_list */
+    uint32_t flush_ms;          /* on delay_list: loop time (ms, wraps) it is due */
+    uint32_t last_write_ms;     /* loop time (ms, wraps) of its last write */
+    float msg_tokens;           /* message budget left (--msg-rate, --msg-burst) */
+    uint32_t msg_ms;            /* loop time (ms, wraps) the budget was last refilled */
+    size_t inflight;            /* bytes handed to uv_write */
+    uint32_t inflight_items;    /* queue entries covered by that write */
     uint64_t created_ms;
-    uint64_t last_recv_ms;     /* any bytes */
-    uint64_t last_text_ms;     /* a message; what counts once app_pings is set */
+    uint64_t last_recv_ms; /* any bytes */
+    uint64_t last_text_ms; /* a message; what counts once app_pings is set */
     uint64_t last_ping_ms;
-    uint64_t deadline_ms;      /* closing: force close; expiry: end of grace */
-    int64_t expires_at_ms;     /* token expiry, 0 = never */
-    uint32_t resyncs;          /* resynchronisations in the current window */
+    uint64_t deadline_ms;  /* closing: force close; expiry: end of grace */
+    int64_t expires_at_ms; /* token expiry, 0 = never */
+    uint32_t resyncs;      /* resynchronisations in the current window */
     uint64_t resync_window_ms;
-    pd_http_parser_t *http;    /* only while reading the request */
-    pd_buf_t raw;              /* with several shards, the bytes read while in the HTTP phase */
-    struct pd_ask *ask;        /* shard.c's, while the other shards are asked for /metrics etc. */
-    struct pd_addr_count *addr;/* its address's count of HTTP-phase connections, or NULL */
+    pd_http_parser_t *http;     /* only while reading the request */
+    pd_buf_t raw;               /* with several shards, the bytes read while in the HTTP phase */
+    struct pd_ask *ask;         /* shard.c's, while the other shards are asked for /metrics etc. */
+    struct pd_addr_count *addr; /* its address's count of HTTP-phase connections, or NULL */
     pd_ws_t *ws;
     pd_member_t *member;
     struct pd_admission *admission; /* admit.c's, while the token is being checked */

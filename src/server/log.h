@@ -11,7 +11,13 @@
 
 #include <stddef.h>
 
-enum { PD_LOG_DEBUG = 0, PD_LOG_INFO, PD_LOG_WARN, PD_LOG_ERROR, PD_LOG_OFF };
+enum {
+    PD_LOG_DEBUG = 0,
+    PD_LOG_INFO,
+    PD_LOG_WARN,
+    PD_LOG_ERROR,
+    PD_LOG_OFF
+};
 
 void pd_log_set_level(int level);
 int pd_log_level(void);

@@ -1,8 +1,7 @@
 #include "metrics.h"
 
 static const double bucket_bounds[PD_LATENCY_BUCKETS] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-    0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 };
 
 void pd_metrics_observe_latency(pd_metrics_t *m, double seconds)
@@ -66,8 +65,10 @@ static void labelled(pd_buf_t *out, const char *name, const char *label, const c
 static void render_auth(const pd_metrics_t *m, pd_buf_t *out)
 {
     static const char *name = "presenced_auth_failures_total";
-    pd_buf_appendf(out, "# HELP %s Connections refused at admission, by reason.\n"
-                        "# TYPE %s counter\n", name, name);
+    pd_buf_appendf(out,
+                   "# HELP %s Connections refused at admission, by reason.\n"
+                   "# TYPE %s counter\n",
+                   name, name);
     for (int s = PD_AUTH_MISSING; s <= PD_AUTH_UNAVAILABLE; s++)
         labelled(out, name, "reason", pd_auth_code((pd_auth_status_t)s), m->auth_failures[s]);
     labelled(out, name, "reason", "ROOM_FULL", m->admission_rejects_room_full);
@@ -76,11 +77,13 @@ static void render_auth(const pd_metrics_t *m, pd_buf_t *out)
 
 static void render_evictions(const pd_metrics_t *m, pd_buf_t *out)
 {
-    static const char *reasons[PD_EVICT_COUNT] = {"idle", "slow", "expired", "replaced", "kicked",
-                                                  "rate"};
+    static const char *reasons[PD_EVICT_COUNT] = {"idle",     "slow",   "expired",
+                                                  "replaced", "kicked", "rate"};
     static const char *name = "presenced_evictions_total";
-    pd_buf_appendf(out, "# HELP %s Connections closed by the server, by reason.\n"
-                        "# TYPE %s counter\n", name, name);
+    pd_buf_appendf(out,
+                   "# HELP %s Connections closed by the server, by reason.\n"
+                   "# TYPE %s counter\n",
+                   name, name);
     for (int r = 0; r < PD_EVICT_COUNT; r++)
         labelled(out, name, "reason", reasons[r], m->evictions[r]);
 }
@@ -88,8 +91,10 @@ static void render_evictions(const pd_metrics_t *m, pd_buf_t *out)
 static void render_latency(const pd_metrics_t *m, pd_buf_t *out)
 {
     static const char *name = "presenced_fanout_latency_seconds";
-    pd_buf_appendf(out, "# HELP %s From reading a presence update to writing it to every receiver.\n"
-                        "# TYPE %s histogram\n", name, name);
+    pd_buf_appendf(out,
+                   "# HELP %s From reading a presence update to writing it to every receiver.\n"
+                   "# TYPE %s histogram\n",
+                   name, name);
     uint64_t cum = 0;
     for (int i = 0; i < PD_LATENCY_BUCKETS; i++) {
         cum += m->latency_buckets[i];
@@ -107,7 +112,8 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
     metric(out, "presenced_http_connections", "gauge", "Connections still in the HTTP phase.",
            m->http_connections);
     metric(out, "presenced_rooms", "gauge", "Rooms with at least one member.", rooms);
-    metric(out, "presenced_accepted_total", "counter", "TCP connections accepted.", m->accepted_total);
+    metric(out, "presenced_accepted_total", "counter", "TCP connections accepted.",
+           m->accepted_total);
     metric(out, "presenced_rejected_total", "counter", "TCP connections shed at a limit.",
            m->rejected_total);
     metric(out, "presenced_busy_total", "counter", "Requests answered 503 past --max-conns.",
@@ -120,16 +126,18 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
            m->messages_out_total);
     metric(out, "presenced_bytes_in_total", "counter", "Bytes received.", m->bytes_in_total);
     metric(out, "presenced_bytes_out_total", "counter", "Bytes written.", m->bytes_out_total);
-    metric(out, "presenced_writes_total", "counter",
-           "Socket writes (one writev each); messages_out_total / writes_total is messages per write.",
-           m->writes_total);
+    metric(
+        out, "presenced_writes_total", "counter",
+        "Socket writes (one writev each); messages_out_total / writes_total is messages per write.",
+        m->writes_total);
     metric(out, "presenced_bad_messages_total", "counter", "Messages answered with BAD_MESSAGE.",
            m->bad_messages_total);
-    metric(out, "presenced_resyncs_total", "counter", "Slow readers resynchronised with a snapshot.",
-           m->resyncs_total);
-    metric(out, "presenced_superseded_total", "counter",
-           "presence_changed messages a connection behind skipped for a newer one of the same user.",
-           m->superseded_total);
+    metric(out, "presenced_resyncs_total", "counter",
+           "Slow readers resynchronised with a snapshot.", m->resyncs_total);
+    metric(
+        out, "presenced_superseded_total", "counter",
+        "presence_changed messages a connection behind skipped for a newer one of the same user.",
+        m->superseded_total);
     render_auth(m, out);
     render_evictions(m, out);
     render_latency(m, out);
@@ -139,8 +147,10 @@ void pd_metrics_render_threads(const unsigned *conns, unsigned n, pd_buf_t *out)
 {
     metric(out, "presenced_threads", "gauge", "Loop threads the rooms are sharded over.", n);
     static const char *name = "presenced_thread_connections";
-    pd_buf_appendf(out, "# HELP %s Connections (any state) on each thread.\n"
-                        "# TYPE %s gauge\n", name, name);
+    pd_buf_appendf(out,
+                   "# HELP %s Connections (any state) on each thread.\n"
+                   "# TYPE %s gauge\n",
+                   name, name);
     for (unsigned i = 0; i < n; i++)
         pd_buf_appendf(out, "%s{thread=\"%u\"} %u\n", name, i, conns[i]);
 }

@@ -18,9 +18,9 @@ typedef struct {
     pd_shared_t **items; /* ring of references */
     uint32_t head;
     uint32_t count;
-    uint32_t cap;        /* a power of two, or 0 */
-    uint32_t offset;     /* bytes of items[head] already written */
-    size_t bytes;        /* unsent bytes in the queue */
+    uint32_t cap;    /* a power of two, or 0 */
+    uint32_t offset; /* bytes of items[head] already written */
+    size_t bytes;    /* unsent bytes in the queue */
 } pd_outq_t;
 
 void pd_outq_init(pd_outq_t *q);

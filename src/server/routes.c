@@ -37,24 +37,25 @@ int pd_routes_is_status(pd_slice_t path)
 
 static void render_verifier(const pd_verifier_stats_t *st, pd_buf_t *out)
 {
-    pd_buf_appendf(out,
-                   "# HELP presenced_verify_requests_total Requests sent to the verify endpoint.\n"
-                   "# TYPE presenced_verify_requests_total counter\n"
-                   "presenced_verify_requests_total %llu\n"
-                   "# HELP presenced_verify_cache_hits_total Verifications answered from the cache.\n"
-                   "# TYPE presenced_verify_cache_hits_total counter\n"
-                   "presenced_verify_cache_hits_total %llu\n"
-                   "# HELP presenced_verify_failures_total Verifications that found the endpoint unavailable.\n"
-                   "# TYPE presenced_verify_failures_total counter\n"
-                   "presenced_verify_failures_total %llu\n"
-                   "# HELP presenced_verify_inflight Verify requests in flight.\n"
-                   "# TYPE presenced_verify_inflight gauge\n"
-                   "presenced_verify_inflight %u\n"
-                   "# HELP presenced_verify_queued Verify requests waiting for a slot.\n"
-                   "# TYPE presenced_verify_queued gauge\n"
-                   "presenced_verify_queued %u\n",
-                   (unsigned long long)st->requests, (unsigned long long)st->cache_hits,
-                   (unsigned long long)st->failures, st->inflight, st->queued);
+    pd_buf_appendf(
+        out,
+        "# HELP presenced_verify_requests_total Requests sent to the verify endpoint.\n"
+        "# TYPE presenced_verify_requests_total counter\n"
+        "presenced_verify_requests_total %llu\n"
+        "# HELP presenced_verify_cache_hits_total Verifications answered from the cache.\n"
+        "# TYPE presenced_verify_cache_hits_total counter\n"
+        "presenced_verify_cache_hits_total %llu\n"
+        "# HELP presenced_verify_failures_total Verifications that found the endpoint unavailable.\n"
+        "# TYPE presenced_verify_failures_total counter\n"
+        "presenced_verify_failures_total %llu\n"
+        "# HELP presenced_verify_inflight Verify requests in flight.\n"
+        "# TYPE presenced_verify_inflight gauge\n"
+        "presenced_verify_inflight %u\n"
+        "# HELP presenced_verify_queued Verify requests waiting for a slot.\n"
+        "# TYPE presenced_verify_queued gauge\n"
+        "presenced_verify_queued %u\n",
+        (unsigned long long)st->requests, (unsigned long long)st->cache_hits,
+        (unsigned long long)st->failures, st->inflight, st->queued);
 }
 
 static void add_verifier(pd_verifier_stats_t *dst, const pd_verifier_stats_t *src)
@@ -158,10 +159,15 @@ static void handle_dev_token(pd_conn_t *c, pd_slice_t query)
 static const char *content_type(const char *name)
 {
     static const char *types[][2] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".json", "application/json"},
-        {".ico", "image/x-icon"}, {".map", "application/json"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".json", "application/json"},
+        {".ico", "image/x-icon"},
+        {".map", "application/json"},
     };
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
@@ -177,8 +183,8 @@ static int safe_static_path(pd_slice_t p)
         return 0;
     for (size_t i = 1; i < p.len; i++) {
         char ch = p.base[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '/' || ch == '.';
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '-' || ch == '/' || ch == '.';
         if (!ok || (ch == '.' && p.base[i - 1] == '/'))
             return 0;
     }
@@ -261,7 +267,8 @@ static int serve_static(pd_conn_t *c, pd_slice_t path)
     if (!c->srv->cfg->dev || !dir)
         return 0;
     const char *last_slash = memrchr(path.base, '/', path.len);
-    int has_ext = last_slash && memchr(last_slash, '.', path.len - (size_t)(last_slash - path.base));
+    int has_ext =
+        last_slash && memchr(last_slash, '.', path.len - (size_t)(last_slash - path.base));
     pd_slice_t file = has_ext && safe_static_path(path) ? path : PD_SLICE_LIT("/index.html");
     char rel[256], mount_dir[4096];
     dir = mounted_dir(c->srv->cfg, &file, mount_dir, sizeof(mount_dir));
@@ -288,8 +295,7 @@ void pd_routes_handle(pd_conn_t *c, const pd_http_request_t *req)
         if (!get || !serve_static(c, path))
             pd_conn_respond_error(c, 404, "not found");
     } else if (!get) {
-        pd_conn_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"),
-                        "Allow: GET\r\n");
+        pd_conn_respond(c, 405, "text/plain", PD_SLICE_LIT("Method Not Allowed"), "Allow: GET\r\n");
     } else if (pd_slice_eq_cstr(path, "/healthz")) {
         int ok = !atomic_load(&c->srv->proc->draining);
         pd_conn_respond(c, ok ? 200 : 503, "text/plain",

@@ -295,8 +295,10 @@ static int make_verifier(pd_server_t *srv, char *err, size_t errlen)
     const pd_config_t *cfg = srv->cfg;
     if (cfg->verify_url)
         return make_endpoint_verifier(srv, err, errlen);
-    pd_jwt_config_t jc = {.alg = cfg->jwt_alg, .leeway_s = cfg->jwt_leeway_s,
-                          .issuer = cfg->jwt_issuer, .audience = cfg->jwt_audience};
+    pd_jwt_config_t jc = {.alg = cfg->jwt_alg,
+                          .leeway_s = cfg->jwt_leeway_s,
+                          .issuer = cfg->jwt_issuer,
+                          .audience = cfg->jwt_audience};
     if (strcmp(cfg->jwt_alg, "HS256") != 0) {
         jc.key = (const unsigned char *)cfg->jwt_public_key;
         jc.key_len = cfg->jwt_public_key_len;
@@ -330,8 +332,9 @@ static uint64_t random_seed(void)
 static void init_limits(pd_server_t *srv)
 {
     const pd_config_t *cfg = srv->cfg;
-    srv->proto_limits = (pd_proto_limits_t){cfg->max_path, cfg->max_resource_type,
-                                            cfg->max_resource_id, PD_PROTO_LIMITS_DEFAULT.max_token};
+    srv->proto_limits =
+        (pd_proto_limits_t){cfg->max_path, cfg->max_resource_type, cfg->max_resource_id,
+                            PD_PROTO_LIMITS_DEFAULT.max_token};
     srv->http_limits = (pd_http_limits_t){cfg->max_header_bytes, cfg->max_api_body};
 }
 
@@ -386,9 +389,10 @@ static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, cons
         free(srv);
         return NULL;
     }
-    pd_rooms_config_t rc = {cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,
-                            cfg->burst, cfg->linger_ms, cfg->idle_timeout_ms,
-                            cfg->leave_messages, cfg->user_rate, cfg->user_burst};
+    pd_rooms_config_t rc = {
+        cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,           cfg->burst,
+        cfg->linger_ms,          cfg->idle_timeout_ms,    cfg->leave_messages, cfg->user_rate,
+        cfg->user_burst};
     srv->rooms = pd_rooms_new(&rc, &pd_conn_rooms_ops, srv, random_seed());
     pd_list_init(&srv->conns);
     pd_list_init(&srv->flush_list);
@@ -565,14 +569,13 @@ int pd_server_port(const pd_server_t *srv)
 
 static void close_all_handles(pd_server_t *srv)
 {
-    pd_list_foreach_safe(it, tmp, &srv->conns)
-        pd_conn_abort(pd_container_of(it, pd_conn_t, link));
+    pd_list_foreach_safe(it, tmp, &srv->conns) pd_conn_abort(pd_container_of(it, pd_conn_t, link));
     pd_verifier_close(srv->verifier);
     srv->verifier = NULL;
     pd_shard_inbox_close(srv);
     uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->flush_more,
                               (uv_handle_t *)&srv->flush_timer, (uv_handle_t *)&srv->sweep,
-                              (uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->drain_timer};
+                              (uv_handle_t *)&srv->tick,        (uv_handle_t *)&srv->drain_timer};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
             uv_close(handles[i], NULL);
@@ -582,8 +585,8 @@ static void on_drain_check(uv_timer_t *t)
 {
     pd_server_t *srv = t->data;
     int open = 0;
-    pd_list_foreach(it, &srv->conns)
-        open += pd_container_of(it, pd_conn_t, link)->state != CONN_CLOSED;
+    pd_list_foreach(it, &srv->conns) open +=
+        pd_container_of(it, pd_conn_t, link)->state != CONN_CLOSED;
     if (!open || pd_server_now(srv) >= srv->drain_deadline_ms)
         close_all_handles(srv);
 }
@@ -596,7 +599,8 @@ void pd_server_drain_shard(pd_server_t *srv)
     pd_log(PD_LOG_DEBUG, "draining", " thread=%u connections=%u", srv->shard, srv->n_conns);
     if (!uv_is_closing((uv_handle_t *)&srv->listener))
         uv_close((uv_handle_t *)&srv->listener, NULL);
-    pd_list_foreach_safe(it, tmp, &srv->conns) {
+    pd_list_foreach_safe(it, tmp, &srv->conns)
+    {
         pd_conn_t *c = pd_container_of(it, pd_conn_t, link);
         if (c->state == CONN_OPEN)
             pd_conn_close_ws(c, 1001, "server shutting down");

@@ -32,9 +32,9 @@ struct pd_conn_hooks;
 struct pd_server {
     uv_loop_t *loop;
     const pd_config_t *cfg;
-    pd_proc_t *proc;          /* the process: the other shards, the shared counts */
-    unsigned shard;           /* this one's index in proc->shards */
-    pd_inbox_t inbox;         /* handovers, drains and asks from the other shards */
+    pd_proc_t *proc;  /* the process: the other shards, the shared counts */
+    unsigned shard;   /* this one's index in proc->shards */
+    pd_inbox_t inbox; /* handovers, drains and asks from the other shards */
     uv_tcp_t listener;
     uv_prepare_t flush_phase; /* writes pending sockets, up to flush_batch per loop turn */
     uv_idle_t flush_more;     /* active while the flush list is not empty: poll without sleeping */
@@ -45,10 +45,10 @@ struct pd_server {
     int port;
     int listening;
     int draining;
-    unsigned max_conns;       /* process-wide, counted in proc->n_conns */
+    unsigned max_conns; /* process-wide, counted in proc->n_conns */
 
-    pd_jwt_verifier_t *jwt;         /* local tokens, or */
-    pd_verifier_t *verifier;        /* the verify endpoint */
+    pd_jwt_verifier_t *jwt;  /* local tokens, or */
+    pd_verifier_t *verifier; /* the verify endpoint */
     unsigned char dev_secret[32];
     const unsigned char *mint_key; /* HS256 key /dev/token signs with */
     size_t mint_key_len;
@@ -58,27 +58,27 @@ struct pd_server {
     pd_http_limits_t http_limits;
     const struct pd_conn_hooks *hooks; /* the files above a connection (server.c sets it) */
 
-    pd_list_t conns;        /* every connection */
-    pd_list_t flush_list;   /* connections with queued bytes and no write in flight */
-    pd_list_t delay_list;   /* the same for members while --write-delay holds them */
-    uint32_t flush_pushes;  /* connections ever put on flush_list (wraps) */
-    unsigned n_conns;       /* this shard's; the process's is proc->n_conns */
+    pd_list_t conns;       /* every connection */
+    pd_list_t flush_list;  /* connections with queued bytes and no write in flight */
+    pd_list_t delay_list;  /* the same for members while --write-delay holds them */
+    uint32_t flush_pushes; /* connections ever put on flush_list (wraps) */
+    unsigned n_conns;      /* this shard's; the process's is proc->n_conns */
 
     pd_proto_client_msg_t msg; /* reused for decoding */
-    pd_buf_t scratch;       /* reused for encoding single messages */
-    pd_shared_t *ping_frame;/* a WebSocket ping, shared by every connection */
-    char read_buf[65536];   /* reads are processed before the next one */
+    pd_buf_t scratch;          /* reused for encoding single messages */
+    pd_shared_t *ping_frame;   /* a WebSocket ping, shared by every connection */
+    char read_buf[65536];      /* reads are processed before the next one */
 
     /* Fan-out latency samples, oldest first (a ring): an update is out once
      * every connection queued before its flush phase (flush_seq <= upto) is. */
     struct {
-        uint64_t t0;        /* hrtime the update was read */
-        uint32_t upto;      /* flush_pushes when its flush phase began */
+        uint64_t t0;   /* hrtime the update was read */
+        uint32_t upto; /* flush_pushes when its flush phase began */
     } latency[PD_LATENCY_SAMPLES];
     unsigned latency_head, n_latency, n_latency_new;
 
     pd_metrics_t metrics;
-    pd_uring_t *uring;        /* the flush phase's writes, or NULL: writev */
+    pd_uring_t *uring; /* the flush phase's writes, or NULL: writev */
 };
 
 /* Drains this shard alone (the inbox's drain message; pd_server_drain drains them all). */

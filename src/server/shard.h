@@ -42,40 +42,40 @@ typedef enum {
 typedef struct pd_shard_msg {
     struct pd_shard_msg *next;
     pd_shard_msg_type_t type;
-    int fd;              /* handover: the socket, now the receiver's to close */
-    pd_buf_t bytes;      /* handover: what the sender had read, in order */
-    struct pd_ask *ask;  /* ask, answer */
+    int fd;             /* handover: the socket, now the receiver's to close */
+    pd_buf_t bytes;     /* handover: what the sender had read, in order */
+    struct pd_ask *ask; /* ask, answer */
 } pd_shard_msg_t;
 
 typedef struct {
     uv_mutex_t lock;
     pd_shard_msg_t *head, **tail;
-    int closed;          /* no more messages are taken */
+    int closed; /* no more messages are taken */
     uv_async_t wake;
 } pd_inbox_t;
 
 typedef struct pd_proc {
     unsigned n;
     pd_server_t *shards[PD_MAX_THREADS];
-    uv_loop_t *loops[PD_MAX_THREADS];     /* shard 0's is the caller's */
-    uv_thread_t threads[PD_MAX_THREADS];  /* shards 1..n-1 */
-    unsigned started;                     /* threads running */
-    atomic_uint n_conns;                  /* open connections, every shard: --max-conns */
+    uv_loop_t *loops[PD_MAX_THREADS];    /* shard 0's is the caller's */
+    uv_thread_t threads[PD_MAX_THREADS]; /* shards 1..n-1 */
+    unsigned started;                    /* threads running */
+    atomic_uint n_conns;                 /* open connections, every shard: --max-conns */
     atomic_int draining;
-    uv_mutex_t addr_lock;                 /* guards http_by_addr: taken on accept and */
-    pd_map_t http_by_addr;                /* the HTTP phase's end, never on an update */
+    uv_mutex_t addr_lock;  /* guards http_by_addr: taken on accept and */
+    pd_map_t http_by_addr; /* the HTTP phase's end, never on an update */
 } pd_proc_t;
 
 /* One shard's part of an answer to /metrics or /api/rooms. */
 typedef struct {
     pd_metrics_t metrics;
     size_t rooms;
-    unsigned conns;               /* its connections, any state */
+    unsigned conns; /* its connections, any state */
     int has_verifier;
     pd_verifier_stats_t verify;
-    int uring_on;                 /* its flush writes through io_uring */
+    int uring_on; /* its flush writes through io_uring */
     pd_uring_stats_t uring;
-    pd_buf_t text;                /* a room listing's entries */
+    pd_buf_t text; /* a room listing's entries */
 } pd_shard_report_t;
 
 /* Runs on each shard's own thread, for its own report. */
@@ -85,10 +85,10 @@ typedef void (*pd_ask_done_cb)(struct pd_conn *c, const pd_shard_report_t *reps,
 
 typedef struct pd_ask {
     pd_server_t *origin;
-    struct pd_conn *conn;  /* the origin thread's alone; NULL once the connection went */
+    struct pd_conn *conn; /* the origin thread's alone; NULL once the connection went */
     pd_ask_fill_cb fill;
     pd_ask_done_cb done;
-    atomic_uint pending;   /* reports still to fill */
+    atomic_uint pending; /* reports still to fill */
     unsigned n;
     pd_shard_report_t reports[];
 } pd_ask_t;

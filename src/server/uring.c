@@ -180,7 +180,8 @@ static unsigned reap_ready(pd_uring_t *u, pd_uring_done_cb done, void *arg)
 {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    io_uring_for_each_cqe(&u->ring, head, cqe) {
+    io_uring_for_each_cqe(&u->ring, head, cqe)
+    {
         report(u, (unsigned)cqe->user_data, cqe->res, done, arg);
         n++;
     }

@@ -17,11 +17,15 @@
 
 #define MAX_RESPONSE_BYTES 65536
 
-typedef enum { REQ_QUEUED, REQ_INFLIGHT, REQ_DONE } req_state_t;
+typedef enum {
+    REQ_QUEUED,
+    REQ_INFLIGHT,
+    REQ_DONE
+} req_state_t;
 
 struct pd_verify_req {
     pd_verifier_t *v;
-    pd_list_t link;          /* in v->queue, v->inflight or v->done */
+    pd_list_t link; /* in v->queue, v->inflight or v->done */
     req_state_t state;
     CURL *easy;
     struct curl_slist *headers; /* the Authorization line holds the token: wiped when freed */
@@ -29,7 +33,7 @@ struct pd_verify_req {
     pd_buf_t response;
     unsigned char key[SHA256_DIGEST_LENGTH];
     uint64_t started_ms;
-    uint64_t epoch;          /* v->epoch when it started */
+    uint64_t epoch; /* v->epoch when it started */
     int from_cache;
     pd_verify_cb cb;
     void *ud;
@@ -62,7 +66,7 @@ struct pd_verifier {
     pd_map_t cache;
     pd_list_t cache_fifo;
     unsigned open_handles;
-    uint64_t epoch;         /* bumped by forget_user: older answers are not cached */
+    uint64_t epoch; /* bumped by forget_user: older answers are not cached */
     pd_verifier_stats_t stats;
 };
 
@@ -104,8 +108,8 @@ static cache_entry_t *cache_find(pd_verifier_t *v, const unsigned char *key)
     cache_entry_t *e = pd_map_get(&v->cache, pd_slice((const char *)key, SHA256_DIGEST_LENGTH));
     if (!e)
         return NULL;
-    int stale = uv_now(v->loop) >= e->until_ms ||
-                (e->id.expires_at_ms && e->id.expires_at_ms <= wall_ms());
+    int stale =
+        uv_now(v->loop) >= e->until_ms || (e->id.expires_at_ms && e->id.expires_at_ms <= wall_ms());
     if (stale) {
         cache_drop(v, e);
         return NULL;
@@ -134,7 +138,8 @@ static void cache_put(pd_verifier_t *v, const unsigned char *key, const pd_ident
 void pd_verifier_forget_user(pd_verifier_t *v, pd_slice_t user_id)
 {
     v->epoch++;
-    pd_list_foreach_safe(it, tmp, &v->cache_fifo) {
+    pd_list_foreach_safe(it, tmp, &v->cache_fifo)
+    {
         cache_entry_t *e = pd_container_of(it, cache_entry_t, fifo);
         if (pd_slice_eq(pd_slice_cstr(e->id.user_id), user_id))
             cache_drop(v, e);

@@ -20,12 +20,12 @@
 
 typedef struct {
     const char *url;
-    uint64_t timeout_ms;       /* per request, queueing included (3000) */
-    const char *const *headers;/* extra "Name: value" lines, NULL-terminated list or NULL */
-    unsigned max_inflight;     /* concurrent requests (64) */
-    unsigned max_queue;        /* waiting requests before failing fast (10000) */
-    uint64_t cache_ttl_ms;     /* 0 disables the cache (30000) */
-    unsigned cache_max;        /* cached answers kept (10000) */
+    uint64_t timeout_ms;        /* per request, queueing included (3000) */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated list or NULL */
+    unsigned max_inflight;      /* concurrent requests (64) */
+    unsigned max_queue;         /* waiting requests before failing fast (10000) */
+    uint64_t cache_ttl_ms;      /* 0 disables the cache (30000) */
+    unsigned cache_max;         /* cached answers kept (10000) */
 } pd_verifier_config_t;
 
 typedef struct pd_verifier pd_verifier_t;
@@ -59,9 +59,9 @@ void pd_verifier_forget_user(pd_verifier_t *v, pd_slice_t user_id);
 
 /* Counters for /metrics. */
 typedef struct {
-    uint64_t requests;   /* sent to the endpoint */
+    uint64_t requests; /* sent to the endpoint */
     uint64_t cache_hits;
-    uint64_t failures;   /* unavailable: errors, timeouts, bad answers */
+    uint64_t failures; /* unavailable: errors, timeouts, bad answers */
     unsigned inflight;
     unsigned queued;
 } pd_verifier_stats_t;

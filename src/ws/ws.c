@@ -92,8 +92,8 @@ static void ws_fail(pd_ws_t *ws, uint16_t code)
     wslay_event_shutdown_write(ws->ctx);
 }
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                          int flags, void *ud)
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *ud)
 {
     pd_ws_t *ws = ud;
     if (ws->in_len == 0) {
@@ -108,8 +108,8 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return (ssize_t)n;
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *ud)
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *ud)
 {
     pd_ws_t *ws = ud;
     ws->cb.on_output(ws->ud, (const char *)data, len);
@@ -170,17 +170,20 @@ static void ws_peer_close_done(pd_ws_t *ws, uint16_t code, pd_slice_t reason)
 static void ws_close_end(pd_ws_t *ws)
 {
     ws->in_close = 0;
-    uint16_t code = ws->close_len >= 2
-                        ? (uint16_t)(((uint8_t)ws->close_payload[0] << 8) | (uint8_t)ws->close_payload[1])
-                        : 0;
-    pd_slice_t reason = pd_slice(ws->close_payload + 2, ws->close_len >= 2 ? ws->close_len - 2u : 0);
+    uint16_t code =
+        ws->close_len >= 2
+            ? (uint16_t)(((uint8_t)ws->close_payload[0] << 8) | (uint8_t)ws->close_payload[1])
+            : 0;
+    pd_slice_t reason =
+        pd_slice(ws->close_payload + 2, ws->close_len >= 2 ? ws->close_len - 2u : 0);
     if (ws->close_len == 1) {
         ws_fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
     } else if (code >= 1012 && code <= 1014) {
         if (!pd_utf8_valid(reason.base, reason.len)) {
             ws_fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
         } else {
-            ws_check(wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason.base, reason.len));
+            ws_check(
+                wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason.base, reason.len));
             ws_peer_close_done(ws, code, reason);
         }
     }
@@ -228,14 +231,12 @@ static void ws_text(pd_ws_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
     ws->cb.on_text(ws->ud, msg, arg->msg_length);
 }
 
-static void ws_msg_cb(wslay_event_context_ptr ctx,
-                      const struct wslay_event_on_msg_recv_arg *arg, void *ud)
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *ud)
 {
     pd_ws_t *ws = ud;
     switch (arg->opcode) {
-    case WSLAY_TEXT_FRAME:
-        ws_text(ws, arg);
-        break;
+    case WSLAY_TEXT_FRAME: ws_text(ws, arg); break;
     case WSLAY_PING:
         /* The pong goes out where the ping was, not after the whole input. */
         ws_flush(ws);
@@ -244,9 +245,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
         if (ws->cb.on_pong)
             ws->cb.on_pong(ws->ud);
         break;
-    case WSLAY_CONNECTION_CLOSE:
-        ws_peer_close(ws, arg);
-        break;
+    case WSLAY_CONNECTION_CLOSE: ws_peer_close(ws, arg); break;
     }
 }
 
@@ -296,8 +295,7 @@ static void ws_release(pd_ws_t *ws)
 {
     if (!ws->ctx || ws->busy)
         return;
-    if (!ws_done(ws) &&
-        (ws->unframed || ws->msg_open || wslay_event_want_write(ws->ctx)))
+    if (!ws_done(ws) && (ws->unframed || ws->msg_open || wslay_event_want_write(ws->ctx)))
         return;
     ws_drop_ctx(ws);
 }

@@ -45,8 +45,8 @@ typedef struct {
 } pd_ws_callbacks_t;
 
 typedef struct {
-    int client;          /* 1: mask outgoing frames, expect unmasked ones */
-    size_t max_message;  /* a longer message closes with 1009 (0: 4096) */
+    int client;         /* 1: mask outgoing frames, expect unmasked ones */
+    size_t max_message; /* a longer message closes with 1009 (0: 4096) */
 } pd_ws_config_t;
 
 /* Returns a new codec; never NULL (allocation failure aborts). */

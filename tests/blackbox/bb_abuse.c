@@ -73,8 +73,8 @@ static void test_ping_flood_is_closed(void **state)
 static void test_refresh_flood_is_closed(void **state)
 {
     pdt_ws_t *mal = pdt_join(srv.port, "b-refresh", "mal");
-    const char *msg =
-        pdt_fmt("{\"type\":\"token_refresh\",\"token\":\"%s\"}", pdt_token("mal", "Mal", "b-refresh", 600));
+    const char *msg = pdt_fmt("{\"type\":\"token_refresh\",\"token\":\"%s\"}",
+                              pdt_token("mal", "Mal", "b-refresh", 600));
     for (int i = 0; i < 40; i++)
         pdt_send(mal, msg);
     int oks = count_until_limited(mal, "auth_ok");
@@ -117,10 +117,10 @@ static void test_bodies_are_not_read(void **state)
                                     &r),
                      401);
     pd_buf_reset(&r);
-    assert_int_equal(answer_to_head(srv.port,
-                                    "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n",
-                                    &r),
-                     200);
+    assert_int_equal(
+        answer_to_head(srv.port,
+                       "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n", &r),
+        200);
     pd_buf_reset(&r);
     assert_int_equal(answer_to_head(srv.port,
                                     "POST /metrics HTTP/1.1\r\nHost: x\r\n"
@@ -143,9 +143,10 @@ static void test_kick_body_still_read(void **state)
 {
     pdt_ws_t *eve = pdt_join(srv.port, "b-kick", "eve");
     const char *body = "{\"userId\":\"eve\"}";
-    const char *req = pdt_fmt("POST /api/rooms/presence-b-kick/kick HTTP/1.1\r\nHost: x\r\n"
-                              "Authorization: Bearer " API_SECRET "\r\nContent-Length: %zu\r\n\r\n%s",
-                              strlen(body), body);
+    const char *req =
+        pdt_fmt("POST /api/rooms/presence-b-kick/kick HTTP/1.1\r\nHost: x\r\n"
+                "Authorization: Bearer " API_SECRET "\r\nContent-Length: %zu\r\n\r\n%s",
+                strlen(body), body);
     pd_buf_t r = PD_BUF_INIT;
     assert_int_equal(pdt_http_raw(srv.port, req, strlen(req), &r), 200);
     pd_buf_free(&r);
@@ -220,8 +221,8 @@ static void close_all(int *fds, int n)
 
 static void test_503_past_max_conns(void **state)
 {
-    const char *const args[] = {"--max-conns", "4", "--status-reserve", "2",
-                                "--handshake-timeout", "60", NULL};
+    const char *const args[] = {"--max-conns", "4", "--status-reserve", "2", "--handshake-timeout",
+                                "60",          NULL};
     pdt_extra_start(&extra, args);
     int port = extra.srv.port, held[6];
     open_silent(port, held, 4);
@@ -337,8 +338,8 @@ static void test_static_regular_files_only(void **state)
     expect_get(port, "/lib/x.js", 200, "X"); /* a mount is how to serve a second tree */
     expect_get(port, "/healthz", 200, "ok\n");
     pdt_extra_stop(&extra);
-    const char *const names[] = {"www/index.html", "www/a.js", "www/fifo.js", "www/out.js",
-                                 "www/in.js", "outside.js", "lib/x.js"};
+    const char *const names[] = {"www/index.html", "www/a.js",   "www/fifo.js", "www/out.js",
+                                 "www/in.js",      "outside.js", "lib/x.js"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unlink(pdt_fmt("%s/%s", root, names[i]));
     rmdir(pdt_fmt("%s/www/d.js", root));
@@ -350,17 +351,13 @@ static void test_static_regular_files_only(void **state)
 int main(void)
 {
     setenv("PRESENCED_API_SECRET", API_SECRET, 1);
-    const char *const args[] = {"--msg-rate", "1", "--msg-burst", "20", "--rate", "1",
-                                "--burst", "5", NULL};
+    const char *const args[] = {"--msg-rate", "1",       "--msg-burst", "20", "--rate",
+                                "1",          "--burst", "5",           NULL};
     const struct CMUnitTest tests[] = {
-        TEST(test_ping_flood_is_closed),
-        TEST(test_refresh_flood_is_closed),
-        TEST(test_within_budget_stays),
-        TEST(test_bodies_are_not_read),
-        TEST(test_kick_body_still_read),
-        TEST(test_503_past_max_conns),
-        TEST(test_handshakes_per_address),
-        TEST(test_bare_lf_and_folding_refused),
+        TEST(test_ping_flood_is_closed),      TEST(test_refresh_flood_is_closed),
+        TEST(test_within_budget_stays),       TEST(test_bodies_are_not_read),
+        TEST(test_kick_body_still_read),      TEST(test_503_past_max_conns),
+        TEST(test_handshakes_per_address),    TEST(test_bare_lf_and_folding_refused),
         TEST(test_static_regular_files_only),
     };
     return PDT_SUITE(tests, &srv, args, 100);

@@ -222,8 +222,8 @@ static void test_kick(void **state)
 static void test_kick_default_reason(void **state)
 {
     pdt_ws_t *alice = pdt_join(srv.port, "a-kick-default", "alice");
-    const api_resp_t *r = call("POST", "/api/rooms/presence-a-kick-default/kick",
-                               "{\"userId\":\"alice\"}");
+    const api_resp_t *r =
+        call("POST", "/api/rooms/presence-a-kick-default/kick", "{\"userId\":\"alice\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 1);
     expect_revoked(alice, "removed from the workspace");
@@ -237,8 +237,8 @@ static void test_kick_lingering_user(void **state)
     pdt_expect(bob, "user_joined");
     pdt_ws_drop(alice);
     pdt_expect_silence(bob, 200);
-    const api_resp_t *r = call("POST", "/api/rooms/presence-a-kick-linger/kick",
-                               "{\"userId\":\"alice\"}");
+    const api_resp_t *r =
+        call("POST", "/api/rooms/presence-a-kick-linger/kick", "{\"userId\":\"alice\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 0);
     /* Well before the 5 s linger would have ended. */
@@ -252,8 +252,15 @@ static void test_kick_errors(void **state)
     expect_error(call("POST", kick, "{\"userId\":\"nobody\"}"), 404, NULL);
     expect_error(call("POST", "/api/rooms/presence-a-no-room/kick", "{\"userId\":\"bob\"}"), 404,
                  NULL);
-    const char *bad[] = {NULL, "", "not json", "[]", "{}", "{\"userId\":5}", "{\"userId\":\"\"}",
-                         "{\"userId\":null}", "{\"user\":\"bob\"}"};
+    const char *bad[] = {NULL,
+                         "",
+                         "not json",
+                         "[]",
+                         "{}",
+                         "{\"userId\":5}",
+                         "{\"userId\":\"\"}",
+                         "{\"userId\":null}",
+                         "{\"user\":\"bob\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_error(call("POST", kick, bad[i]), 400, "body must be {\"userId\":\"…\"}");
     /* "\u0000" would have cut the id to "bob"; a raw control byte is no JSON string either. */
@@ -285,8 +292,8 @@ static void test_bearer_required(void **state)
             expect_error(r, 401, "unauthorized");
             assert_string_equal(r->www_authenticate, "Bearer");
         }
-        const api_resp_t *r = call_on(srv.port, "POST", "/api/rooms/presence-a-auth/kick",
-                                      wrong[i], "{\"userId\":\"alice\"}");
+        const api_resp_t *r = call_on(srv.port, "POST", "/api/rooms/presence-a-auth/kick", wrong[i],
+                                      "{\"userId\":\"alice\"}");
         expect_error(r, 401, "unauthorized");
     }
     /* No wrong secret kicked anyone. */
@@ -326,7 +333,8 @@ static void test_api_off_without_secret(void **state)
     pdt_join(extra.srv.port, "a-off", "alice");
     const char *paths[] = {"/api/rooms", "/api/rooms/presence-a-off"};
     for (size_t i = 0; i < 2; i++)
-        expect_error(call_on(extra.srv.port, "GET", paths[i], "Bearer " API_SECRET, NULL), 404, NULL);
+        expect_error(call_on(extra.srv.port, "GET", paths[i], "Bearer " API_SECRET, NULL), 404,
+                     NULL);
     expect_error(call_on(extra.srv.port, "POST", "/api/rooms/presence-a-off/kick",
                          "Bearer " API_SECRET, "{\"userId\":\"alice\"}"),
                  404, NULL);

@@ -68,7 +68,8 @@ static void test_valid_token_snapshot(void **state)
 static void test_bearer_header(void **state)
 {
     const char *tok = pdt_token("alice", "Alice", "a-bearer", 3600);
-    pdt_ws_opts_t o = {.workspace = "a-bearer", .headers = pdt_fmt("Authorization: Bearer %s\r\n", tok)};
+    pdt_ws_opts_t o = {.workspace = "a-bearer",
+                       .headers = pdt_fmt("Authorization: Bearer %s\r\n", tok)};
     pdt_ws_t *c = pdt_ws_open(srv.port, &o);
     const cJSON *snap = pdt_expect(c, "presence_snapshot");
     assert_field(cJSON_GetObjectItemCaseSensitive(snap, "self"), "userId", "alice");
@@ -77,12 +78,13 @@ static void test_bearer_header(void **state)
 static void test_query_wins_over_header(void **state)
 {
     const char *good = pdt_token("alice", "Alice", "a-both", 3600);
-    pdt_ws_opts_t o = {.workspace = "a-both", .token = good,
-                       .headers = "Authorization: Bearer not.a.token\r\n"};
+    pdt_ws_opts_t o = {
+        .workspace = "a-both", .token = good, .headers = "Authorization: Bearer not.a.token\r\n"};
     pdt_ws_t *c = pdt_ws_open(srv.port, &o);
     pdt_expect(c, "presence_snapshot");
 
-    pdt_ws_opts_t o2 = {.workspace = "a-both", .token = "not.a.token",
+    pdt_ws_opts_t o2 = {.workspace = "a-both",
+                        .token = "not.a.token",
                         .headers = pdt_fmt("Authorization: Bearer %s\r\n", good)};
     expect_refused(pdt_ws_open(srv.port, &o2), "AUTH_INVALID");
 }
@@ -90,7 +92,8 @@ static void test_query_wins_over_header(void **state)
 static void test_empty_query_token_uses_header(void **state)
 {
     const char *good = pdt_token("alice", "Alice", "a-emptyq", 3600);
-    pdt_ws_opts_t o = {.workspace = "a-emptyq", .query = "token=",
+    pdt_ws_opts_t o = {.workspace = "a-emptyq",
+                       .query = "token=",
                        .headers = pdt_fmt("Authorization: Bearer %s\r\n", good)};
     pdt_ws_t *c = pdt_ws_open(srv.port, &o);
     pdt_expect(c, "presence_snapshot");
@@ -126,15 +129,15 @@ static void test_hand_built_token_accepted(void **state)
 
 static void test_alg_none_invalid(void **state)
 {
-    const char *tok = pdt_token_raw("{\"alg\":\"none\",\"typ\":\"JWT\"}", claims("a-none-alg", ""),
-                                    NULL);
+    const char *tok =
+        pdt_token_raw("{\"alg\":\"none\",\"typ\":\"JWT\"}", claims("a-none-alg", ""), NULL);
     expect_refused(open_with_token("a-none-alg", tok), "AUTH_INVALID");
 }
 
 static void test_other_alg_invalid(void **state)
 {
-    const char *tok = pdt_token_raw("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", claims("a-hs512", ""),
-                                    PDT_SECRET);
+    const char *tok =
+        pdt_token_raw("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", claims("a-hs512", ""), PDT_SECRET);
     expect_refused(open_with_token("a-hs512", tok), "AUTH_INVALID");
 }
 
@@ -170,8 +173,8 @@ static void test_claims_out_of_range_invalid(void **state)
         pdt_fmt("{\"sub\":\"\",\"name\":\"A\",%s,\"exp\":%lld}", room, now + 600),
         pdt_fmt("{\"sub\":\"a\",\"name\":\"A\",%s,\"exp\":\"%lld\"}", room, now + 600),
         pdt_fmt("{\"sub\":42,\"name\":\"A\",%s,\"exp\":%lld}", room, now + 600),
-        pdt_fmt("{\"sub\":\"a\",\"name\":\"A\",%s,\"exp\":%lld,\"iat\":%lld}", room,
-                now + 1200, now + 600),
+        pdt_fmt("{\"sub\":\"a\",\"name\":\"A\",%s,\"exp\":%lld,\"iat\":%lld}", room, now + 1200,
+                now + 600),
     };
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
         const char *tok = pdt_token_raw(HS256, variants[i], PDT_SECRET);
@@ -204,8 +207,8 @@ static void test_longest_claims_accepted(void **state)
 static void test_img_claim_is_picture(void **state)
 {
     pdt_ws_t *obs = pdt_join(srv.port, "a-img", "observer");
-    const char *tok = pdt_token_raw(HS256, claims("a-img", ",\"img\":\"https://i.example/a.png\""),
-                                    PDT_SECRET);
+    const char *tok =
+        pdt_token_raw(HS256, claims("a-img", ",\"img\":\"https://i.example/a.png\""), PDT_SECRET);
     pdt_expect(open_with_token("a-img", tok), "presence_snapshot");
     assert_field(pdt_expect(obs, "user_joined"), "userImage", "https://i.example/a.png");
 }
@@ -242,7 +245,8 @@ static void test_no_presence_before_auth(void **state)
     pdt_send(bob, "{\"type\":\"presence_update\",\"currentPath\":\"/w/a-leak/secret\"}");
     pdt_expect_none(bob, NULL);
     const char *bad = pdt_token_raw(HS256, claims("a-leak", ""), "wrong-secret");
-    pdt_ws_opts_t o = {.workspace = "a-leak", .token = bad,
+    pdt_ws_opts_t o = {.workspace = "a-leak",
+                       .token = bad,
                        .early = "{\"type\":\"presence_update\",\"currentPath\":\"/x\"}"};
     pdt_ws_t *c = pdt_ws_open(srv.port, &o);
     expect_refused(c, "AUTH_INVALID");
@@ -269,8 +273,8 @@ static void test_user_id_cannot_forge_log_lines(void **state)
     const char *const args[] = {"--log-level", "debug", NULL};
     pdt_extra_start(&debug_srv, args);
     const char *user = "eve\nts=forged level=error msg=\"x\"";
-    pdt_ws_opts_t o = {.workspace = "a-log", .token = pdt_token(user, "Eve", "a-log", 3600),
-                       .label = "eve"};
+    pdt_ws_opts_t o = {
+        .workspace = "a-log", .token = pdt_token(user, "Eve", "a-log", 3600), .label = "eve"};
     pdt_ws_t *c = pdt_ws_open(debug_srv.srv.port, &o);
     pdt_expect(c, "presence_snapshot");
     char line[1024];

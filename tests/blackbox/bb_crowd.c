@@ -22,7 +22,7 @@ static pdt_server_t srv;
 
 /* Liveness is not under test: on a loaded machine joining a hundred members
  * one after another may take longer than the 25 s idle timeout. */
-static const char *server_args[12] = {"--linger", "0", "--idle-timeout", "600",
+static const char *server_args[12] = {"--linger",        "0",  "--idle-timeout", "600",
                                       "--ping-interval", "300"};
 
 /* How long an outcome may take on a loaded machine before it counts as never. */
@@ -235,8 +235,8 @@ static void test_one_order_for_everyone(void **state)
         senders[j] = pdt_join(srv.port, "crowd-order", pdt_fmt("s%d", j));
     for (int k = 0; k < N_STEPS; k++)
         for (int j = 0; j < N_SENDERS; j++)
-            pdt_sendf(senders[j], "{\"type\":\"presence_update\",\"currentPath\":\"/s%d/%d\"}",
-                      j, k);
+            pdt_sendf(senders[j], "{\"type\":\"presence_update\",\"currentPath\":\"/s%d/%d\"}", j,
+                      k);
     pdt_ws_close(senders[N_SENDERS - 1]);
     senders[N_SENDERS] = pdt_join(srv.port, "crowd-order", "late");
     pdt_send(senders[N_SENDERS], "{\"type\":\"presence_update\",\"currentPath\":\"/end\"}");

@@ -45,8 +45,8 @@ static void test_refresh_keeps_presence(void **state)
     pdt_send(alice, "{\"type\":\"presence_update\",\"currentPath\":\"/before\"}");
     pdt_expect(bob, "presence_changed");
     assert_field(pdt_expect_within(alice, "error", 6000), "code", "TOKEN_REFRESH_REQUIRED");
-    refresh(alice, pdt_token_pic("alice", "Alice Cooper", "https://img.example/ac.png",
-                                 "e-refresh", 3600));
+    refresh(alice, pdt_token_pic("alice", "Alice Cooper", "https://img.example/ac.png", "e-refresh",
+                                 3600));
     const cJSON *ok = pdt_expect(alice, "auth_ok");
     assert_field(ok, "userId", "alice");
     assert_field(ok, "userName", "Alice Cooper");

@@ -37,7 +37,7 @@
 static pdt_server_t srv;
 /* Liveness is not under test: a loaded machine may take more than the 25 s
  * idle timeout to open 1,000 readers before it reads the first one. */
-static const char *server_args[20] = {"--linger", "0", "--idle-timeout", "600",
+static const char *server_args[20] = {"--linger",        "0",  "--idle-timeout", "600",
                                       "--ping-interval", "300"};
 static int per_tab = 40;
 

@@ -19,8 +19,8 @@ static pdt_server_t srv;
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
 
 static const char *const server_args[] = {
-    "--linger", "0", "--handshake-timeout", "1", "--max-header-bytes", "2048",
-    "--allowed-origin", ORIGIN, NULL,
+    "--linger", "0",  "--handshake-timeout", "1", "--max-header-bytes", "2048", "--allowed-origin",
+    ORIGIN,     NULL,
 };
 
 /* A complete upgrade request for target; extra header lines may override nothing. */
@@ -118,10 +118,10 @@ static void test_browser_style_upgrade(void **state)
 static void test_request_byte_by_byte(void **state)
 {
     const char *tok = pdt_token("alice", "Alice", "h-bytes", 3600);
-    const char *req = pdt_fmt("GET /parties/presence/h-bytes?token=%s HTTP/1.1\r\nHost: x\r\n"
-                              "Upgrade: websocket\r\nConnection: Upgrade\r\nOrigin: " ORIGIN
-                              "\r\n%s\r\n",
-                              tok, std_headers());
+    const char *req =
+        pdt_fmt("GET /parties/presence/h-bytes?token=%s HTTP/1.1\r\nHost: x\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\nOrigin: " ORIGIN "\r\n%s\r\n",
+                tok, std_headers());
     int fd = pdt_tcp_connect(srv.port);
     assert_true(fd >= 0);
     for (const char *p = req; *p != '\0'; p++)
@@ -168,8 +168,7 @@ static void test_bad_workspace_404(void **state)
     assert_int_equal(upgrade_status("/parties/presence/a%20b", std_headers()), 404);
     assert_int_equal(upgrade_status("/parties/presence/", std_headers()), 404);
     assert_int_equal(upgrade_status("/parties/presence/a/b", std_headers()), 404);
-    assert_int_equal(upgrade_status(pdt_fmt("/parties/presence/%s", long_id), std_headers()),
-                     404);
+    assert_int_equal(upgrade_status(pdt_fmt("/parties/presence/%s", long_id), std_headers()), 404);
 }
 
 static void test_longest_workspace_accepted(void **state)
@@ -203,10 +202,10 @@ static void test_wrong_version_426(void **state)
 {
     pd_buf_t resp = PD_BUF_INIT;
     char v[32] = "";
-    int status = status_of(upgrade_request("/parties/presence/h-ver",
-                                           "Sec-WebSocket-Key: " KEY "\r\n"
-                                           "Sec-WebSocket-Version: 8\r\n"),
-                           &resp);
+    int status =
+        status_of(upgrade_request("/parties/presence/h-ver", "Sec-WebSocket-Key: " KEY "\r\n"
+                                                             "Sec-WebSocket-Version: 8\r\n"),
+                  &resp);
     assert_int_equal(status, 426);
     assert_int_equal(pdt_http_header(resp.base, "Sec-WebSocket-Version", v, sizeof(v)), 0);
     assert_string_equal(v, "13");

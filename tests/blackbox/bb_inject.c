@@ -22,8 +22,8 @@ static pdt_recorder_t rec;
 /* The recorded bytes hold none of the words an injection would have written. */
 static void assert_log_clean(void)
 {
-    static const char *const forbidden[] = {"forged", "X-User-Id", "admin", "Injected",
-                                            "X-Ignore", "mallory", "eve"};
+    static const char *const forbidden[] = {"forged",   "X-User-Id", "admin", "Injected",
+                                            "X-Ignore", "mallory",   "eve"};
     char *raw = pdt_recorder_raw(&rec);
     for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
         if (strstr(raw, forbidden[i]))
@@ -79,7 +79,8 @@ static void test_request_smuggling_in_query(void **state)
 static void test_other_bytes_in_query(void **state)
 {
     static const char *const queries[] = {"token=ok-eve%0AX-Ignore%3A%201", "token=ok-eve%09x",
-                                          "token=ok-eve+x", "token=ok-eve%7F", "token=ok-eve%C3%A9"};
+                                          "token=ok-eve+x", "token=ok-eve%7F",
+                                          "token=ok-eve%C3%A9"};
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++)
         refused_in_query(queries[i], pdt_fmt("ctl3x%zu", i));
 }
@@ -114,13 +115,16 @@ int main(void)
 {
     if (pdt_recorder_start(&rec) != 0)
         return 1;
-    const char *const args[] = {"--verify-url", rec.url, "--verify-header", OPERATOR_HEADER,
-                                "--verify-cache-ttl", "0", NULL};
+    const char *const args[] = {"--verify-url",
+                                rec.url,
+                                "--verify-header",
+                                OPERATOR_HEADER,
+                                "--verify-cache-ttl",
+                                "0",
+                                NULL};
     const struct CMUnitTest tests[] = {
-        PDT_TEST(test_header_injection_in_query),
-        PDT_TEST(test_request_smuggling_in_query),
-        PDT_TEST(test_other_bytes_in_query),
-        PDT_TEST(test_injection_in_token_refresh),
+        PDT_TEST(test_header_injection_in_query),  PDT_TEST(test_request_smuggling_in_query),
+        PDT_TEST(test_other_bytes_in_query),       PDT_TEST(test_injection_in_token_refresh),
         PDT_TEST(test_good_refresh_still_checked),
     };
     int rc = PDT_SUITE(tests, &srv, args, 100);

@@ -19,8 +19,8 @@
 static pdt_server_t srv;
 
 static const char *const server_args[] = {
-    "--linger", "0", "--max-send-buffer", "16384", "--rate", "10000", "--burst", "10000",
-    "--user-rate", "0", NULL,
+    "--linger", "0",     "--max-send-buffer", "16384", "--rate", "10000",
+    "--burst",  "10000", "--user-rate",       "0",     NULL,
 };
 
 #define ROUNDS 5
@@ -53,8 +53,7 @@ static void test_slow_reader_does_not_stall_room(void **state)
      * reader is told: a socket dropped without a close frame (1006) will do.
      */
     if (!open && slow.c->close_code != 1013 && slow.c->close_code != 1006)
-        fail_msg("slow reader closed with %d (want 1013 or a dropped socket)",
-                 slow.c->close_code);
+        fail_msg("slow reader closed with %d (want 1013 or a dropped socket)", slow.c->close_code);
     pd_buf_t resp = PD_BUF_INIT;
     assert_int_equal(pdt_http_get(srv.port, "/healthz", &resp), 200);
     pd_buf_free(&resp);
@@ -163,8 +162,8 @@ static void burst_from_each(pdt_ws_t **bursters)
 {
     for (int k = 0; k < BURST; k++)
         for (int j = 0; j < N_BURSTERS; j++)
-            pdt_sendf(bursters[j], "{\"type\":\"presence_update\",\"currentPath\":\"/b/%d/%d\"}",
-                      j, k);
+            pdt_sendf(bursters[j], "{\"type\":\"presence_update\",\"currentPath\":\"/b/%d/%d\"}", j,
+                      k);
     for (int j = 0; j < N_BURSTERS; j++)
         sync_with(bursters[j]);
 }
@@ -177,9 +176,10 @@ static void burst_from_each(pdt_ws_t **bursters)
  */
 static void test_reader_behind_gets_newest_per_user(void **state)
 {
-    static const char *const args[] = {"--linger", "0", "--max-send-buffer", "67108864",
-                                       "--rate", "100000", "--burst", "100000", "--user-rate",
-                                       "0", "--idle-timeout", "300", NULL};
+    static const char *const args[] = {"--linger",    "0",      "--max-send-buffer", "67108864",
+                                       "--rate",      "100000", "--burst",           "100000",
+                                       "--user-rate", "0",      "--idle-timeout",    "300",
+                                       NULL};
     pdt_extra_start(&collapse_srv, args);
     int port = collapse_srv.srv.port;
     pdt_ws_opts_t o = {.workspace = "behind", .label = "behind", .rcvbuf = 4096};
@@ -263,12 +263,12 @@ static void test_bad_configuration_exits_2(void **state)
 {
     static const char *const no_secret[] = {"--listen", "127.0.0.1:0", NULL};
     static const char *const unknown[] = {"--no-such-flag", "--dev", NULL};
-    static const char *const bad_number[] = {"--dev", "--listen", "127.0.0.1:0", "--rate",
-                                             "fast", NULL};
-    static const char *const timeouts[] = {"--dev", "--listen", "127.0.0.1:0",
-                                           "--ping-interval", "5", "--idle-timeout", "2", NULL};
-    static const char *const leave_form[] = {"--dev", "--listen", "127.0.0.1:0",
-                                             "--leave-messages", "user_joined", NULL};
+    static const char *const bad_number[] = {"--dev",  "--listen", "127.0.0.1:0",
+                                             "--rate", "fast",     NULL};
+    static const char *const timeouts[] = {
+        "--dev", "--listen", "127.0.0.1:0", "--ping-interval", "5", "--idle-timeout", "2", NULL};
+    static const char *const leave_form[] = {
+        "--dev", "--listen", "127.0.0.1:0", "--leave-messages", "user_joined", NULL};
     expect_config_error(no_secret);
     expect_config_error(unknown);
     expect_config_error(bad_number);

@@ -17,8 +17,19 @@
 static pdt_server_t srv;
 
 static const char *const server_args[] = {
-    "--linger", "0", "--max-conns-per-user", "2", "--max-conns-per-room", "3",
-    "--max-message", "1024", "--rate", "20", "--burst", "40", NULL,
+    "--linger",
+    "0",
+    "--max-conns-per-user",
+    "2",
+    "--max-conns-per-room",
+    "3",
+    "--max-message",
+    "1024",
+    "--rate",
+    "20",
+    "--burst",
+    "40",
+    NULL,
 };
 
 /* alice and bob in ws; bob has seen alice join. *bob_out gets bob. */
@@ -128,9 +139,9 @@ static void test_protocol_violations_1002(void **state)
 {
     char big[126];
     memset(big, 'p', sizeof(big));
-    expect_violation("l-orphan", 1, 0x0, "orphan", 6); /* a continuation of nothing */
-    expect_violation("l-fragping", 0, 0x9, "", 0);     /* a fragmented control frame */
-    expect_violation("l-opcode", 1, 0x3, "x", 1);      /* a reserved opcode */
+    expect_violation("l-orphan", 1, 0x0, "orphan", 6);       /* a continuation of nothing */
+    expect_violation("l-fragping", 0, 0x9, "", 0);           /* a fragmented control frame */
+    expect_violation("l-opcode", 1, 0x3, "x", 1);            /* a reserved opcode */
     expect_violation("l-bigping", 1, 0x9, big, sizeof(big)); /* control payload over 125 */
 }
 
@@ -321,9 +332,15 @@ static int count_until_end(pdt_ws_t *bob)
  */
 static void test_user_rate_limit_spans_tabs(void **state)
 {
-    const char *const args[] = {"--rate", "1000", "--burst", "1000",
-                                "--user-rate", pdt_fmt("%d", USER_RATE),
-                                "--user-burst", pdt_fmt("%d", USER_BURST), NULL};
+    const char *const args[] = {"--rate",
+                                "1000",
+                                "--burst",
+                                "1000",
+                                "--user-rate",
+                                pdt_fmt("%d", USER_RATE),
+                                "--user-burst",
+                                pdt_fmt("%d", USER_BURST),
+                                NULL};
     pdt_extra_start(&tabs_srv, args);
     int port = tabs_srv.srv.port;
     pdt_ws_t *bob = pdt_join(port, "l-tabs", "bob"), *tabs[N_TABS];
@@ -333,8 +350,7 @@ static void test_user_rate_limit_spans_tabs(void **state)
     double t0 = now_s();
     for (int k = 0; k < PER_TAB; k++)
         for (int t = 0; t < N_TABS; t++)
-            pdt_sendf(tabs[t], "{\"type\":\"presence_update\",\"currentPath\":\"/t/%d/%d\"}", t,
-                      k);
+            pdt_sendf(tabs[t], "{\"type\":\"presence_update\",\"currentPath\":\"/t/%d/%d\"}", t, k);
     for (int t = 0; t < N_TABS; t++) {
         pdt_sendf(tabs[t], "{\"type\":\"ping\",\"id\":%d}", t);
         pdt_wait_type(tabs[t], "pong", 15000);
@@ -342,8 +358,8 @@ static void test_user_rate_limit_spans_tabs(void **state)
     pdt_send(tabs[0], "{\"type\":\"presence_update\",\"currentPath\":\"/end\"}");
     int count = count_until_end(bob);
     double bound = USER_BURST + USER_RATE * (now_s() - t0 + 1.0) + 1;
-    print_message("%d updates sent from %d tabs, bob got %d (bound %.1f)\n",
-                  N_TABS * PER_TAB + 1, N_TABS, count, bound);
+    print_message("%d updates sent from %d tabs, bob got %d (bound %.1f)\n", N_TABS * PER_TAB + 1,
+                  N_TABS, count, bound);
     assert_true(count <= bound);
     assert_true(count < N_TABS * PER_TAB);
     const cJSON *m;

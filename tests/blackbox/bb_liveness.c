@@ -106,12 +106,9 @@ static void test_app_pinger_must_keep_sending(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        PDT_TEST(test_abrupt_close_leaves),
-        PDT_TEST(test_reset_leaves),
-        PDT_TEST(test_half_close_leaves),
-        PDT_TEST(test_unresponsive_client_evicted),
-        PDT_TEST(test_pings_keep_connection),
-        PDT_TEST(test_app_pinger_must_keep_sending),
+        PDT_TEST(test_abrupt_close_leaves),   PDT_TEST(test_reset_leaves),
+        PDT_TEST(test_half_close_leaves),     PDT_TEST(test_unresponsive_client_evicted),
+        PDT_TEST(test_pings_keep_connection), PDT_TEST(test_app_pinger_must_keep_sending),
     };
     return PDT_SUITE(tests, &srv, server_args, 100);
 }

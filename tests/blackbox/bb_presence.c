@@ -35,8 +35,8 @@ static pdt_ws_t *join_pk(const char *ws, const char *user, const char *pk)
 static pdt_ws_t *join_pic(const char *ws, const char *user)
 {
     pdt_ws_opts_t o = {.workspace = ws, .label = user};
-    o.token = pdt_token_pic(user, pdt_name(user), pdt_fmt("https://img.example/%s.png", user), ws,
-                            3600);
+    o.token =
+        pdt_token_pic(user, pdt_name(user), pdt_fmt("https://img.example/%s.png", user), ws, 3600);
     pdt_ws_t *c = pdt_ws_open(srv.port, &o);
     pdt_expect(c, "presence_snapshot");
     return c;
@@ -412,8 +412,10 @@ static void test_escaping_round_trips(void **state)
     pdt_ws_t *a = pdt_join(srv.port, "p-esc", "alice");
     pdt_ws_t *b = pdt_join(srv.port, "p-esc", "bob");
     pdt_expect(a, "user_joined");
-    pdt_send(a, "{\"type\":\"presence_update\",\"currentPath\":\"/d/\\\"q\\\"\\\\\\n\\u00e9\\u2603\"}");
-    assert_field(pdt_expect(b, "presence_changed"), "currentPath", "/d/\"q\"\\\n\xc3\xa9\xe2\x98\x83");
+    pdt_send(
+        a, "{\"type\":\"presence_update\",\"currentPath\":\"/d/\\\"q\\\"\\\\\\n\\u00e9\\u2603\"}");
+    assert_field(pdt_expect(b, "presence_changed"), "currentPath",
+                 "/d/\"q\"\\\n\xc3\xa9\xe2\x98\x83");
 }
 
 static pdt_extra_t one_form;

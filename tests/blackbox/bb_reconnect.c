@@ -77,8 +77,8 @@ static void test_pk_of_lingering_other_user_not_taken(void **state)
     pdt_ws_drop(alice);
     pdt_pump(200);
     pdt_ws_t *bob = join_pk("r-pkother", "bob", "tab-7");
-    const char *id = pdt_str(cJSON_GetObjectItemCaseSensitive(pdt_last(bob), "self"),
-                             "connectionId");
+    const char *id =
+        pdt_str(cJSON_GetObjectItemCaseSensitive(pdt_last(bob), "self"), "connectionId");
     assert_non_null(id);
     assert_string_not_equal(id, "tab-7");
     /* alice still lingers, so bob sees her in the snapshot, then sees her go. */

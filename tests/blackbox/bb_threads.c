@@ -174,9 +174,10 @@ static int post_kick(int port, const char *room, const char *user, pd_buf_t *r)
     pd_buf_t req = PD_BUF_INIT;
     char body[128];
     int n = snprintf(body, sizeof(body), "{\"userId\":\"%s\"}", user);
-    pd_buf_appendf(&req, "POST /api/rooms/%s/kick HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         "Connection: close\r\nAuthorization: Bearer " API_SECRET "\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+    pd_buf_appendf(&req,
+                   "POST /api/rooms/%s/kick HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Connection: close\r\nAuthorization: Bearer " API_SECRET "\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
                    room, n, body);
     pd_buf_reset(r);
     int st = pdt_http_raw(port, req.base, req.len, r);
@@ -237,7 +238,8 @@ static void test_sigterm_drains_every_thread(void **state)
         pdt_expect(c[2 * i], "user_joined");
     }
     for (int t = 0; t < THREADS; t++)
-        assert_true(metric(own.port, pdt_fmt("presenced_thread_connections{thread=\"%d\"}", t)) >= 1);
+        assert_true(metric(own.port, pdt_fmt("presenced_thread_connections{thread=\"%d\"}", t)) >=
+                    1);
     pdt_server_signal(&own, SIGTERM);
     for (int i = 0; i < 2 * ROOMS; i++)
         expect_going_away(c[i]);
@@ -323,8 +325,9 @@ int main(void)
         perror("api secret file");
         return 1;
     }
-    const char *const args[] = {"--threads", "4", "--api-secret-file", secret_path,
-                                "--max-conns-per-user", "2", "--linger", "0", NULL};
+    const char *const args[] = {
+        "--threads", "4", "--api-secret-file", secret_path, "--max-conns-per-user", "2", "--linger",
+        "0",         NULL};
     const struct CMUnitTest tests[] = {
         PDT_TEST(test_one_user_in_rooms_on_every_thread),
         PDT_TEST(test_update_in_upgrade_write_survives_handover),

@@ -23,8 +23,8 @@
 static pdt_server_t srv;
 
 static const char *const server_args[] = {
-    "--linger", "0", "--max-send-buffer", "16384", "--rate", "100000", "--burst", "100000",
-    "--user-rate", "0", NULL,
+    "--linger", "0",      "--max-send-buffer", "16384", "--rate", "100000",
+    "--burst",  "100000", "--user-rate",       "0",     NULL,
 };
 
 #define ROUNDS 2
@@ -42,8 +42,8 @@ static void check_metrics(void)
     double sends = pdt_metric(text, "presenced_io_uring_submissions_total");
     double batches = pdt_metric(text, "presenced_io_uring_batches_total");
     double refused = pdt_metric(text, "presenced_io_uring_refused_total");
-    print_message("io_uring %.0f: %.0f sends in %.0f batches, %.0f refused\n", on, sends,
-                  batches, refused);
+    print_message("io_uring %.0f: %.0f sends in %.0f batches, %.0f refused\n", on, sends, batches,
+                  refused);
     if (mode && strcmp(mode, "on") == 0) {
         assert_true(on == 1);
         assert_true(batches >= 1 && sends >= batches);

@@ -285,8 +285,8 @@ static void test_slow_beyond_timeout(void **state)
     const char *args[] = {"--verify-url", ep.url, "--verify-timeout", "0.5", NULL};
     pdt_extra_start(&extra, args);
     /* The endpoint would answer after 5 s; the 0.5 s timeout must end the wait long before. */
-    pdt_ws_t *late = open_tok(extra.srv.port, "v-slow", tok_slow(5000, "late", "Late", "slow"),
-                              "late");
+    pdt_ws_t *late =
+        open_tok(extra.srv.port, "v-slow", tok_slow(5000, "late", "Late", "slow"), "late");
     assert_field(pdt_expect_within(late, "error", 3000), "code", "SERVICE_UNAVAILABLE");
     pdt_expect_close(late, 1013, "SERVICE_UNAVAILABLE");
     pdt_ws_t *hung = open_tok(extra.srv.port, "v-slow", "hang:v-slow", "hung");
@@ -321,12 +321,13 @@ static void test_endpoint_down(void **state)
  */
 static void test_queue_has_a_deadline(void **state)
 {
-    const char *args[] = {"--verify-url", ep.url, "--verify-timeout", "1",
-                          "--verify-max-inflight", "1", NULL};
+    const char *args[] = {
+        "--verify-url", ep.url, "--verify-timeout", "1", "--verify-max-inflight", "1", NULL};
     pdt_extra_start(&extra, args);
     cJSON_Delete(pdt_endpoint_stats(&ep, 1));
     pdt_ws_t *first = open_tok(extra.srv.port, "v-queue", tok_slow(600, "qa", "Qa", "queue"), "qa");
-    pdt_ws_t *second = open_tok(extra.srv.port, "v-queue", tok_slow(600, "qb", "Qb", "queue"), "qb");
+    pdt_ws_t *second =
+        open_tok(extra.srv.port, "v-queue", tok_slow(600, "qb", "Qb", "queue"), "qb");
     pdt_expect(first, "presence_snapshot");
     expect_unavailable(second);
     cJSON *stats = pdt_endpoint_stats(&ep, 0);
@@ -356,8 +357,7 @@ static void test_update_right_after_open_is_applied(void **state)
     assert_field(pdt_snapshot_user(pdt_last(carol), "alice"), "currentPath",
                  "/w/v-early/documents/42");
     /* A second tab of the sender learns its own location from its snapshot. */
-    pdt_ws_t *alice2 =
-        join_tok(srv.port, "v-early", tok_ok("alice", "Alice", "early-2"), "alice2");
+    pdt_ws_t *alice2 = join_tok(srv.port, "v-early", tok_ok("alice", "Alice", "early-2"), "alice2");
     assert_field(pdt_snapshot_user(pdt_last(alice2), "alice"), "currentPath",
                  "/w/v-early/documents/42");
 }
@@ -417,7 +417,8 @@ static void test_pending_bytes_bounded(void **state)
     memset(pad, 'p', sizeof(pad) - 1);
     pad[sizeof(pad) - 1] = '\0';
     pdt_ws_t *bob = join_tok(srv.port, "v-bytes", tok_ok("bob", "Bob", "bytes"), "bob");
-    pdt_ws_t *alice = open_tok(srv.port, "v-bytes", tok_slow(1000, "alice", "Alice", "bytes"), "alice");
+    pdt_ws_t *alice =
+        open_tok(srv.port, "v-bytes", tok_slow(1000, "alice", "Alice", "bytes"), "alice");
     for (int i = 1; i <= 8; i++)
         pdt_sendf(alice, "{\"type\":\"ping\",\"id\":\"%d%s\"}", i, pad);
     pdt_sendf(alice, UPDATE_FMT, "/newest");
@@ -600,8 +601,8 @@ static void test_cache_off(void **state)
 
 static void test_cache_bounds(void **state)
 {
-    const char *args[] = {"--verify-url", ep.url, "--verify-cache-ttl", "2",
-                          "--verify-cache-max", "2", NULL};
+    const char *args[] = {
+        "--verify-url", ep.url, "--verify-cache-ttl", "2", "--verify-cache-max", "2", NULL};
     pdt_extra_start(&extra, args);
     const char *a = tok_ok("ua", "Ua", "bound"), *b = tok_ok("ub", "Ub", "bound"),
                *c = tok_ok("uc", "Uc", "bound"), *d = tok_ok("ud", "Ud", "bound");
@@ -708,8 +709,8 @@ static void test_linger_reconnect_moved(void **state)
 {
     pdt_ws_t *bob = lingering_alice("v-linger-moved", "moved");
     /* PartySocket sends its location on open, while the check is in flight. */
-    pdt_ws_t *alice = open_tok(srv.port, "v-linger-moved",
-                               tok_slow(300, "alice", "Alice", "moved-2"), "alice");
+    pdt_ws_t *alice =
+        open_tok(srv.port, "v-linger-moved", tok_slow(300, "alice", "Alice", "moved-2"), "alice");
     pdt_sendf(alice, UPDATE_FMT, "/there");
     pdt_expect(alice, "presence_snapshot");
     expect_changed(bob, "alice", "/there", PDT_WAIT_MS);
@@ -722,8 +723,8 @@ static void test_linger_reconnect_moved(void **state)
 static void test_linger_reconnect_same_place(void **state)
 {
     pdt_ws_t *bob = lingering_alice("v-linger-same", "same");
-    pdt_ws_t *alice = open_tok(srv.port, "v-linger-same",
-                               tok_slow(300, "alice", "Alice", "same-2"), "alice");
+    pdt_ws_t *alice =
+        open_tok(srv.port, "v-linger-same", tok_slow(300, "alice", "Alice", "same-2"), "alice");
     pdt_sendf(alice, UPDATE_FMT, "/here");
     pdt_expect(alice, "presence_snapshot");
     pdt_expect_silence(bob, 2300);
@@ -806,11 +807,23 @@ int main(void)
 {
     if (pdt_endpoint_start(&ep) != 0)
         return 1;
-    const char *const args[] = {"--verify-url",   ep.url, "--verify-header", VERIFY_HEADER,
-                                "--verify-header", VERIFY_HEADER_2,
-                                "--verify-timeout", "10", "--verify-max-inflight", "64",
-                                "--linger",       "2",    "--token-grace",   "2",
-                                "--log-level",    "debug", NULL};
+    const char *const args[] = {"--verify-url",
+                                ep.url,
+                                "--verify-header",
+                                VERIFY_HEADER,
+                                "--verify-header",
+                                VERIFY_HEADER_2,
+                                "--verify-timeout",
+                                "10",
+                                "--verify-max-inflight",
+                                "64",
+                                "--linger",
+                                "2",
+                                "--token-grace",
+                                "2",
+                                "--log-level",
+                                "debug",
+                                NULL};
     const struct CMUnitTest tests[] = {
         TEST(test_identity_from_endpoint),
         TEST(test_request_contract),

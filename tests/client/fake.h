@@ -45,7 +45,8 @@ char *ct_fake_recv(ct_fake_conn_t *c, int timeout_ms);
 /* Sends a close frame, then waits up to 2 s for the client to close the socket. */
 void ct_fake_close(ct_fake_conn_t *c, uint16_t code, const char *reason);
 /* The snapshot of an empty room for user. */
-#define CT_FAKE_SNAPSHOT(user) \
-    "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"" user "\",\"connectionId\":\"k\"},\"users\":[]}"
+#define CT_FAKE_SNAPSHOT(user)                                     \
+    "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"" user \
+    "\",\"connectionId\":\"k\"},\"users\":[]}"
 
 #endif

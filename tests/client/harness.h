@@ -84,15 +84,15 @@ void ct_wait_idle(uv_loop_t *loop, int ms);
  * never: a bound for failures, reached only when something is wrong. */
 #define CT_WAIT_MS 20000
 
-#define CT_WAIT(loop, cond, ms)                                                        \
-    do {                                                                               \
-        uint64_t ct_deadline_ = pdt_now_ms() + (uint64_t)(ms);                          \
-        while (!(cond)) {                                                              \
-            if (pdt_now_ms() > ct_deadline_)                                            \
-                fail_msg("%s:%d: timed out after %d ms waiting for %s", __FILE__,      \
-                         __LINE__, (int)(ms), #cond);                                  \
-            ct_pump((loop), 20);                                                       \
-        }                                                                              \
+#define CT_WAIT(loop, cond, ms)                                                             \
+    do {                                                                                    \
+        uint64_t ct_deadline_ = pdt_now_ms() + (uint64_t)(ms);                              \
+        while (!(cond)) {                                                                   \
+            if (pdt_now_ms() > ct_deadline_)                                                \
+                fail_msg("%s:%d: timed out after %d ms waiting for %s", __FILE__, __LINE__, \
+                         (int)(ms), #cond);                                                 \
+            ct_pump((loop), 20);                                                            \
+        }                                                                                   \
     } while (0)
 
 /* ---- A recording client. ---- */
@@ -124,14 +124,14 @@ struct ct_client {
     presence_client_t *c;
     uv_loop_t *loop;
     char user[64], name[64], workspace[64];
-    int64_t ttl_s;              /* lifetime of the tokens it mints */
+    int64_t ttl_s; /* lifetime of the tokens it mints */
     /*
      * Tokens: when set, called for each request (return a malloc'd token,
      * NULL for none, or CT_TOKEN_LATER to answer later with
      * presence_client_token()) instead of minting one.
      */
     char *(*token_fn)(ct_client_t *cc, presence_token_reason_t why);
-    int no_answer;              /* leave token requests unanswered */
+    int no_answer; /* leave token requests unanswered */
     int token_calls;
     int refresh_calls;
     ct_event_t events[CT_MAX_EVENTS];
@@ -139,7 +139,7 @@ struct ct_client {
     ct_follow_t follows[CT_MAX_EVENTS];
     size_t n_follows;
     int closed;
-    void *data;                 /* for the test */
+    void *data; /* for the test */
 };
 
 /*

@@ -58,8 +58,10 @@ static void test_refresh_without_reconnect(void **state)
     CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     CT_WAIT(&loop, ct_count(c, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
     CT_WAIT(&loop, ct_count(b, PRESENCE_EV_JOINED) == 2, CT_WAIT_MS);
-    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_TOKEN_REFRESHED) == 1 &&
-                       ct_count(c, PRESENCE_EV_TOKEN_REFRESHED) == 1, 8000);
+    CT_WAIT(&loop,
+            ct_count(a, PRESENCE_EV_TOKEN_REFRESHED) == 1 &&
+                ct_count(c, PRESENCE_EV_TOKEN_REFRESHED) == 1,
+            8000);
     assert_int_equal(a->refresh_calls, 1);
     assert_int_equal(c->refresh_calls, 1);
     /*

@@ -28,10 +28,10 @@ static char token_u1[2048];
 
 typedef struct {
     pid_t pid;
-    int fd;            /* its stdout */
+    int fd; /* its stdout */
     char buf[65536];
     size_t len;
-    char log[160];     /* its stderr */
+    char log[160]; /* its stderr */
 } cmd_t;
 
 /* The command a test started and has not yet seen exit: a failed assertion
@@ -156,13 +156,14 @@ static int cmd_teardown(void **state)
 static void test_token_and_help(void **state)
 {
     cmd_t c;
-    const char *token[] = {"token", "--secret-file", srv.secret_path, "--user", "u1", "--name",
-                           "Ann", "--workspace", "cli", "--ttl", "600", NULL};
+    const char *token[] = {"token", "--secret-file", srv.secret_path, "--user", "u1",  "--name",
+                           "Ann",   "--workspace",   "cli",           "--ttl",  "600", NULL};
     assert_int_equal(run(token, &c), 0);
     char line[2048];
     cmd_line(&c, line, sizeof line, 1000);
     assert_int_equal(strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                  "0123456789-_."), strlen(line));
+                                  "0123456789-_."),
+                     strlen(line));
     snprintf(token_u1, sizeof token_u1, "%s", line);
     cmd_end(&c);
     const char *names[] = {"token", "watch", "follow", "goto"};
@@ -196,8 +197,8 @@ static void test_token_and_help(void **state)
 static void test_watch_piped_prints_json_lines(void **state)
 {
     cmd_t c;
-    const char *args[] = {"watch", "--url", ct_server_url(&srv), "--workspace", "cli",
-                          "--token", token_u1, NULL};
+    const char *args[] = {"watch",  "--url", ct_server_url(&srv), "--workspace", "cli", "--token",
+                          token_u1, NULL};
     cmd_start(&c, args);
     char line[4096];
     assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS),
@@ -238,8 +239,8 @@ static void test_follow_prints_each_path(void **state)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s token --secret-file %s --user u1 --name Ann --workspace cli",
              PRESENCE_CLI_BIN, srv.secret_path);
-    const char *args[] = {"follow", "--user", "u2", "--url", ct_server_url(&srv),
-                          "--workspace", "cli", "--token-cmd", cmd, NULL};
+    const char *args[] = {"follow",      "--user", "u2",          "--url", ct_server_url(&srv),
+                          "--workspace", "cli",    "--token-cmd", cmd,     NULL};
     cmd_start(&c, args);
     char line[4096];
     assert_string_equal(cmd_line(&c, line, sizeof line, CMD_WAIT_MS), "/w/cli/start");
@@ -258,8 +259,8 @@ static void test_follow_prints_each_path(void **state)
 static void test_follow_absent_user(void **state)
 {
     cmd_t c;
-    const char *args[] = {"follow", "--user", "ghost", "--url", ct_server_url(&srv),
-                          "--workspace", "cli", "--token", token_u1, NULL};
+    const char *args[] = {"follow",      "--user", "ghost",   "--url",  ct_server_url(&srv),
+                          "--workspace", "cli",    "--token", token_u1, NULL};
     assert_int_equal(run(args, &c), 3);
     assert_contains(cmd_stderr(&c), "ghost is not in workspace cli");
     cmd_end(&c);
@@ -269,9 +270,10 @@ static void test_goto_holds_location(void **state)
 {
     ct_client_t *b = ct_client_new(&loop, ct_server_url(&srv), "cli", "u2", NULL, NULL);
     cmd_t c;
-    const char *args[] = {"goto", "/w/cli/diagrams/7", "--resource-type", "diagram",
-                          "--resource-id", "7", "--url", ct_server_url(&srv), "--workspace",
-                          "cli", "--token", token_u1, NULL};
+    const char *args[] = {
+        "goto",  "/w/cli/diagrams/7", "--resource-type", "diagram", "--resource-id", "7",
+        "--url", ct_server_url(&srv), "--workspace",     "cli",     "--token",       token_u1,
+        NULL};
     cmd_start(&c, args);
     CT_WAIT(&loop, strcmp(ct_where(b, "u1"), "/w/cli/diagrams/7|diagram|7") == 0, CMD_WAIT_MS);
     kill(c.pid, SIGINT);
@@ -285,21 +287,21 @@ static void test_goto_holds_location(void **state)
 static void test_bad_token_and_url_fail_fast(void **state)
 {
     cmd_t c;
-    const char *bad_token[] = {"watch", "--url", ct_server_url(&srv), "--workspace", "cli",
-                               "--token", "not.a.token", NULL};
+    const char *bad_token[] = {"watch", "--url",   ct_server_url(&srv), "--workspace",
+                               "cli",   "--token", "not.a.token",       NULL};
     assert_int_equal(run(bad_token, &c), 4);
     assert_contains(cmd_stderr(&c), "token invalid");
     assert_contains(cmd_stderr(&c), "hint: the token was not accepted");
     cmd_end(&c);
     char url[96];
     snprintf(url, sizeof url, "%s/not-presence", ct_server_url(&srv));
-    const char *bad_url[] = {"watch", "--url", url, "--workspace", "cli", "--token", token_u1,
-                             NULL};
+    const char *bad_url[] = {"watch", "--url",   url,      "--workspace",
+                             "cli",   "--token", token_u1, NULL};
     assert_int_equal(run(bad_url, &c), 1);
     assert_contains(cmd_stderr(&c), "HTTP 404");
     cmd_end(&c);
-    const char *bad_scheme[] = {"watch", "--url", "http://x", "--workspace", "cli", "--token",
-                                token_u1, NULL};
+    const char *bad_scheme[] = {"watch", "--url",   "http://x", "--workspace",
+                                "cli",   "--token", token_u1,   NULL};
     assert_int_equal(run(bad_scheme, &c), 2);
     assert_contains(cmd_stderr(&c), "ws:// or wss://");
     cmd_end(&c);
@@ -308,12 +310,9 @@ static void test_bad_token_and_url_fail_fast(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CMD_TEST(test_token_and_help),
-        CMD_TEST(test_watch_piped_prints_json_lines),
-        CMD_TEST(test_follow_prints_each_path),
-        CMD_TEST(test_follow_absent_user),
-        CMD_TEST(test_goto_holds_location),
-        CMD_TEST(test_bad_token_and_url_fail_fast),
+        CMD_TEST(test_token_and_help),          CMD_TEST(test_watch_piped_prints_json_lines),
+        CMD_TEST(test_follow_prints_each_path), CMD_TEST(test_follow_absent_user),
+        CMD_TEST(test_goto_holds_location),     CMD_TEST(test_bad_token_and_url_fail_fast),
     };
     return PDT_SUITE(tests, &srv, NULL, 120);
 }

@@ -149,8 +149,7 @@ static void test_same_key_and_fresh_token_each_time(void **state)
 {
     char *first[3] = {NULL, NULL, NULL};
     ct_fake_t *f = ct_fake_start(admit_then_drain, first);
-    ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "ws-f", "u1", set_location_and_key,
-                                   NULL);
+    ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "ws-f", "u1", set_location_and_key, NULL);
     a->token_fn = numbered_token;
     presence_client_update(a->c, "/w/ws-f/documents/1", "document", "1");
     /* The fake serves one connection at a time: a 4th means the 3rd script is done. */
@@ -233,8 +232,9 @@ static void chatty(ct_fake_conn_t *c, int n, void *arg)
     pd_buf_append_cstr(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\"},"
                            "\"users\":[");
     for (int i = 0; i < 300; i++)
-        pd_buf_appendf(&b, "%s{\"userId\":\"m%d\",\"userName\":\"Member %d\",\"userImage\":null,"
-                           "\"currentPath\":\"/w/f/tasks/%d\",\"resourceType\":\"task\"}",
+        pd_buf_appendf(&b,
+                       "%s{\"userId\":\"m%d\",\"userName\":\"Member %d\",\"userImage\":null,"
+                       "\"currentPath\":\"/w/f/tasks/%d\",\"resourceType\":\"task\"}",
                        i ? "," : "", i, i, i);
     pd_buf_append_cstr(&b, "]}");
     ct_fake_send(c, b.base);

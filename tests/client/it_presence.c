@@ -76,9 +76,10 @@ static void test_map_matches_server(void **state)
     presence_client_update(b->c, "/w/ws1", NULL, NULL);
     presence_client_update(d->c, "/w/ws1/projects/p", "project", "p");
     ct_client_close(c);
-    CT_WAIT(&loop, where_is(a, "u2", "/w/ws1||") && where_is(a, "u3", "-") &&
-                       where_is(a, "u1", "/w/ws1/projects/p|project|p") &&
-                       where_is(b, "u1", "/w/ws1/projects/p|project|p"),
+    CT_WAIT(&loop,
+            where_is(a, "u2", "/w/ws1||") && where_is(a, "u3", "-") &&
+                where_is(a, "u1", "/w/ws1/projects/p|project|p") &&
+                where_is(b, "u1", "/w/ws1/projects/p|project|p"),
             CT_WAIT_MS);
     assert_int_equal(ct_count(a, PRESENCE_EV_LEFT), 1);
     assert_string_equal(ct_last(a, PRESENCE_EV_LEFT)->user_id, "u3");
@@ -197,13 +198,13 @@ static void set_location_first(presence_options_t *o, void *arg)
 static void test_location_before_connecting(void **state)
 {
     ct_client_t *b = join("ws5", "u2");
-    ct_client_t *a = ct_client_new(&loop, ct_server_url(&srv), "ws5", "u1", set_location_first,
-                                   NULL);
+    ct_client_t *a =
+        ct_client_new(&loop, ct_server_url(&srv), "ws5", "u1", set_location_first, NULL);
     assert_int_equal(presence_client_update(a->c, "/w/ws5/early", "channel", "c"), 0);
     assert_int_equal(presence_client_update(a->c, "", NULL, NULL), PRESENCE_ERR_INVALID);
-    assert_int_equal(presence_client_update(a->c, "/x", "a-resource-type-longer-than-32-bytes",
-                                            NULL),
-                     PRESENCE_ERR_INVALID);
+    assert_int_equal(
+        presence_client_update(a->c, "/x", "a-resource-type-longer-than-32-bytes", NULL),
+        PRESENCE_ERR_INVALID);
     assert_string_equal(presence_client_connection_key(a->c), "fixed-key_1");
     CT_WAIT(&loop, where_is(b, "u1", "/w/ws5/early|channel|c"), CT_WAIT_MS);
     ct_client_close(a);
@@ -220,7 +221,8 @@ static int api_post(const char *path, const char *body)
                      "Connection: close\r\n\r\n%s",
                      path, strlen(body), body);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)srv.port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n)
         fail_msg("cannot reach the HTTP API");
@@ -295,8 +297,8 @@ int main(void)
         CT_TEST(test_kicked_client_stops, &loop),
         CT_TEST(test_leave_in_the_apps_form, &loop),
     };
-    int failed = pdt_write_file(api_secret, API_SECRET "\n") != 0 ||
-                 PDT_SUITE(tests, &srv, args, 120) != 0;
+    int failed =
+        pdt_write_file(api_secret, API_SECRET "\n") != 0 || PDT_SUITE(tests, &srv, args, 120) != 0;
     pdt_tmpdir_remove(api_dir);
     return failed;
 }

@@ -31,33 +31,32 @@ static char ca_file[160];
 static pid_t nginx_pid;
 static int tls_port;
 
-static const char nginx_conf[] =
-    "daemon off;\n"
-    "master_process off;\n"
-    "pid %s/nginx.pid;\n"
-    "error_log %s/error.log info;\n"
-    "events { worker_connections 64; }\n"
-    "http {\n"
-    "  access_log off;\n"
-    "  client_body_temp_path %s/tmp;\n"
-    "  proxy_temp_path %s/tmp;\n"
-    "  fastcgi_temp_path %s/tmp;\n"
-    "  uwsgi_temp_path %s/tmp;\n"
-    "  scgi_temp_path %s/tmp;\n"
-    "  server {\n"
-    "    listen 127.0.0.1:%d ssl;\n"
-    "    listen 127.0.0.2:%d ssl;\n"
-    "    ssl_certificate %s/cert.pem;\n"
-    "    ssl_certificate_key %s/key.pem;\n"
-    "    location / {\n"
-    "      proxy_pass http://127.0.0.1:%d;\n"
-    "      proxy_http_version 1.1;\n"
-    "      proxy_set_header Upgrade $http_upgrade;\n"
-    "      proxy_set_header Connection \"upgrade\";\n"
-    "      proxy_read_timeout 60s;\n"
-    "    }\n"
-    "  }\n"
-    "}\n";
+static const char nginx_conf[] = "daemon off;\n"
+                                 "master_process off;\n"
+                                 "pid %s/nginx.pid;\n"
+                                 "error_log %s/error.log info;\n"
+                                 "events { worker_connections 64; }\n"
+                                 "http {\n"
+                                 "  access_log off;\n"
+                                 "  client_body_temp_path %s/tmp;\n"
+                                 "  proxy_temp_path %s/tmp;\n"
+                                 "  fastcgi_temp_path %s/tmp;\n"
+                                 "  uwsgi_temp_path %s/tmp;\n"
+                                 "  scgi_temp_path %s/tmp;\n"
+                                 "  server {\n"
+                                 "    listen 127.0.0.1:%d ssl;\n"
+                                 "    listen 127.0.0.2:%d ssl;\n"
+                                 "    ssl_certificate %s/cert.pem;\n"
+                                 "    ssl_certificate_key %s/key.pem;\n"
+                                 "    location / {\n"
+                                 "      proxy_pass http://127.0.0.1:%d;\n"
+                                 "      proxy_http_version 1.1;\n"
+                                 "      proxy_set_header Upgrade $http_upgrade;\n"
+                                 "      proxy_set_header Connection \"upgrade\";\n"
+                                 "      proxy_read_timeout 60s;\n"
+                                 "    }\n"
+                                 "  }\n"
+                                 "}\n";
 
 static void make_certificate(void)
 {
@@ -65,10 +64,25 @@ static void make_certificate(void)
     snprintf(key, sizeof key, "%s/key.pem", dir);
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
     snprintf(log, sizeof log, "%s/openssl.log", dir);
-    const char *argv[] = {OPENSSL_BIN, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                          "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                          "-days", "2", "-subj", "/CN=presence test",
-                          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", NULL};
+    const char *argv[] = {OPENSSL_BIN,
+                          "req",
+                          "-x509",
+                          "-newkey",
+                          "ec",
+                          "-pkeyopt",
+                          "ec_paramgen_curve:prime256v1",
+                          "-nodes",
+                          "-keyout",
+                          key,
+                          "-out",
+                          cert,
+                          "-days",
+                          "2",
+                          "-subj",
+                          "/CN=presence test",
+                          "-addext",
+                          "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                          NULL};
     pid_t pid = pdt_spawn(argv, NULL, log);
     if (pid < 0 || pdt_wait_exit(pid, 30000) != 0)
         fail_msg("openssl could not make a certificate (see %s)", log);
@@ -78,7 +92,8 @@ static void make_certificate(void)
 static int can_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);

@@ -11,11 +11,13 @@
 
 #include "client/pmap.h"
 
-static pd_proto_entry_t entry(const char *id, const char *name, const char *image,
-                              const char *path, const char *type, const char *rid)
+static pd_proto_entry_t entry(const char *id, const char *name, const char *image, const char *path,
+                              const char *type, const char *rid)
 {
-    return (pd_proto_entry_t){pd_slice_cstr(id), pd_slice_cstr(name), pd_slice_cstr(image),
-                                 {pd_slice_cstr(path), pd_slice_cstr(type), pd_slice_cstr(rid)}};
+    return (pd_proto_entry_t){pd_slice_cstr(id),
+                              pd_slice_cstr(name),
+                              pd_slice_cstr(image),
+                              {pd_slice_cstr(path), pd_slice_cstr(type), pd_slice_cstr(rid)}};
 }
 
 static void assert_user(const presence_user_t *u, const char *id, const char *name,
@@ -49,12 +51,12 @@ static void test_snapshot_replaces_everything(void **state)
     pd_pmap_t m;
     pd_pmap_init(&m, 1);
     pd_proto_entry_t first[] = {entry("u1", "Ann", NULL, "/a", NULL, NULL),
-                                   entry("u2", "Bo", "https://b", "/b", "task", "5")};
+                                entry("u2", "Bo", "https://b", "/b", "task", "5")};
     pd_pmap_replace(&m, first, 2);
     assert_int_equal(pd_pmap_count(&m), 2);
     assert_user(get(&m, "u2"), "u2", "Bo", "https://b", "/b", "task", "5");
     pd_proto_entry_t second[] = {entry("u3", "Cy", NULL, "", NULL, NULL),
-                                    entry("u3", "Cy2", NULL, "/c", NULL, NULL)};
+                                 entry("u3", "Cy2", NULL, "/c", NULL, NULL)};
     pd_pmap_replace(&m, second, 2);
     assert_int_equal(pd_pmap_count(&m), 1);
     assert_null(get(&m, "u1"));

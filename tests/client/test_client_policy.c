@@ -57,11 +57,12 @@ static void test_actions(void **state)
     assert_int_equal(pd_policy_action(PRESENCE_ERR_AUTH_FORBIDDEN, 0), PD_POLICY_STOP);
     assert_int_equal(pd_policy_action(PRESENCE_ERR_REVOKED, 0), PD_POLICY_STOP);
     assert_int_equal(pd_policy_action(PRESENCE_ERR_REPLACED, 0), PD_POLICY_STOP);
-    const int backoff[] = {PRESENCE_ERR_ROOM_FULL, PRESENCE_ERR_TOO_MANY_CONNECTIONS,
-                           PRESENCE_ERR_UNAVAILABLE, PRESENCE_ERR_CLOSED, PRESENCE_ERR_TIMEOUT,
-                           PRESENCE_ERR_CONNECT, PRESENCE_ERR_RESOLVE, PRESENCE_ERR_TLS,
-                           PRESENCE_ERR_HANDSHAKE, PRESENCE_ERR_PROTOCOL, PRESENCE_ERR_IO,
-                           PRESENCE_ERR_NO_TOKEN};
+    const int backoff[] = {PRESENCE_ERR_ROOM_FULL,   PRESENCE_ERR_TOO_MANY_CONNECTIONS,
+                           PRESENCE_ERR_UNAVAILABLE, PRESENCE_ERR_CLOSED,
+                           PRESENCE_ERR_TIMEOUT,     PRESENCE_ERR_CONNECT,
+                           PRESENCE_ERR_RESOLVE,     PRESENCE_ERR_TLS,
+                           PRESENCE_ERR_HANDSHAKE,   PRESENCE_ERR_PROTOCOL,
+                           PRESENCE_ERR_IO,          PRESENCE_ERR_NO_TOKEN};
     for (size_t i = 0; i < sizeof backoff / sizeof backoff[0]; i++)
         assert_int_equal(pd_policy_action(backoff[i], 0), PD_POLICY_BACKOFF);
 }
@@ -78,8 +79,7 @@ static void test_names(void **state)
     assert_string_equal(presence_state_str(PRESENCE_WAITING), "waiting");
     assert_string_equal(presence_event_str(PRESENCE_EV_TOKEN_REFRESHED), "token_refreshed");
     assert_string_equal(presence_event_str((presence_event_type_t)0), "unknown");
-    assert_string_equal(presence_follow_status_str(PRESENCE_FOLLOW_WENT_OFFLINE),
-                        "went offline");
+    assert_string_equal(presence_follow_status_str(PRESENCE_FOLLOW_WENT_OFFLINE), "went offline");
 }
 
 int main(void)

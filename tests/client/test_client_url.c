@@ -31,8 +31,7 @@ static void test_valid_urls(void **state)
                "presence.example.com", "");
     expect_url("ws://localhost", 0, "localhost", "80", "localhost", "");
     expect_url("wss://h.example:8443/", 1, "h.example", "8443", "h.example:8443", "");
-    expect_url("wss://h.example/presence/v1//", 1, "h.example", "443", "h.example",
-               "/presence/v1");
+    expect_url("wss://h.example/presence/v1//", 1, "h.example", "443", "h.example", "/presence/v1");
     expect_url("ws://[::1]:2000/p", 0, "::1", "2000", "[::1]:2000", "/p");
     expect_url("ws://[::1]", 0, "::1", "80", "[::1]", "");
 }

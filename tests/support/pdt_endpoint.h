@@ -17,12 +17,12 @@
 #include <cjson/cJSON.h>
 
 typedef struct {
-    pid_t pid;          /* 0 once stopped */
+    pid_t pid; /* 0 once stopped */
     int port;
-    char url[64];       /* http://127.0.0.1:PORT/verify, for --verify-url */
-    char dir[64];       /* temporary directory holding the files below */
+    char url[64]; /* http://127.0.0.1:PORT/verify, for --verify-url */
+    char dir[64]; /* temporary directory holding the files below */
     char port_path[96];
-    char log_path[96];  /* the script's stdout and stderr */
+    char log_path[96]; /* the script's stdout and stderr */
 } pdt_endpoint_t;
 
 /*

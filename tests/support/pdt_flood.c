@@ -66,8 +66,8 @@ static void wait_all(pdt_flood_view_t *views, int n, int k)
         pdt_flood_view_t *v = &views[i];
         v->want = k;
         if (!pdt_wait(caught_up, v, PDT_WAIT_MS) || v->c->close_code != 0)
-            fail_msg("%s stalled at update %d of %d (%d snapshots, close %d)", v->c->label,
-                     v->seen, k, v->snapshots, v->c->close_code);
+            fail_msg("%s stalled at update %d of %d (%d snapshots, close %d)", v->c->label, v->seen,
+                     k, v->snapshots, v->c->close_code);
     }
 }
 

@@ -65,12 +65,14 @@ static void answer(int fd, const char *head, size_t head_len)
     char body[256], resp[512];
     int blen = 0, status = user[0] ? 200 : 401;
     if (status == 200)
-        blen = snprintf(body, sizeof(body),
-                        "{\"userId\":\"%s\",\"userName\":\"%s\",\"userImage\":\"https://img.test/%s\"}",
-                        user, user, user);
-    int rlen = snprintf(resp, sizeof(resp),
-                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%.*s",
-                        status, status == 200 ? "OK" : "Unauthorized", blen, blen, body);
+        blen = snprintf(
+            body, sizeof(body),
+            "{\"userId\":\"%s\",\"userName\":\"%s\",\"userImage\":\"https://img.test/%s\"}", user,
+            user, user);
+    int rlen = snprintf(
+        resp, sizeof(resp),
+        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%.*s",
+        status, status == 200 ? "OK" : "Unauthorized", blen, blen, body);
     if (write(fd, resp, (size_t)rlen) < 0)
         perror("recorder: write");
 }
@@ -138,7 +140,8 @@ static void *run(void *arg)
     for (int i = 0; i < MAX_CLIENTS; i++)
         clients[i].fd = -1;
     for (;;) {
-        struct pollfd pfd[MAX_CLIENTS + 2] = {{r->stop_pipe[0], POLLIN, 0}, {r->listen_fd, POLLIN, 0}};
+        struct pollfd pfd[MAX_CLIENTS + 2] = {{r->stop_pipe[0], POLLIN, 0},
+                                              {r->listen_fd, POLLIN, 0}};
         for (int i = 0; i < MAX_CLIENTS; i++)
             pfd[i + 2] = (struct pollfd){clients[i].fd, POLLIN, 0};
         if (poll(pfd, MAX_CLIENTS + 2, -1) < 0 || pfd[0].revents)
@@ -164,8 +167,8 @@ int pdt_recorder_start(pdt_recorder_t *r)
     socklen_t alen = sizeof(a);
     r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        listen(r->listen_fd, 64) != 0 || getsockname(r->listen_fd, (struct sockaddr *)&a, &alen) != 0 ||
-        pipe(r->stop_pipe) != 0) {
+        listen(r->listen_fd, 64) != 0 ||
+        getsockname(r->listen_fd, (struct sockaddr *)&a, &alen) != 0 || pipe(r->stop_pipe) != 0) {
         perror("recorder: listen");
         return -1;
     }

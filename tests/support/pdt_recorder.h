@@ -19,13 +19,13 @@
 typedef struct {
     int listen_fd;
     int port;
-    char url[64];        /* http://127.0.0.1:PORT/verify, for --verify-url */
+    char url[64]; /* http://127.0.0.1:PORT/verify, for --verify-url */
     int stop_pipe[2];
     pthread_t thread;
     pthread_mutex_t lock;
-    char *raw;           /* every byte received, on every connection, in order */
+    char *raw; /* every byte received, on every connection, in order */
     size_t raw_len, raw_cap;
-    unsigned requests;   /* requests read (a smuggled one counts) */
+    unsigned requests; /* requests read (a smuggled one counts) */
 } pdt_recorder_t;
 
 /* Starts listening and the thread. Returns 0, or -1 after printing why. */

@@ -116,9 +116,8 @@ static void build_argv(const pdt_server_t *s, const char *listen, const char *co
                        const char **argv, size_t cap)
 {
     size_t n = 0;
-    const char *fixed[] = {PRESENCED_BIN,     "--listen",      listen,
-                           "--port-file",     s->port_path,    "--jwt-secret-file",
-                           s->secret_path};
+    const char *fixed[] = {PRESENCED_BIN, "--listen",          listen,        "--port-file",
+                           s->port_path,  "--jwt-secret-file", s->secret_path};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[n++] = fixed[i];
     /*

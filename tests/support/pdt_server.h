@@ -12,10 +12,10 @@
 #include "pdt_proc.h"
 
 typedef struct {
-    pid_t pid;          /* 0 once reaped */
+    pid_t pid; /* 0 once reaped */
     int port;
-    int status;         /* exit code once reaped (128 + signal if killed) */
-    char dir[64];       /* temporary directory holding the files below */
+    int status;   /* exit code once reaped (128 + signal if killed) */
+    char dir[64]; /* temporary directory holding the files below */
     char log_path[96];
     char port_path[96];
     char secret_path[96];

@@ -66,8 +66,8 @@ const char *pdt_token_pic(const char *user, const char *name, const char *pictur
     char room[160];
     snprintf(room, sizeof(room), "presence-%s", workspace);
     int64_t now = pdt_now();
-    return keep(pd_jwt_mint_hs256((const unsigned char *)PDT_SECRET, strlen(PDT_SECRET), user,
-                                  name, picture, room, now, now + ttl_s));
+    return keep(pd_jwt_mint_hs256((const unsigned char *)PDT_SECRET, strlen(PDT_SECRET), user, name,
+                                  picture, room, now, now + ttl_s));
 }
 
 const char *pdt_token(const char *user, const char *name, const char *workspace, int64_t ttl_s)

@@ -21,8 +21,7 @@ int64_t pdt_now(void);
  * A valid token for user in presence-{workspace}, issued now and expiring
  * ttl_s seconds from now (negative: already expired). picture may be NULL.
  */
-const char *pdt_token(const char *user, const char *name, const char *workspace,
-                      int64_t ttl_s);
+const char *pdt_token(const char *user, const char *name, const char *workspace, int64_t ttl_s);
 const char *pdt_token_pic(const char *user, const char *name, const char *picture,
                           const char *workspace, int64_t ttl_s);
 

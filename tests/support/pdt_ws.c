@@ -356,8 +356,7 @@ pdt_ws_t *pdt_ws_open_(int port, const pdt_ws_opts_t *o, const char *file, int l
     return c;
 }
 
-pdt_ws_t *pdt_join_(int port, const char *workspace, const char *user, const char *file,
-                    int line)
+pdt_ws_t *pdt_join_(int port, const char *workspace, const char *user, const char *file, int line)
 {
     pdt_ws_opts_t o = {.workspace = workspace, .label = pdt_fmt("%s@%s", user, workspace)};
     o.token = pdt_token(user, pdt_name(user), workspace, 3600);
@@ -402,8 +401,7 @@ static void describe_end(const pdt_ws_t *c, char *out, size_t cap)
         snprintf(out, cap, "close %d \"%s\"%s", c->close_code, c->close_reason, codec);
 }
 
-const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file,
-                         int line)
+const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file, int line)
 {
     char end[256];
     const cJSON *m = pdt_next_(c, timeout_ms, file, line);
@@ -422,13 +420,12 @@ const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const ch
     return m;
 }
 
-void pdt_expect_leave_(pdt_ws_t *c, const char *user, int timeout_ms, const char *file,
-                       int line)
+void pdt_expect_leave_(pdt_ws_t *c, const char *user, int timeout_ms, const char *file, int line)
 {
     pdt_assert_field_(pdt_expect_(c, "user_left", timeout_ms, file, line), "userId", user, file,
                       line);
-    pdt_assert_field_(pdt_expect_(c, "user_left_presence", PDT_WAIT_MS, file, line), "userId",
-                      user, file, line);
+    pdt_assert_field_(pdt_expect_(c, "user_left_presence", PDT_WAIT_MS, file, line), "userId", user,
+                      file, line);
 }
 
 const cJSON *pdt_wait_type_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file,
@@ -552,8 +549,8 @@ void pdt_expect_none_(pdt_ws_t *c, pdt_ws_t *cause, const char *file, int line)
     queue_remove(c, (size_t)i);
 }
 
-void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms,
-                       const char *file, int line)
+void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms, const char *file,
+                       int line)
 {
     char end[256];
     pdt_wait(has_news, c, timeout_ms);
@@ -715,8 +712,10 @@ void pdt_assert_field_(const cJSON *j, const char *key, const char *want, const 
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     int quoted = want != NULL && want != PDT_JSON_NULL;
     failf(file, line, "field \"%s\": expected %s%s%s in %s", key, quoted ? "\"" : "",
-          want == NULL ? "it absent" : quoted ? want : "null", quoted ? "\"" : "",
-          text ? text : "(no message)");
+          want == NULL ? "it absent"
+          : quoted     ? want
+                       : "null",
+          quoted ? "\"" : "", text ? text : "(no message)");
     free(text);
 }
 

@@ -32,25 +32,25 @@ typedef struct pdt_ws pdt_ws_t;
 
 struct pdt_ws {
     int fd;
-    char label[96];     /* "user@workspace#n", for failure messages */
+    char label[96]; /* "user@workspace#n", for failure messages */
     pd_ws_t *codec;
-    pd_buf_t out;       /* codec output not yet written */
-    char **queue;       /* received text messages, oldest at q_head */
+    pd_buf_t out; /* codec output not yet written */
+    char **queue; /* received text messages, oldest at q_head */
     size_t q_head, q_len, q_cap;
-    cJSON *last;        /* the message an expect function returned last */
-    unsigned pings;     /* WebSocket pings the server sent */
-    int paused;         /* not read while set */
-    int eof;            /* the server closed the TCP connection */
-    int close_code;     /* a close frame's code; 1006 for EOF without one; 0 */
+    cJSON *last;    /* the message an expect function returned last */
+    unsigned pings; /* WebSocket pings the server sent */
+    int paused;     /* not read while set */
+    int eof;        /* the server closed the TCP connection */
+    int close_code; /* a close frame's code; 1006 for EOF without one; 0 */
     char close_reason[128];
-    int codec_error;    /* the codec rejected the server's bytes */
+    int codec_error;      /* the codec rejected the server's bytes */
     uint8_t scan_hdr[14]; /* frame scanner: counts pings, reads close frames */
     size_t scan_len;
     uint64_t scan_skip;
     int scan_opcode;
     uint8_t scan_ctl[125];
     size_t scan_ctl_len;
-    pdt_ws_t *next;     /* all open clients */
+    pdt_ws_t *next; /* all open clients */
 };
 
 typedef struct {
@@ -73,8 +73,7 @@ pdt_ws_t *pdt_ws_open_(int port, const pdt_ws_opts_t *o, const char *file, int l
  * Connects user (display name pdt_name(user), an hour-long token) to
  * workspace and expects the presence_snapshot, which pdt_last() returns.
  */
-pdt_ws_t *pdt_join_(int port, const char *workspace, const char *user, const char *file,
-                    int line);
+pdt_ws_t *pdt_join_(int port, const char *workspace, const char *user, const char *file, int line);
 #define pdt_join(port, ws, user) pdt_join_((port), (ws), (user), __FILE__, __LINE__)
 
 /* The message the last expect/next call returned (owned by the client). */
@@ -89,8 +88,7 @@ const cJSON *pdt_next_(pdt_ws_t *c, int timeout_ms, const char *file, int line);
 #define pdt_next(c, ms) pdt_next_((c), (ms), __FILE__, __LINE__)
 
 /* The next message, which must come within PDT_WAIT_MS and be of type. */
-const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file,
-                         int line);
+const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const char *file, int line);
 #define pdt_expect(c, type) pdt_expect_((c), (type), PDT_WAIT_MS, __FILE__, __LINE__)
 #define pdt_expect_within(c, type, ms) pdt_expect_((c), (type), (ms), __FILE__, __LINE__)
 
@@ -98,8 +96,7 @@ const cJSON *pdt_expect_(pdt_ws_t *c, const char *type, int timeout_ms, const ch
  * A leave as the server announces it by default: user_left for user within
  * timeout_ms, then at once user_left_presence for the same user.
  */
-void pdt_expect_leave_(pdt_ws_t *c, const char *user, int timeout_ms, const char *file,
-                       int line);
+void pdt_expect_leave_(pdt_ws_t *c, const char *user, int timeout_ms, const char *file, int line);
 #define pdt_expect_leave(c, user) pdt_expect_leave_((c), (user), PDT_WAIT_MS, __FILE__, __LINE__)
 #define pdt_expect_leave_within(c, user, ms) \
     pdt_expect_leave_((c), (user), (ms), __FILE__, __LINE__)
@@ -148,8 +145,8 @@ void pdt_assert_quiet_(pdt_ws_t *c, const char *file, int line);
  * with code (1006: the socket ended without one) and, unless reason is NULL,
  * that reason.
  */
-void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms,
-                       const char *file, int line);
+void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms, const char *file,
+                       int line);
 #define pdt_expect_close(c, code, reason) \
     pdt_expect_close_((c), (code), (reason), PDT_WAIT_MS, __FILE__, __LINE__)
 

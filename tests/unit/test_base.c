@@ -179,7 +179,10 @@ static void test_hash_depends_on_seed_and_bytes(void **state)
     assert_int_not_equal(pd_hash(k, 1), pd_hash(pd_slice_cstr("presence-ws2"), 1));
 }
 
-enum { REF_KEYS = 3000, REF_OPS = 200000 };
+enum {
+    REF_KEYS = 3000,
+    REF_OPS = 200000
+};
 
 typedef struct {
     char keys[REF_KEYS][12];
@@ -293,7 +296,8 @@ typedef struct {
 static void list_expect(pd_list_t *l, const int *want, int n)
 {
     int i = 0;
-    pd_list_foreach(it, l) {
+    pd_list_foreach(it, l)
+    {
         assert_true(i < n);
         assert_int_equal(pd_container_of(it, item_t, node)->v, want[i]);
         i++;
@@ -318,7 +322,8 @@ static void test_list(void **state)
     assert_false(pd_list_linked(&it[2].node));
     pd_list_remove(&it[2].node);
     list_expect(&l, (int[]){1, 2, 4}, 3);
-    pd_list_foreach_safe(n, tmp, &l) {
+    pd_list_foreach_safe(n, tmp, &l)
+    {
         if (pd_container_of(n, item_t, node)->v != 2)
             pd_list_remove(n);
     }
@@ -452,7 +457,7 @@ static void test_utf8_above_max(void **state)
     assert_int_equal(seq_len("\xf4\x90\x80\x80", 4), 0); /* U+110000 */
     assert_int_equal(seq_len("\xf4\xbf\xbf\xbf", 4), 0);
     assert_int_equal(seq_len("\xf5\x80\x80\x80", 4), 0);
-    assert_int_equal(seq_len("\xf7\xbf\xbf\xbf", 4), 0); /* U+1FFFFF */
+    assert_int_equal(seq_len("\xf7\xbf\xbf\xbf", 4), 0);     /* U+1FFFFF */
     assert_int_equal(seq_len("\xf8\x88\x80\x80\x80", 5), 0); /* old five-byte form */
     assert_int_equal(seq_len("\xfc\x84\x80\x80\x80\x80", 6), 0);
     assert_int_equal(seq_len("\xfe", 1), 0);
@@ -468,9 +473,18 @@ static void test_utf8_truncated(void **state)
     assert_int_equal(seq_len("\xf0\x9f", 2), 0);
     assert_int_equal(seq_len("\xf0", 1), 0);
     /* Cut short by a byte that is not a continuation. */
-    assert_int_equal(seq_len("\xc3" "A", 2), 0);
-    assert_int_equal(seq_len("\xe2\x82" "A", 3), 0);
-    assert_int_equal(seq_len("\xf0\x9f\x98" "A", 4), 0);
+    assert_int_equal(seq_len("\xc3"
+                             "A",
+                             2),
+                     0);
+    assert_int_equal(seq_len("\xe2\x82"
+                             "A",
+                             3),
+                     0);
+    assert_int_equal(seq_len("\xf0\x9f\x98"
+                             "A",
+                             4),
+                     0);
     assert_false(valid("ab\xe2\x82", 4));
     assert_false(valid("\xf0\x9f\x98\x80\xf0\x9f\x98", 7));
 }

@@ -30,9 +30,12 @@ static void test_request_body(void **state)
 static void test_admits_full_answer(void **state)
 {
     pd_identity_t id;
-    assert_int_equal(parse(200, "{\"userId\":\"u1\",\"userName\":\"Ann\",\"userImage\":\"https://i/a.png\","
-                                "\"expiresAt\":1795665630000,\"extra\":[1,2]}", &id),
-                     PD_AUTH_OK);
+    assert_int_equal(
+        parse(200,
+              "{\"userId\":\"u1\",\"userName\":\"Ann\",\"userImage\":\"https://i/a.png\","
+              "\"expiresAt\":1795665630000,\"extra\":[1,2]}",
+              &id),
+        PD_AUTH_OK);
     assert_string_equal(id.user_id, "u1");
     assert_string_equal(id.user_name, "Ann");
     assert_string_equal(id.user_image, "https://i/a.png");
@@ -79,10 +82,23 @@ static void test_bad_bodies(void **state)
     snprintf(long_name, sizeof(long_name), "{\"userId\":\"u\",\"userName\":\"%0257d\"}", 0);
     snprintf(long_image, sizeof(long_image), "{\"userId\":\"u\",\"userImage\":\"%02049d\"}", 0);
     const char *bodies[] = {
-        NULL, "", "not json", "[]", "\"u1\"", "{}", "{\"userId\":null}", "{\"userId\":\"\"}",
-        "{\"userId\":7}", "{\"userId\":\"u\",\"userName\":5}", "{\"userId\":\"u\",\"userImage\":{}}",
-        "{\"userId\":\"u\",\"expiresAt\":\"soon\"}", "{\"userId\":\"u\",\"expiresAt\":-1}",
-        "{\"userId\":\"u\",\"expiresAt\":1e300}", long_id, long_name, long_image,
+        NULL,
+        "",
+        "not json",
+        "[]",
+        "\"u1\"",
+        "{}",
+        "{\"userId\":null}",
+        "{\"userId\":\"\"}",
+        "{\"userId\":7}",
+        "{\"userId\":\"u\",\"userName\":5}",
+        "{\"userId\":\"u\",\"userImage\":{}}",
+        "{\"userId\":\"u\",\"expiresAt\":\"soon\"}",
+        "{\"userId\":\"u\",\"expiresAt\":-1}",
+        "{\"userId\":\"u\",\"expiresAt\":1e300}",
+        long_id,
+        long_name,
+        long_image,
     };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         pd_identity_t id;
@@ -105,9 +121,9 @@ static void test_limits_inclusive(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_body),   cmocka_unit_test(test_admits_full_answer),
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_statuses),
-        cmocka_unit_test(test_bad_bodies),     cmocka_unit_test(test_limits_inclusive),
+        cmocka_unit_test(test_request_body), cmocka_unit_test(test_admits_full_answer),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_statuses),
+        cmocka_unit_test(test_bad_bodies),   cmocka_unit_test(test_limits_inclusive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

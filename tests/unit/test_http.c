@@ -11,18 +11,17 @@
 #include "base/err.h"
 #include "http/http.h"
 
-static const char upgrade_request[] =
-    "GET /parties/presence/ws1?token=abc&_pk=k1 HTTP/1.1\r\n"
-    "Host: example.com:8080\r\n"
-    "User-Agent: test/1.0\r\n"
-    "Upgrade: websocket\r\n"
-    "Connection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    "Sec-WebSocket-Version: 13\r\n"
-    "Origin: http://example.com\r\n"
-    "Authorization: Bearer xyz\r\n"
-    "Accept-Language: en\r\n"
-    "\r\n";
+static const char upgrade_request[] = "GET /parties/presence/ws1?token=abc&_pk=k1 HTTP/1.1\r\n"
+                                      "Host: example.com:8080\r\n"
+                                      "User-Agent: test/1.0\r\n"
+                                      "Upgrade: websocket\r\n"
+                                      "Connection: Upgrade\r\n"
+                                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                      "Sec-WebSocket-Version: 13\r\n"
+                                      "Origin: http://example.com\r\n"
+                                      "Authorization: Bearer xyz\r\n"
+                                      "Accept-Language: en\r\n"
+                                      "\r\n";
 
 /* Two masked WebSocket frame headers a client may send right away. */
 static const char frame_bytes[] = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f";
@@ -59,8 +58,8 @@ static size_t chunk_next(chunker_t *c)
  * Feeds data in chunks. Returns the total bytes consumed when the request
  * completes, else what the last pd_http_feed() returned.
  */
-static ssize_t feed_chunked(pd_http_parser_t *p, const char *data, size_t len,
-                            uint32_t seed, size_t max_chunk)
+static ssize_t feed_chunked(pd_http_parser_t *p, const char *data, size_t len, uint32_t seed,
+                            size_t max_chunk)
 {
     chunker_t c = {seed, max_chunk};
     size_t off = 0;
@@ -118,8 +117,8 @@ static void parse_upgrade(uint32_t seed, size_t max_chunk)
 }
 
 /* Parses text whole and expects failure with the given code and status. */
-static void expect_failure(const char *text, const pd_http_limits_t *limits,
-                           ssize_t code, int status)
+static void expect_failure(const char *text, const pd_http_limits_t *limits, ssize_t code,
+                           int status)
 {
     pd_http_parser_t p;
     pd_http_parser_init(&p, limits);
@@ -218,17 +217,16 @@ static void test_upgrade_with_body(void **state)
 
 /* ---- Header handling. ---- */
 
-static const char repeated_request[] =
-    "GET / HTTP/1.1\r\n"
-    "Connection: keep-alive\r\n"
-    "Host: a\r\n"
-    "X-Other: 1\r\n"
-    "UPGRADE: websocket\r\n"
-    "connection: Upgrade\r\n"
-    "Origin: o\r\n"
-    "CONNECTION:  close \t\r\n"
-    "Upgrade: h2c\r\n"
-    "\r\n";
+static const char repeated_request[] = "GET / HTTP/1.1\r\n"
+                                       "Connection: keep-alive\r\n"
+                                       "Host: a\r\n"
+                                       "X-Other: 1\r\n"
+                                       "UPGRADE: websocket\r\n"
+                                       "connection: Upgrade\r\n"
+                                       "Origin: o\r\n"
+                                       "CONNECTION:  close \t\r\n"
+                                       "Upgrade: h2c\r\n"
+                                       "\r\n";
 
 static void check_repeated(uint32_t seed, size_t max_chunk)
 {
@@ -314,12 +312,8 @@ static void test_target_split(void **state)
     static const struct {
         const char *target, *path, *query;
     } cases[] = {
-        {"/a/b", "/a/b", NULL},
-        {"/a?", "/a", ""},
-        {"/a?x=1&y", "/a", "x=1&y"},
-        {"/a?x=1#frag", "/a", "x=1"},
-        {"/a#frag?x", "/a", NULL},
-        {"*", "*", NULL},
+        {"/a/b", "/a/b", NULL},       {"/a?", "/a", ""},         {"/a?x=1&y", "/a", "x=1&y"},
+        {"/a?x=1#frag", "/a", "x=1"}, {"/a#frag?x", "/a", NULL}, {"*", "*", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[128];
@@ -543,7 +537,8 @@ static void test_head_callback(void **state)
     /* A declared length over the callback's limit fails before any body byte. */
     pd_http_parser_init(&p, NULL);
     pd_http_parser_on_head(&p, small_body, NULL);
-    assert_int_equal(feed_all(&p, "POST /k HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), PD_ERR_TOO_LARGE);
+    assert_int_equal(feed_all(&p, "POST /k HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+                     PD_ERR_TOO_LARGE);
     assert_int_equal(pd_http_error_status(&p), 413);
     pd_http_parser_free(&p);
     pd_http_parser_init(&p, NULL);
@@ -564,13 +559,12 @@ static void test_other_versions_505(void **state)
 
 /* ---- Bodies. ---- */
 
-static const char post_request[] =
-    "POST /api/token?x=1 HTTP/1.1\r\n"
-    "Host: h\r\n"
-    "Content-Type: application/json\r\n"
-    "Content-Length: 17\r\n"
-    "\r\n"
-    "{\"room\":\"ws-1\"}\r\n";
+static const char post_request[] = "POST /api/token?x=1 HTTP/1.1\r\n"
+                                   "Host: h\r\n"
+                                   "Content-Type: application/json\r\n"
+                                   "Content-Length: 17\r\n"
+                                   "\r\n"
+                                   "{\"room\":\"ws-1\"}\r\n";
 
 static void test_post_body(void **state)
 {
@@ -728,8 +722,8 @@ static void test_websocket_check_method_and_headers(void **state)
         r.upgrade = pd_slice_cstr(bad_upgrades[i]);
         assert_int_equal(pd_http_websocket_check(&r), 426);
     }
-    static const char *bad_connections[] = {NULL, "", "keep-alive", "upgrader",
-                                            "notupgrade", "close, keep-alive"};
+    static const char *bad_connections[] = {NULL,       "",           "keep-alive",
+                                            "upgrader", "notupgrade", "close, keep-alive"};
     for (size_t i = 0; i < sizeof bad_connections / sizeof bad_connections[0]; i++) {
         r = good_handshake();
         r.connection = pd_slice_cstr(bad_connections[i]);
@@ -867,13 +861,23 @@ static void test_reason(void **state)
         int status;
         const char *reason;
     } cases[] = {
-        {101, "Switching Protocols"}, {200, "OK"}, {204, "No Content"},
-        {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
-        {404, "Not Found"}, {405, "Method Not Allowed"}, {408, "Request Timeout"},
-        {413, "Content Too Large"}, {426, "Upgrade Required"},
-        {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
-        {503, "Service Unavailable"}, {505, "HTTP Version Not Supported"},
-        {0, "Unknown"}, {299, "Unknown"},
+        {101, "Switching Protocols"},
+        {200, "OK"},
+        {204, "No Content"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {413, "Content Too Large"},
+        {426, "Upgrade Required"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {503, "Service Unavailable"},
+        {505, "HTTP Version Not Supported"},
+        {0, "Unknown"},
+        {299, "Unknown"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_string_equal(pd_http_reason(cases[i].status), cases[i].reason);
@@ -881,13 +885,12 @@ static void test_reason(void **state)
 
 /* ---- The client's side: reading responses, writing the request. ---- */
 
-static const char upgrade_response[] =
-    "HTTP/1.1 101 Switching Protocols\r\n"
-    "Upgrade: websocket\r\n"
-    "Server: test\r\n"
-    "Connection: Upgrade\r\n"
-    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-    "\r\n";
+static const char upgrade_response[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                       "Upgrade: websocket\r\n"
+                                       "Server: test\r\n"
+                                       "Connection: Upgrade\r\n"
+                                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                                       "\r\n";
 
 static void parse_response(uint32_t seed, size_t max_chunk)
 {
@@ -906,8 +909,7 @@ static void parse_response(uint32_t seed, size_t max_chunk)
     assert_slice(resp->sec_websocket_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     assert_slice(resp->content_type, NULL);
     assert_slice(resp->body, NULL);
-    assert_int_equal(pd_http_ws_check_response(resp, PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ==")),
-                     0);
+    assert_int_equal(pd_http_ws_check_response(resp, PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ==")), 0);
     pd_http_parser_free(&p);
 }
 
@@ -986,8 +988,8 @@ static void test_response_keeps_its_own_headers(void **state)
     pd_http_parser_free(&p);
 }
 
-static void expect_response_failure(const char *text, const pd_http_limits_t *limits,
-                                    ssize_t code, int status)
+static void expect_response_failure(const char *text, const pd_http_limits_t *limits, ssize_t code,
+                                    int status)
 {
     pd_http_parser_t p;
     pd_http_response_parser_init(&p, limits);
@@ -1006,11 +1008,12 @@ static void test_response_errors(void **state)
     expect_response_failure("HTTP/2.0 101 OK\r\n\r\n", NULL, PD_ERR_PROTO, 505);
     expect_response_failure("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde", &small,
                             PD_ERR_TOO_LARGE, 413);
-    expect_response_failure("HTTP/1.1 101 Switching Protocols\r\nX-Long: "
-                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
-                            &small, PD_ERR_TOO_LARGE, 431);
-    expect_response_failure("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", NULL,
-                            PD_ERR_PARTIAL, 0);
+    expect_response_failure(
+        "HTTP/1.1 101 Switching Protocols\r\nX-Long: "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+        &small, PD_ERR_TOO_LARGE, 431);
+    expect_response_failure("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", NULL, PD_ERR_PARTIAL,
+                            0);
 }
 
 static pd_http_response_t response_101(const char *upgrade, const char *connection,
@@ -1047,10 +1050,9 @@ static void test_write_ws_request(void **state)
 {
     (void)state;
     pd_buf_t b = PD_BUF_INIT;
-    pd_http_write_ws_request(&b, PD_SLICE_LIT("example.com:8080"),
-                             PD_SLICE_LIT("/parties/presence/ws1?_pk=k1"),
-                             PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ=="),
-                             "Authorization: Bearer t\r\n");
+    pd_http_write_ws_request(
+        &b, PD_SLICE_LIT("example.com:8080"), PD_SLICE_LIT("/parties/presence/ws1?_pk=k1"),
+        PD_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ=="), "Authorization: Bearer t\r\n");
     assert_string_equal(b.base, "GET /parties/presence/ws1?_pk=k1 HTTP/1.1\r\n"
                                 "Host: example.com:8080\r\n"
                                 "Upgrade: websocket\r\n"

@@ -83,7 +83,8 @@ static char *unsigned_part(const char *header, const char *claims)
 }
 
 /* An HMAC-signed token with any header, built without libjwt. */
-static char *hmac_token(const EVP_MD *md, const char *secret, const char *header, const char *claims)
+static char *hmac_token(const EVP_MD *md, const char *secret, const char *header,
+                        const char *claims)
 {
     char *data = unsigned_part(header, claims);
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -381,9 +382,12 @@ static void test_header_variants(void **state)
 {
     pd_jwt_config_t cfg = hs_config();
     const char *bad[] = {
-        "{\"alg\":\"hs256\"}",         "{\"alg\":\"HS256 \"}",
-        "{\"alg\":256}",               "{}",
-        "[\"HS256\"]",                 "not json",
+        "{\"alg\":\"hs256\"}",
+        "{\"alg\":\"HS256 \"}",
+        "{\"alg\":256}",
+        "{}",
+        "[\"HS256\"]",
+        "not json",
         "{\"alg\":\"HS256\",\"crit\":[\"exp\"]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -544,14 +548,16 @@ static void test_claim_types(void **state)
 
 static void test_embedded_nul_rejected(void **state)
 {
-    assert_int_equal(check_hs("{\"sub\":\"u1\\u0000admin\",\"name\":\"Ann\",\"room\":\"presence-ws1\","
-                              "\"exp\":1700000600}"),
-                     PD_AUTH_INVALID);
+    assert_int_equal(
+        check_hs("{\"sub\":\"u1\\u0000admin\",\"name\":\"Ann\",\"room\":\"presence-ws1\","
+                 "\"exp\":1700000600}"),
+        PD_AUTH_INVALID);
 }
 
 static void test_sub_sizes(void **state)
 {
-    const char *f = "{\"sub\":\"%s\",\"name\":\"Ann\",\"room\":\"presence-ws1\",\"exp\":1700000600}";
+    const char *f =
+        "{\"sub\":\"%s\",\"name\":\"Ann\",\"room\":\"presence-ws1\",\"exp\":1700000600}";
     char *s128 = repeat('u', 128);
     char *s129 = repeat('u', 129);
     assert_int_equal(check_fmt(f, ""), PD_AUTH_INVALID);
@@ -886,8 +892,8 @@ static void test_mint_round_trip(void **state)
 
 static void test_mint_without_picture(void **state)
 {
-    char *token = pd_jwt_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), "u8", "Di",
-                                    NULL, ROOM, NOW, NOW + 60);
+    char *token = pd_jwt_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), "u8", "Di", NULL,
+                                    ROOM, NOW, NOW + 60);
     pd_jwt_config_t cfg = hs_config();
     pd_identity_t id = {0};
     assert_int_equal(verify_as(&cfg, token, ROOM, &id), PD_AUTH_OK);
@@ -895,8 +901,8 @@ static void test_mint_without_picture(void **state)
     pd_identity_free(&id);
     free(token);
 
-    token = pd_jwt_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), "u8", "Di", NULL,
-                              ROOM, NOW - 120, NOW - 60);
+    token = pd_jwt_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), "u8", "Di", NULL, ROOM,
+                              NOW - 120, NOW - 60);
     assert_int_equal(verify_as(&cfg, token, ROOM, NULL), PD_AUTH_EXPIRED);
     free(token);
 }

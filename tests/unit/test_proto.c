@@ -26,7 +26,8 @@ static const pd_proto_limits_t *limits(void)
  * Decodes from a heap copy of exactly len bytes, no NUL after it, so ASan
  * reports any read past the end of the message.
  */
-static int decode_n(pd_proto_client_msg_t *msg, const char *json, size_t len, char *err, size_t errlen)
+static int decode_n(pd_proto_client_msg_t *msg, const char *json, size_t len, char *err,
+                    size_t errlen)
 {
     char *copy = malloc(len ? len : 1);
     assert_non_null(copy);
@@ -153,7 +154,8 @@ static void test_update_type_only(void **state)
 {
     pd_proto_client_msg_t msg;
     pd_proto_client_msg_init(&msg);
-    decode_ok(&msg, "{\"resourceType\":\"channel\",\"currentPath\":\"/c\",\"type\":\"presence_update\"}");
+    decode_ok(&msg,
+              "{\"resourceType\":\"channel\",\"currentPath\":\"/c\",\"type\":\"presence_update\"}");
     assert_slice(msg.loc.current_path, "/c");
     assert_slice(msg.loc.resource_type, "channel");
     assert_null(msg.loc.resource_id.base);
@@ -209,8 +211,10 @@ static void test_update_unescapes_strings(void **state)
 {
     pd_proto_client_msg_t msg;
     pd_proto_client_msg_init(&msg);
-    decode_ok(&msg, "{\"type\":\"presence_update\",\"currentPath\":\"/a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\","
-                    "\"resourceId\":\"\\\\u0000\"}");
+    decode_ok(
+        &msg,
+        "{\"type\":\"presence_update\",\"currentPath\":\"/a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\","
+        "\"resourceId\":\"\\\\u0000\"}");
     assert_slice(msg.loc.current_path, "/a\"b\\c\n\xc3\xa9\xf0\x9f\x98\x80");
     assert_slice(msg.loc.resource_id, "\\u0000");
     pd_proto_client_msg_free(&msg);
@@ -220,11 +224,14 @@ static void test_update_path_errors(void **state)
 {
     expect_error("{\"type\":\"presence_update\"}", "currentPath is required");
     expect_error("{\"type\":\"presence_update\",\"currentPath\":null}", "currentPath is required");
-    expect_error("{\"type\":\"presence_update\",\"currentPath\":5}", "currentPath must be a string");
-    expect_error("{\"type\":\"presence_update\",\"currentPath\":true}", "currentPath must be a string");
+    expect_error("{\"type\":\"presence_update\",\"currentPath\":5}",
+                 "currentPath must be a string");
+    expect_error("{\"type\":\"presence_update\",\"currentPath\":true}",
+                 "currentPath must be a string");
     expect_error("{\"type\":\"presence_update\",\"currentPath\":[\"/p\"]}",
                  "currentPath must be a string");
-    expect_error("{\"type\":\"presence_update\",\"currentPath\":{}}", "currentPath must be a string");
+    expect_error("{\"type\":\"presence_update\",\"currentPath\":{}}",
+                 "currentPath must be a string");
     expect_error("{\"type\":\"presence_update\",\"currentPath\":\"\"}",
                  "currentPath must not be empty");
 }
@@ -246,7 +253,8 @@ static void test_update_path_length_counts_bytes(void **state)
 {
     /* 512 two-byte characters are 1024 bytes; one more is too many. */
     char json[4096];
-    size_t n = (size_t)snprintf(json, sizeof json, "{\"type\":\"presence_update\",\"currentPath\":\"");
+    size_t n =
+        (size_t)snprintf(json, sizeof json, "{\"type\":\"presence_update\",\"currentPath\":\"");
     for (int i = 0; i < 513; i++)
         n += (size_t)snprintf(json + n, sizeof json - n, "\\u00e9");
     snprintf(json + n, sizeof json - n, "\"}");
@@ -293,14 +301,17 @@ static void test_update_custom_limits(void **state)
     pd_proto_client_msg_t msg;
     char err[64];
     pd_proto_client_msg_init(&msg);
-    const char *ok = "{\"type\":\"presence_update\",\"currentPath\":\"/abc\",\"resourceType\":\"t\","
-                     "\"resourceId\":\"12\"}";
+    const char *ok =
+        "{\"type\":\"presence_update\",\"currentPath\":\"/abc\",\"resourceType\":\"t\","
+        "\"resourceId\":\"12\"}";
     assert_int_equal(pd_proto_decode_client(&l, ok, strlen(ok), &msg, err, sizeof err), 0);
     const char *bad = "{\"type\":\"presence_update\",\"currentPath\":\"/abcd\"}";
-    assert_int_equal(pd_proto_decode_client(&l, bad, strlen(bad), &msg, err, sizeof err), PD_ERR_INVALID);
+    assert_int_equal(pd_proto_decode_client(&l, bad, strlen(bad), &msg, err, sizeof err),
+                     PD_ERR_INVALID);
     assert_string_equal(err, "currentPath is longer than 4 bytes");
     const char *tok = "{\"type\":\"token_refresh\",\"token\":\"abcd\"}";
-    assert_int_equal(pd_proto_decode_client(&l, tok, strlen(tok), &msg, err, sizeof err), PD_ERR_INVALID);
+    assert_int_equal(pd_proto_decode_client(&l, tok, strlen(tok), &msg, err, sizeof err),
+                     PD_ERR_INVALID);
     assert_string_equal(err, "token is longer than 3 bytes");
     pd_proto_client_msg_free(&msg);
 }
@@ -313,7 +324,8 @@ static void test_token_refresh(void **state)
 {
     pd_proto_client_msg_t msg;
     pd_proto_client_msg_init(&msg);
-    decode_ok(&msg, "{\"type\":\"token_refresh\",\"token\":\"eyJ.a.b\",\"currentPath\":\"/ignored\"}");
+    decode_ok(&msg,
+              "{\"type\":\"token_refresh\",\"token\":\"eyJ.a.b\",\"currentPath\":\"/ignored\"}");
     assert_int_equal(msg.type, PD_PROTO_CLIENT_TOKEN_REFRESH);
     assert_slice(msg.token, "eyJ.a.b");
     assert_null(msg.loc.current_path.base);
@@ -445,8 +457,10 @@ static void test_nul_escape_rejected(void **state)
     /* Raw control bytes inside strings (RFC 8259 7), in values, keys and ignored fields. */
     expect_error("{\"type\":\"presence_update\",\"currentPath\":\"/a\nb\"}",
                  "control characters in strings must be escaped");
-    expect_error("{\"type\":\"ping\",\"x\x01\":1}", "control characters in strings must be escaped");
-    expect_error("{\"type\":\"ping\",\"o\":\"\t\"}", "control characters in strings must be escaped");
+    expect_error("{\"type\":\"ping\",\"x\x01\":1}",
+                 "control characters in strings must be escaped");
+    expect_error("{\"type\":\"ping\",\"o\":\"\t\"}",
+                 "control characters in strings must be escaped");
     /* The same bytes escaped, or between tokens, are fine. */
     expect_ping("{\"type\":\"ping\",\"o\":\"\\n\\t\\u0001\"}\r\n", NULL);
     expect_ping("{\n\t\"type\":\"ping\"}", NULL);
@@ -472,7 +486,8 @@ static void test_input_need_not_be_terminated(void **state)
     pd_proto_client_msg_init(&msg);
     assert_int_equal(pd_proto_decode_client(limits(), text, len, &msg, NULL, 0), 0);
     assert_slice(msg.ping_id, "12");
-    assert_int_equal(pd_proto_decode_client(limits(), text, len - 2, &msg, NULL, 0), PD_ERR_INVALID);
+    assert_int_equal(pd_proto_decode_client(limits(), text, len - 2, &msg, NULL, 0),
+                     PD_ERR_INVALID);
     assert_int_equal(decode_n(&msg, text, len, NULL, 0), 0);
     assert_slice(msg.ping_id, "12");
     pd_proto_client_msg_free(&msg);
@@ -484,9 +499,11 @@ static void test_error_buffer_handling(void **state)
     pd_proto_client_msg_t msg;
     char err[8];
     pd_proto_client_msg_init(&msg);
-    assert_int_equal(pd_proto_decode_client(limits(), json, strlen(json), &msg, NULL, 0), PD_ERR_INVALID);
+    assert_int_equal(pd_proto_decode_client(limits(), json, strlen(json), &msg, NULL, 0),
+                     PD_ERR_INVALID);
     memset(err, 'x', sizeof err);
-    assert_int_equal(pd_proto_decode_client(limits(), json, strlen(json), &msg, err, 0), PD_ERR_INVALID);
+    assert_int_equal(pd_proto_decode_client(limits(), json, strlen(json), &msg, err, 0),
+                     PD_ERR_INVALID);
     assert_int_equal(err[0], 'x');
     assert_int_equal(pd_proto_decode_client(limits(), json, strlen(json), &msg, err, sizeof err),
                      PD_ERR_INVALID);
@@ -511,8 +528,10 @@ static void test_reuse_one_message(void **state)
         path[plen] = '\0';
         switch (i % 4) {
         case 0:
-            snprintf(json, sizeof json, "{\"type\":\"presence_update\",\"currentPath\":\"%s\","
-                     "\"resourceType\":\"t%d\",\"resourceId\":\"%d\"}", path, i % 10, i);
+            snprintf(json, sizeof json,
+                     "{\"type\":\"presence_update\",\"currentPath\":\"%s\","
+                     "\"resourceType\":\"t%d\",\"resourceId\":\"%d\"}",
+                     path, i % 10, i);
             decode_ok(&msg, json);
             assert_slice(msg.loc.current_path, path);
             assert_int_equal(msg.loc.resource_type.len, 2);
@@ -566,9 +585,10 @@ static void test_enc_snapshot(void **state)
     pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 0);
     pd_proto_enc_snapshot_entry(&b, &bo, 1);
     pd_proto_enc_snapshot_end(&b);
-    assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
-                   "\"users\":[{\"userId\":\"u2\",\"userName\":\"Bo\",\"userImage\":null,"
-                   "\"currentPath\":\"/w/ws1\",\"resourceType\":\"channel\",\"resourceId\":\"c9\"}]}");
+    assert_buf(
+        &b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
+            "\"users\":[{\"userId\":\"u2\",\"userName\":\"Bo\",\"userImage\":null,"
+            "\"currentPath\":\"/w/ws1\",\"resourceType\":\"channel\",\"resourceId\":\"c9\"}]}");
     pd_buf_free(&b);
 }
 
@@ -577,8 +597,9 @@ static void test_enc_snapshot_idle_timeout(void **state)
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 25000);
     pd_proto_enc_snapshot_end(&b);
-    assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
-                   "\"idleTimeout\":25000,\"users\":[]}");
+    assert_buf(
+        &b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
+            "\"idleTimeout\":25000,\"users\":[]}");
     pd_buf_free(&b);
 }
 
@@ -587,25 +608,29 @@ static void test_enc_snapshot_two_and_empty(void **state)
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 0);
     pd_proto_enc_snapshot_end(&b);
-    assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
-                   "\"users\":[]}");
+    assert_buf(
+        &b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
+            "\"users\":[]}");
     pd_buf_reset(&b);
     pd_proto_enc_snapshot_begin(&b, pd_slice_cstr("u1"), pd_slice_cstr("k1"), 0);
     pd_proto_enc_snapshot_entry(&b, &bo, 1);
     pd_proto_enc_snapshot_entry(&b, &cy, 0);
     pd_proto_enc_snapshot_end(&b);
-    assert_buf(&b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
-                   "\"users\":[{\"userId\":\"u2\",\"userName\":\"Bo\",\"userImage\":null,"
-                   "\"currentPath\":\"/w/ws1\",\"resourceType\":\"channel\",\"resourceId\":\"c9\"},"
-                   "{\"userId\":\"u3\",\"userName\":\"Cy\",\"userImage\":\"https://img/cy.png\","
-                   "\"currentPath\":\"\"}]}");
+    assert_buf(
+        &b, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
+            "\"users\":[{\"userId\":\"u2\",\"userName\":\"Bo\",\"userImage\":null,"
+            "\"currentPath\":\"/w/ws1\",\"resourceType\":\"channel\",\"resourceId\":\"c9\"},"
+            "{\"userId\":\"u3\",\"userName\":\"Cy\",\"userImage\":\"https://img/cy.png\","
+            "\"currentPath\":\"\"}]}");
     pd_buf_free(&b);
 }
 
 static void test_enc_entry(void **state)
 {
     pd_proto_entry_t e = {
-        PD_SLICE_LIT("u9"), PD_SLICE_LIT("N"), PD_SLICE_NULL,
+        PD_SLICE_LIT("u9"),
+        PD_SLICE_LIT("N"),
+        PD_SLICE_NULL,
         {PD_SLICE_NULL, PD_SLICE_NULL, PD_SLICE_LIT("7")},
     };
     pd_buf_t b = PD_BUF_INIT;
@@ -625,14 +650,17 @@ static void test_enc_user_joined(void **state)
                    "\"userImage\":\"https://...\"}");
     pd_buf_reset(&b);
     pd_proto_enc_user_joined(&b, pd_slice_cstr("u3"), pd_slice_cstr("Cy"), PD_SLICE_NULL);
-    assert_buf(&b, "{\"type\":\"user_joined\",\"userId\":\"u3\",\"userName\":\"Cy\",\"userImage\":null}");
+    assert_buf(
+        &b, "{\"type\":\"user_joined\",\"userId\":\"u3\",\"userName\":\"Cy\",\"userImage\":null}");
     pd_buf_free(&b);
 }
 
 static void test_enc_presence_changed(void **state)
 {
     pd_proto_entry_t e = {
-        PD_SLICE_LIT("u2"), PD_SLICE_LIT("Bo"), PD_SLICE_LIT("https://i/b.png"),
+        PD_SLICE_LIT("u2"),
+        PD_SLICE_LIT("Bo"),
+        PD_SLICE_LIT("https://i/b.png"),
         {PD_SLICE_LIT("/w/ws1/tasks/5"), PD_SLICE_LIT("task"), PD_SLICE_LIT("5")},
     };
     pd_buf_t b = PD_BUF_INIT;
@@ -666,7 +694,9 @@ static void test_enc_small_messages(void **state)
     assert_buf(&b, "{\"type\":\"user_left_presence\",\"userId\":\"u3\"}");
     pd_buf_reset(&b);
     pd_proto_enc_error(&b, "BAD_MESSAGE", "currentPath must be a string");
-    assert_buf(&b, "{\"type\":\"error\",\"code\":\"BAD_MESSAGE\",\"message\":\"currentPath must be a string\"}");
+    assert_buf(
+        &b,
+        "{\"type\":\"error\",\"code\":\"BAD_MESSAGE\",\"message\":\"currentPath must be a string\"}");
     pd_buf_reset(&b);
     pd_proto_enc_error(&b, "ROOM_FULL", NULL);
     assert_buf(&b, "{\"type\":\"error\",\"code\":\"ROOM_FULL\"}");
@@ -775,7 +805,10 @@ static void test_escape_control_chars(void **state)
 
 static void test_escape_js_line_breaks(void **state)
 {
-    ENC("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c", "\"a\\u2028b\\u2029c\"");
+    ENC("a\xe2\x80\xa8"
+        "b\xe2\x80\xa9"
+        "c",
+        "\"a\\u2028b\\u2029c\"");
     /* Neighbours of U+2028 pass through. */
     ENC("\xe2\x80\xa7\xe2\x80\xaa", "\"\xe2\x80\xa7\xe2\x80\xaa\"");
 }
@@ -822,8 +855,19 @@ static uint64_t next_rand(uint64_t *s)
 static size_t random_char(uint64_t *rng, char *out)
 {
     static const char *const pieces[] = {
-        "\"", "\\", "\n", "\x01", "\x1f", "/", "\xc3\xa9", "\xe2\x80\xa8", "\xe2\x80\xa9",
-        "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xef\xbf\xbf", "\x7f",
+        "\"",
+        "\\",
+        "\n",
+        "\x01",
+        "\x1f",
+        "/",
+        "\xc3\xa9",
+        "\xe2\x80\xa8",
+        "\xe2\x80\xa9",
+        "\xe6\x97\xa5",
+        "\xf0\x9f\x98\x80",
+        "\xef\xbf\xbf",
+        "\x7f",
     };
     uint64_t r = next_rand(rng);
     if (r % 3 == 0) {
@@ -856,7 +900,10 @@ static void check_entry(const cJSON *obj, const char *id, const char *name, cons
 
 static void test_round_trip_snapshot(void **state)
 {
-    enum { N = 1000, MAX_CHARS = 40 };
+    enum {
+        N = 1000,
+        MAX_CHARS = 40
+    };
     static char strs[N][3][MAX_CHARS * 4 + 1];
     uint64_t rng = 0x9e3779b97f4a7c15u;
     pd_buf_t b = PD_BUF_INIT;
@@ -864,9 +911,10 @@ static void test_round_trip_snapshot(void **state)
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < 3; j++)
             random_string(&rng, strs[i][j], MAX_CHARS);
-        pd_proto_entry_t e = {pd_slice_cstr(strs[i][0]), pd_slice_cstr(strs[i][1]),
-                                 PD_SLICE_NULL, {pd_slice_cstr(strs[i][2]), PD_SLICE_NULL,
-                                 PD_SLICE_NULL}};
+        pd_proto_entry_t e = {pd_slice_cstr(strs[i][0]),
+                              pd_slice_cstr(strs[i][1]),
+                              PD_SLICE_NULL,
+                              {pd_slice_cstr(strs[i][2]), PD_SLICE_NULL, PD_SLICE_NULL}};
         pd_proto_enc_snapshot_entry(&b, &e, i == 0);
     }
     pd_proto_enc_snapshot_end(&b);
@@ -940,7 +988,8 @@ static void assert_opt_slice(pd_slice_t s, const char *want)
     assert_memory_equal(s.base, want, s.len);
 }
 
-static void server_decode_ok(pd_proto_server_msg_t *m, const char *json, pd_proto_server_type_t type)
+static void server_decode_ok(pd_proto_server_msg_t *m, const char *json,
+                             pd_proto_server_type_t type)
 {
     char err[200] = "";
     int r = pd_proto_decode_server(m, json, strlen(json), err, sizeof err);
@@ -952,13 +1001,14 @@ static void server_decode_ok(pd_proto_server_msg_t *m, const char *json, pd_prot
 static void test_server_snapshot(void **state)
 {
     pd_proto_server_msg_t m;
-    server_decode_ok(&m,
-              "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
-              "\"users\":[{\"userId\":\"u2\",\"userName\":\"Bo\",\"userImage\":null,"
-              "\"currentPath\":\"/w/ws1\",\"resourceType\":\"channel\",\"resourceId\":\"c9\"},"
-              "{\"userId\":\"u3\",\"userName\":\"Cy\",\"userImage\":\"https://i/c.png\","
-              "\"currentPath\":\"\",\"extra\":[1,2]}]}",
-              PD_PROTO_SERVER_SNAPSHOT);
+    server_decode_ok(
+        &m,
+        "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\",\"connectionId\":\"k1\"},"
+        "\"users\":[{\"userId\":\"u2\",\"userName\":\"Bo\",\"userImage\":null,"
+        "\"currentPath\":\"/w/ws1\",\"resourceType\":\"channel\",\"resourceId\":\"c9\"},"
+        "{\"userId\":\"u3\",\"userName\":\"Cy\",\"userImage\":\"https://i/c.png\","
+        "\"currentPath\":\"\",\"extra\":[1,2]}]}",
+        PD_PROTO_SERVER_SNAPSHOT);
     assert_opt_slice(m.self_user_id, "u1");
     assert_opt_slice(m.self_conn_id, "k1");
     assert_int_equal(m.idle_timeout_ms, 0);
@@ -973,9 +1023,10 @@ static void test_server_snapshot(void **state)
     assert_opt_slice(m.users[1].loc.current_path, "");
     assert_opt_slice(m.users[1].loc.resource_type, NULL);
     pd_proto_server_msg_free(&m);
-    server_decode_ok(&m, "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\"},"
-                  "\"idleTimeout\":25000,\"users\":[]}",
-              PD_PROTO_SERVER_SNAPSHOT);
+    server_decode_ok(&m,
+                     "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u1\"},"
+                     "\"idleTimeout\":25000,\"users\":[]}",
+                     PD_PROTO_SERVER_SNAPSHOT);
     assert_int_equal(m.n_users, 0);
     assert_int_equal(m.idle_timeout_ms, 25000);
     pd_proto_server_msg_free(&m);
@@ -984,15 +1035,19 @@ static void test_server_snapshot(void **state)
 static void test_server_events(void **state)
 {
     pd_proto_server_msg_t m;
-    server_decode_ok(&m, "{\"type\":\"user_joined\",\"userId\":\"u3\",\"userName\":\"Cy\","
-                  "\"userImage\":\"https://x\"}", PD_PROTO_SERVER_JOINED);
+    server_decode_ok(&m,
+                     "{\"type\":\"user_joined\",\"userId\":\"u3\",\"userName\":\"Cy\","
+                     "\"userImage\":\"https://x\"}",
+                     PD_PROTO_SERVER_JOINED);
     assert_opt_slice(m.entry.user_id, "u3");
     assert_opt_slice(m.entry.user_image, "https://x");
     assert_opt_slice(m.entry.loc.current_path, "");
     pd_proto_server_msg_free(&m);
-    server_decode_ok(&m, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                  "\"currentPath\":\"/w/ws1/tasks/5\",\"resourceType\":\"task\","
-                  "\"resourceId\":null}", PD_PROTO_SERVER_CHANGED);
+    server_decode_ok(&m,
+                     "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
+                     "\"currentPath\":\"/w/ws1/tasks/5\",\"resourceType\":\"task\","
+                     "\"resourceId\":null}",
+                     PD_PROTO_SERVER_CHANGED);
     assert_opt_slice(m.entry.loc.current_path, "/w/ws1/tasks/5");
     assert_opt_slice(m.entry.loc.resource_type, "task");
     assert_opt_slice(m.entry.loc.resource_id, NULL);
@@ -1000,13 +1055,17 @@ static void test_server_events(void **state)
     assert_false(m.image_given);
     pd_proto_server_msg_free(&m);
     /* presenced sends the image in every presence_changed, null when unset. */
-    server_decode_ok(&m, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                  "\"userImage\":\"https://i/b.png\",\"currentPath\":\"/w\"}", PD_PROTO_SERVER_CHANGED);
+    server_decode_ok(&m,
+                     "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
+                     "\"userImage\":\"https://i/b.png\",\"currentPath\":\"/w\"}",
+                     PD_PROTO_SERVER_CHANGED);
     assert_opt_slice(m.entry.user_image, "https://i/b.png");
     assert_true(m.image_given);
     pd_proto_server_msg_free(&m);
-    server_decode_ok(&m, "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-                  "\"userImage\":null,\"currentPath\":\"/w\"}", PD_PROTO_SERVER_CHANGED);
+    server_decode_ok(&m,
+                     "{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
+                     "\"userImage\":null,\"currentPath\":\"/w\"}",
+                     PD_PROTO_SERVER_CHANGED);
     assert_opt_slice(m.entry.user_image, NULL);
     assert_true(m.image_given);
     pd_proto_server_msg_free(&m);
@@ -1014,7 +1073,8 @@ static void test_server_events(void **state)
     assert_opt_slice(m.entry.user_id, "u3");
     pd_proto_server_msg_free(&m);
     /* The form the app's shipped client listens for is the same leave. */
-    server_decode_ok(&m, "{\"type\":\"user_left_presence\",\"userId\":\"u3\"}", PD_PROTO_SERVER_LEFT);
+    server_decode_ok(&m, "{\"type\":\"user_left_presence\",\"userId\":\"u3\"}",
+                     PD_PROTO_SERVER_LEFT);
     assert_opt_slice(m.entry.user_id, "u3");
     pd_proto_server_msg_free(&m);
 }
@@ -1022,19 +1082,23 @@ static void test_server_events(void **state)
 static void test_server_control_messages(void **state)
 {
     pd_proto_server_msg_t m;
-    server_decode_ok(&m, "{\"type\":\"error\",\"code\":\"BAD_MESSAGE\",\"message\":\"currentPath must "
-                  "be a string\"}", PD_PROTO_SERVER_ERROR);
+    server_decode_ok(&m,
+                     "{\"type\":\"error\",\"code\":\"BAD_MESSAGE\",\"message\":\"currentPath must "
+                     "be a string\"}",
+                     PD_PROTO_SERVER_ERROR);
     assert_opt_slice(m.code, "BAD_MESSAGE");
     assert_opt_slice(m.message, "currentPath must be a string");
     pd_proto_server_msg_free(&m);
-    server_decode_ok(&m, "{\"type\":\"error\",\"code\":\"TOKEN_REFRESH_REQUIRED\"}", PD_PROTO_SERVER_ERROR);
+    server_decode_ok(&m, "{\"type\":\"error\",\"code\":\"TOKEN_REFRESH_REQUIRED\"}",
+                     PD_PROTO_SERVER_ERROR);
     assert_opt_slice(m.message, NULL);
     pd_proto_server_msg_free(&m);
-    server_decode_ok(&m, "{\"type\":\"auth_error\",\"code\":\"AUTH_EXPIRED\"}", PD_PROTO_SERVER_AUTH_ERROR);
+    server_decode_ok(&m, "{\"type\":\"auth_error\",\"code\":\"AUTH_EXPIRED\"}",
+                     PD_PROTO_SERVER_AUTH_ERROR);
     assert_opt_slice(m.code, "AUTH_EXPIRED");
     pd_proto_server_msg_free(&m);
     server_decode_ok(&m, "{\"type\":\"auth_ok\",\"userId\":\"u1\",\"userName\":\"Ann\"}",
-              PD_PROTO_SERVER_AUTH_OK);
+                     PD_PROTO_SERVER_AUTH_OK);
     pd_proto_server_msg_free(&m);
     server_decode_ok(&m, "{\"type\":\"pong\",\"id\":7}", PD_PROTO_SERVER_PONG);
     assert_true(m.pong_id == 7);
@@ -1043,7 +1107,7 @@ static void test_server_control_messages(void **state)
     assert_true(m.pong_id == -1);
     pd_proto_server_msg_free(&m);
     server_decode_ok(&m, "{\"type\":\"permission_revoked\",\"reason\":\"removed from workspace\"}",
-              PD_PROTO_SERVER_PERMISSION_REVOKED);
+                     PD_PROTO_SERVER_PERMISSION_REVOKED);
     assert_opt_slice(m.message, "removed from workspace");
     pd_proto_server_msg_free(&m);
     server_decode_ok(&m, "{\"type\":\"something_new\",\"x\":1}", PD_PROTO_SERVER_UNKNOWN);
@@ -1054,7 +1118,8 @@ static void server_decode_bad(const char *json, const char *message_part)
 {
     pd_proto_server_msg_t m;
     char err[200] = "";
-    assert_int_equal(pd_proto_decode_server(&m, json, strlen(json), err, sizeof err), PD_ERR_INVALID);
+    assert_int_equal(pd_proto_decode_server(&m, json, strlen(json), err, sizeof err),
+                     PD_ERR_INVALID);
     if (!strstr(err, message_part))
         fail_msg("%s: message \"%s\" lacks \"%s\"", json, err, message_part);
     pd_proto_server_msg_free(&m);
@@ -1070,17 +1135,19 @@ static void test_server_malformed(void **state)
     server_decode_bad("{\"type\":\"user_left\"}", "user_left message");
     server_decode_bad("{\"type\":\"user_left_presence\"}", "user_left_presence message");
     server_decode_bad("{\"type\":\"presence_changed\",\"userId\":\"u2\",\"userName\":\"Bo\","
-               "\"userImage\":7,\"currentPath\":\"/w\"}", "presence_changed message");
+                      "\"userImage\":7,\"currentPath\":\"/w\"}",
+                      "presence_changed message");
     server_decode_bad("{\"type\":\"user_joined\",\"userId\":\"u\"}", "user_joined message");
     server_decode_bad("{\"type\":\"presence_changed\",\"userId\":\"u\",\"userName\":\"n\"}",
-               "presence_changed message");
+                      "presence_changed message");
     server_decode_bad("{\"type\":\"presence_changed\",\"userId\":\"u\",\"userName\":\"n\","
-               "\"currentPath\":\"/\",\"resourceId\":5}", "presence_changed message");
+                      "\"currentPath\":\"/\",\"resourceId\":5}",
+                      "presence_changed message");
     server_decode_bad("{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u\"},\"users\":{}}",
-               "presence_snapshot message");
+                      "presence_snapshot message");
     server_decode_bad("{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"u\"},"
-               "\"users\":[{\"userId\":\"a\",\"userName\":\"b\",\"currentPath\":\"\"},3]}",
-               "presence_snapshot message");
+                      "\"users\":[{\"userId\":\"a\",\"userName\":\"b\",\"currentPath\":\"\"},3]}",
+                      "presence_snapshot message");
     server_decode_bad("{\"type\":\"error\"}", "error message");
 }
 
@@ -1091,7 +1158,8 @@ static void test_enc_client_messages(void **state)
     pd_buf_t b = PD_BUF_INIT;
     pd_proto_client_msg_t msg;
     pd_proto_client_msg_init(&msg);
-    pd_proto_location_t loc = {PD_SLICE_LIT("/w/ws1/d/\"42\""), PD_SLICE_LIT("document"), PD_SLICE_NULL};
+    pd_proto_location_t loc = {PD_SLICE_LIT("/w/ws1/d/\"42\""), PD_SLICE_LIT("document"),
+                               PD_SLICE_NULL};
     pd_proto_enc_presence_update(&b, &loc);
     assert_string_equal(b.base, "{\"type\":\"presence_update\",\"currentPath\":"
                                 "\"/w/ws1/d/\\\"42\\\"\",\"resourceType\":\"document\"}");

@@ -25,7 +25,7 @@ typedef struct {
     pd_rooms_t *rooms;
     pd_buf_t log;
     int frames;
-    void *hold_for;       /* frames delivered to this connection are kept here */
+    void *hold_for; /* frames delivered to this connection are kept here */
     pd_shared_t *held[8];
     int n_held;
 } fx_t;
@@ -105,16 +105,15 @@ static pd_member_t *join_in(fx_t *f, const char *room, const char *user, const c
 {
     pd_identity_t id = ident(user, name, NULL);
     pd_member_t *m = NULL;
-    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr(room), &id, pd_slice_cstr(key), conn,
-                                   now, &m),
-                     PD_JOIN_OK);
+    assert_int_equal(
+        pd_rooms_join(f->rooms, pd_slice_cstr(room), &id, pd_slice_cstr(key), conn, now, &m),
+        PD_JOIN_OK);
     assert_null(id.user_id);
     assert_non_null(m);
     return m;
 }
 
-static pd_member_t *join(fx_t *f, const char *user, const char *name, const char *key,
-                         void *conn)
+static pd_member_t *join(fx_t *f, const char *user, const char *name, const char *key, void *conn)
 {
     return join_in(f, "presence-ws1", user, name, key, conn, 0);
 }
@@ -169,9 +168,9 @@ static void test_second_user_join(void **state)
     pd_buf_reset(&f->log);
     pd_identity_t id = ident("u2", "Bo", "https://img/b.png");
     pd_member_t *m;
-    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
-                                   pd_slice_cstr("k2"), B, 0, &m),
-                     PD_JOIN_OK);
+    assert_int_equal(
+        pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id, pd_slice_cstr("k2"), B, 0, &m),
+        PD_JOIN_OK);
     expect_log(f, "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'k2'},"
                   "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n"
                   "a {'type':'user_joined','userId':'u2','userName':'Bo',"
@@ -369,10 +368,12 @@ static void test_user_rate_limit_spans_tabs(void **state)
     pd_buf_reset(&f->log);
     assert_int_equal(update(a, "/1", 1000), 0);
     assert_int_equal(update(a2, "/2", 1000), 0);
-    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/1'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/1'}\n"
-                  "a {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/2'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/2'}\n");
+    expect_log(
+        f,
+        "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/1'}\n"
+        "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/1'}\n"
+        "a {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/2'}\n"
+        "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/2'}\n");
     assert_int_equal(update(a, "/3", 1000), 1);
     assert_int_equal(update(a2, "/4", 1010), 1);
     expect_log(f, "");
@@ -382,8 +383,10 @@ static void test_user_rate_limit_spans_tabs(void **state)
     assert_int_equal(pd_rooms_tick(f->rooms, 1010), 1050);
     expect_log(f, "");
     assert_int_equal(pd_rooms_tick(f->rooms, 1050), UINT64_MAX);
-    expect_log(f, "a {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'}\n");
+    expect_log(
+        f,
+        "a {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'}\n"
+        "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/4'}\n");
 }
 
 /* A fallback tells the current presence at once; the waiting announcement has nothing left to say. */
@@ -398,8 +401,10 @@ static void test_user_announcement_overtaken_by_fallback(void **state)
     assert_int_equal(update(a, "/one-more", 0), 1);
     pd_buf_reset(&f->log);
     pd_member_leave(a, 0, 0);
-    expect_log(f, "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'}\n"
-                  "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'}\n");
+    expect_log(
+        f,
+        "a2 {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'}\n"
+        "b {'type':'presence_changed','userId':'u1','userName':'Al','userImage':null,'currentPath':'/two'}\n");
     assert_int_equal(pd_rooms_tick(f->rooms, 1000), UINT64_MAX);
     expect_log(f, "");
 }
@@ -625,8 +630,8 @@ static void test_pk_of_another_user_gets_fresh_key(void **state)
     pd_slice_t key = pd_member_key(b);
     assert_int_equal(key.len, 16);
     for (size_t i = 0; i < key.len; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-                               key.base[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", key.base[i]));
     char want[512];
     snprintf(want, sizeof(want),
              "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'%.*s'},"
@@ -703,14 +708,13 @@ static void test_kick(void **state)
     assert_int_equal(pd_room_user_count(room1(f)), 1);
     assert_int_equal(pd_room_conn_count(room1(f)), 1);
     assert_int_equal(pd_rooms_tick(f->rooms, 100000), UINT64_MAX);
-    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"),
-                                   "x"),
-                     PD_ERR_NOT_FOUND);
+    assert_int_equal(
+        pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"), "x"),
+        PD_ERR_NOT_FOUND);
     assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("nope"), pd_slice_cstr("u2"), "x"),
                      PD_ERR_NOT_FOUND);
-    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u2"),
-                                   "x"),
-                     1);
+    assert_int_equal(
+        pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u2"), "x"), 1);
     assert_int_equal(pd_rooms_count(f->rooms), 0);
     expect_log(f, "b {'type':'permission_revoked','reason':'x'}\nb detached KICKED\n");
 }
@@ -722,9 +726,8 @@ static void test_kick_lingering_user_counts_zero(void **state)
     join(f, "u2", "Bo", "k2", B);
     pd_member_leave(a, 1, 0);
     pd_buf_reset(&f->log);
-    assert_int_equal(pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"),
-                                   "x"),
-                     0);
+    assert_int_equal(
+        pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u1"), "x"), 0);
     expect_log(f, "b {'type':'user_left','userId':'u1'}\n"
                   "b {'type':'user_left_presence','userId':'u1'}\n");
     assert_int_equal(pd_rooms_tick(f->rooms, 100000), UINT64_MAX);
@@ -736,9 +739,9 @@ static void test_encode_users(void **state)
     join(f, "u1", "Al", "k1", A);
     pd_identity_t id = ident("u2", "B\"o", "https://img/b.png");
     pd_member_t *b;
-    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
-                                   pd_slice_cstr("k2"), B, 0, &b),
-                     PD_JOIN_OK);
+    assert_int_equal(
+        pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id, pd_slice_cstr("k2"), B, 0, &b),
+        PD_JOIN_OK);
     pd_proto_location_t l = loc3("/w/ws1/documents/42", "document", "42");
     pd_member_update(b, &l, 0);
     pd_buf_t out = PD_BUF_INIT;
@@ -822,9 +825,9 @@ static void test_presence_changed_carries_name_and_image(void **state)
     fx_t *f = *state;
     pd_identity_t id = ident("u1", "Al", "https://img/al.png");
     pd_member_t *a = NULL, *a2 = NULL;
-    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
-                                   pd_slice_cstr("k1"), A, 0, &a),
-                     PD_JOIN_OK);
+    assert_int_equal(
+        pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id, pd_slice_cstr("k1"), A, 0, &a),
+        PD_JOIN_OK);
     id = ident("u1", "Al", "https://img/al.png");
     assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id,
                                    pd_slice_cstr("k1b"), A2, 0, &a2),
@@ -880,7 +883,11 @@ static void test_leave_message_forms(void **state)
 
 /* ---- a random workload against a reference model ---- */
 
-enum { N_USERS = 1000, MAX_TABS = 3, N_OPS = 12000 };
+enum {
+    N_USERS = 1000,
+    MAX_TABS = 3,
+    N_OPS = 12000
+};
 
 typedef struct {
     pd_member_t *m;
@@ -1043,7 +1050,8 @@ static void model_check(model_t *mo, pd_rooms_t *rooms)
         present += u->ntabs > 0;
     }
     const cJSON *e;
-    cJSON_ArrayForEach(e, users) {
+    cJSON_ArrayForEach(e, users)
+    {
         const char *uid = cJSON_GetStringValue(cJSON_GetObjectItem(e, "userId"));
         if (strcmp(uid, "observer") == 0)
             continue;
@@ -1100,7 +1108,8 @@ int main(void)
         T(test_order_of_events),
         T(test_rate_limit_coalesces),
         T(test_rate_limit_fresh_token_supersedes_pending),
-        cmocka_unit_test_setup_teardown(test_user_rate_limit_spans_tabs, setup_user_limit, teardown),
+        cmocka_unit_test_setup_teardown(test_user_rate_limit_spans_tabs, setup_user_limit,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_user_announcement_overtaken_by_fallback,
                                         setup_user_limit, teardown),
         cmocka_unit_test_setup_teardown(test_user_announcement_dropped_on_leave, setup_user_limit,

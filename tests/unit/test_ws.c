@@ -142,7 +142,11 @@ static void put_close(pd_buf_t *b, uint16_t code, const char *reason)
 
 /* ---- feeding in pieces ---- */
 
-enum { WHOLE, BYTES, CHUNKS };
+enum {
+    WHOLE,
+    BYTES,
+    CHUNKS
+};
 
 typedef struct {
     int mode;
@@ -221,8 +225,7 @@ static void expect_server(const pd_buf_t *b, size_t max_message, int ret, const 
 #define CLOSE_1009 "\x88\x02\x03\xf1"
 
 /* Expects the events in log, then the close frame close4 and PD_ERR_PROTO. */
-static void expect_close(const pd_buf_t *b, size_t max_message, const char *log,
-                         const char *close4)
+static void expect_close(const pd_buf_t *b, size_t max_message, const char *log, const char *close4)
 {
     char want[256];
     snprintf(want, sizeof(want), "%sout|", log);
@@ -272,7 +275,10 @@ static void test_ping_payload_echoed(void **state)
     pd_buf_t b = PD_BUF_INIT;
     put_str(&b, 0x89, "abc");
     put_str(&b, 0x81, "after");
-    expect_server(&b, 0, 0, "out|text:after|", "\x8a\x03" "abc", 5);
+    expect_server(&b, 0, 0, "out|text:after|",
+                  "\x8a\x03"
+                  "abc",
+                  5);
     pd_buf_free(&b);
 }
 
@@ -388,7 +394,9 @@ static void test_protocol_errors_close_1002(void **state)
 {
     pd_buf_t b = PD_BUF_INIT;
     char big[126] = {0};
-    const char nonminimal[] = "\x81\xfe\x00\x05" "\x37\xfa\x21\x3d" "hello";
+    const char nonminimal[] = "\x81\xfe\x00\x05"
+                              "\x37\xfa\x21\x3d"
+                              "hello";
 
     put_str(&b, 0x09, "p"); /* fragmented ping */
     expect_close(&b, 0, "", CLOSE_1002);
@@ -428,7 +436,8 @@ static void test_close_handshake(void **state)
         rec_t *r = rec_new(0, 0);
         assert_int_equal(feed_split(r->ws, b.base, close_end, &SPLITS[i]), 0);
         assert_log(r, "text:last|out|close:1000:bye|");
-        ASSERT_OUT(r, "\x88\x05\x03\xe8" "bye");
+        ASSERT_OUT(r, "\x88\x05\x03\xe8"
+                      "bye");
         assert_int_equal(pd_ws_close_received(r->ws), 1);
         assert_int_equal(pd_ws_close_sent(r->ws), 1);
         assert_int_equal(pd_ws_has_context(r->ws), 0);
@@ -511,7 +520,8 @@ static void test_close_frame_bytes(void **state)
 {
     rec_t *r = rec_new(0, 0);
     assert_int_equal(pd_ws_close(r->ws, 1008, "AUTH_INVALID"), 0);
-    ASSERT_OUT(r, "\x88\x0e\x03\xf0" "AUTH_INVALID");
+    ASSERT_OUT(r, "\x88\x0e\x03\xf0"
+                  "AUTH_INVALID");
     assert_int_equal(pd_ws_close_sent(r->ws), 1);
     assert_int_equal(pd_ws_close_received(r->ws), 0);
     assert_int_equal(pd_ws_has_context(r->ws), 0);
@@ -551,7 +561,8 @@ static void test_after_close_sent(void **state)
         assert_int_equal(feed_buf(r, &b, &SPLITS[i]), 0);
         /* No text, no pong, no second close frame. */
         assert_log(r, "close:1000:ok|");
-        ASSERT_OUT(r, "\x88\x07\x03\xe9" "going");
+        ASSERT_OUT(r, "\x88\x07\x03\xe9"
+                      "going");
         assert_int_equal(pd_ws_close_received(r->ws), 1);
         assert_int_equal(pd_ws_has_context(r->ws), 0);
         assert_int_equal(pd_ws_feed(r->ws, "x", 1), PD_ERR_CLOSED);
@@ -680,7 +691,10 @@ static void test_client_round_trip(void **state)
     assert_int_equal(f[0], 0x88);
     assert_int_equal(f[1], 0x80 | 6);
     unmask(f, 6, 6);
-    assert_memory_equal(f + 6, "\x03\xe8" "done", 6);
+    assert_memory_equal(f + 6,
+                        "\x03\xe8"
+                        "done",
+                        6);
     rec_free(c);
 }
 
@@ -842,7 +856,11 @@ static void test_send_from_callback(void **state)
         r.ws = pd_ws_new(&cfg, &cb, &r);
         assert_int_equal(feed_buf(&r, &b, &SPLITS[i]), 0);
         assert_int_equal(r.texts, 2);
-        assert_out(&r, "\x81\x01" "a\x81\x01" "b\x88\x02\x03\xe8", 10);
+        assert_out(&r,
+                   "\x81\x01"
+                   "a\x81\x01"
+                   "b\x88\x02\x03\xe8",
+                   10);
         assert_int_equal(pd_ws_close_received(r.ws), 1);
         pd_ws_free(r.ws);
         pd_buf_free(&r.out);

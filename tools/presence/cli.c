@@ -158,8 +158,8 @@ static void run_token_cmd(cli_t *cli)
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&cli->proc_out},
         {.flags = UV_INHERIT_FD, .data.fd = 2},
     };
-    uv_process_options_t po = {.exit_cb = on_token_exit, .file = args[0], .args = args,
-                               .stdio_count = 3, .stdio = stdio};
+    uv_process_options_t po = {
+        .exit_cb = on_token_exit, .file = args[0], .args = args, .stdio_count = 3, .stdio = stdio};
     uv_pipe_init(cli->loop, &cli->proc_out, 0);
     cli->proc_out.data = cli->proc.data = cli;
     cli->handles++;
@@ -202,10 +202,8 @@ static const char *hint(int reason)
     case PRESENCE_ERR_AUTH_FORBIDDEN:
         return "the token is for another workspace: its room must be " PD_PROTO_ROOM_ID_PREFIX
                "{workspace}";
-    case PRESENCE_ERR_REVOKED:
-        return "your access to this workspace was revoked";
-    case PRESENCE_ERR_REPLACED:
-        return "another client connected with the same connection key";
+    case PRESENCE_ERR_REVOKED: return "your access to this workspace was revoked";
+    case PRESENCE_ERR_REPLACED: return "another client connected with the same connection key";
     case PRESENCE_ERR_TLS:
         return "the server's certificate could not be verified: pass --ca-file with the CA "
                "that signed it, and check the host name in --url";
@@ -213,12 +211,9 @@ static const char *hint(int reason)
         return "check --url: it must point at presenced (the path " PD_PROTO_ROOM_PATH_PREFIX
                "{workspace} "
                "is added)";
-    case PRESENCE_ERR_RESOLVE:
-        return "check the host name in --url";
-    case PRESENCE_ERR_CONNECT:
-        return "is presenced running at --url?";
-    default:
-        return NULL;
+    case PRESENCE_ERR_RESOLVE: return "check the host name in --url";
+    case PRESENCE_ERR_CONNECT: return "is presenced running at --url?";
+    default: return NULL;
     }
 }
 
@@ -339,8 +334,8 @@ int cli_run(cli_t *cli, const char *path, const char *resource_type, const char 
     uv_loop_init(&loop);
     cli->loop = &loop;
     int r = create_client(cli);
-    if (r == 0 && path && presence_client_update(cli->client, path, resource_type,
-                                                 resource_id) != 0) {
+    if (r == 0 && path &&
+        presence_client_update(cli->client, path, resource_type, resource_id) != 0) {
         cli_error(cli, "PATH must be 1-1024 bytes, --resource-type at most 32 and "
                        "--resource-id at most 256");
         presence_client_close(cli->client, on_client_closed);

@@ -13,11 +13,11 @@
 
 /* Exit codes (documented in `presence --help` and docs/client.md). */
 enum {
-    CLI_OK = 0,         /* done, or interrupted (Ctrl-C, SIGTERM) */
-    CLI_FAILED = 1,     /* cannot go on: setup, connection or server refusal */
-    CLI_USAGE = 2,      /* bad arguments */
-    CLI_GONE = 3,       /* follow: the user is not or no longer in the workspace */
-    CLI_DENIED = 4,     /* the server rejected the token or revoked access */
+    CLI_OK = 0,     /* done, or interrupted (Ctrl-C, SIGTERM) */
+    CLI_FAILED = 1, /* cannot go on: setup, connection or server refusal */
+    CLI_USAGE = 2,  /* bad arguments */
+    CLI_GONE = 3,   /* follow: the user is not or no longer in the workspace */
+    CLI_DENIED = 4, /* the server rejected the token or revoked access */
 };
 
 typedef struct {
@@ -34,21 +34,21 @@ struct cli {
     uv_loop_t *loop;
     presence_client_t *client;
     const cli_conn_opts_t *conn;
-    const char *command;    /* "watch", for messages */
+    const char *command; /* "watch", for messages */
     /* The subcommand's view of every event (after the shared handling). */
     void (*on_event)(cli_t *cli, const presence_event_t *ev);
     void *data;
     uv_signal_t sigint, sigterm;
-    uv_process_t proc;      /* a running --token-cmd */
+    uv_process_t proc; /* a running --token-cmd */
     uv_pipe_t proc_out;
     char token_buf[8192];
     size_t token_len;
-    int proc_handles;       /* open handles of the token command */
-    int proc_running;       /* it has not exited */
-    int out_open;           /* its output has not ended */
+    int proc_handles; /* open handles of the token command */
+    int proc_running; /* it has not exited */
+    int out_open;     /* its output has not ended */
     int proc_exit;
-    int token_requested;    /* asked while the last command was still closing */
-    int handles;            /* open handles besides the client's */
+    int token_requested; /* asked while the last command was still closing */
+    int handles;         /* open handles besides the client's */
     int ever_connected;
     int finishing;
     int exit_code;
@@ -70,13 +70,13 @@ int cli_conn_check(const cli_conn_opts_t *o, const char *command);
 extern const char cli_conn_help[];
 
 /* getopt_long entries for the common options, ending with a zero entry. */
-#define CLI_CONN_LONG_OPTIONS                                   \
-    {"url", required_argument, NULL, 'U'},                      \
-    {"workspace", required_argument, NULL, 'W'},                \
-    {"token", required_argument, NULL, 'T'},                    \
-    {"token-cmd", required_argument, NULL, 'C'},                \
-    {"ca-file", required_argument, NULL, 'A'},                  \
-    {"help", no_argument, NULL, 'h'}
+#define CLI_CONN_LONG_OPTIONS                                                                 \
+    {"url", required_argument, NULL, 'U'}, {"workspace", required_argument, NULL, 'W'},       \
+        {"token", required_argument, NULL, 'T'}, {"token-cmd", required_argument, NULL, 'C'}, \
+        {"ca-file", required_argument, NULL, 'A'},                                            \
+    {                                                                                         \
+        "help", no_argument, NULL, 'h'                                                        \
+    }
 
 /*
  * Creates the client (location, if given, is set before the first

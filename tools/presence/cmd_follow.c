@@ -46,8 +46,8 @@ static void on_follow_event(cli_t *cli, const presence_event_t *ev)
         return;
     f->started = 1;
     if (presence_client_follow(cli->client, f->user, on_follow, cli) != 0) {
-        cli_error(cli, "%s is not in workspace %s (no connection of that user is open)",
-                  f->user, cli->conn->workspace);
+        cli_error(cli, "%s is not in workspace %s (no connection of that user is open)", f->user,
+                  cli->conn->workspace);
         cli_finish(cli, CLI_GONE);
     }
 }
@@ -55,7 +55,9 @@ static void on_follow_event(cli_t *cli, const presence_event_t *ev)
 static int parse(int argc, char **argv, cli_conn_opts_t *conn, follow_t *f)
 {
     static const struct option longopts[] = {
-        CLI_CONN_LONG_OPTIONS, {"user", required_argument, NULL, 'u'}, {NULL, 0, NULL, 0},
+        CLI_CONN_LONG_OPTIONS,
+        {"user", required_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

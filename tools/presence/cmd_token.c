@@ -41,10 +41,14 @@ static int usage_error(const char *msg)
 static int parse(int argc, char **argv, token_opts_t *o)
 {
     static const struct option longopts[] = {
-        {"secret-file", required_argument, NULL, 's'}, {"user", required_argument, NULL, 'u'},
-        {"name", required_argument, NULL, 'n'},        {"workspace", required_argument, NULL, 'w'},
-        {"picture", required_argument, NULL, 'p'},     {"ttl", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"secret-file", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'u'},
+        {"name", required_argument, NULL, 'n'},
+        {"workspace", required_argument, NULL, 'w'},
+        {"picture", required_argument, NULL, 'p'},
+        {"ttl", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     char *end;
@@ -112,8 +116,8 @@ int cmd_token(int argc, char **argv)
     char room[PD_PROTO_ROOM_ID_SIZE];
     pd_proto_room_id(room, sizeof room, pd_slice_cstr(o.workspace));
     int64_t now = (int64_t)time(NULL);
-    char *token = pd_jwt_mint_hs256(secret, secret_len, o.user, o.name, o.picture, room, now,
-                                    now + o.ttl);
+    char *token =
+        pd_jwt_mint_hs256(secret, secret_len, o.user, o.name, o.picture, room, now, now + o.ttl);
     if (!token) {
         fprintf(stderr, "presence token: cannot sign the token\n");
         return CLI_FAILED;

@@ -163,7 +163,9 @@ static void on_watch_event(cli_t *cli, const presence_event_t *ev)
 static int parse(int argc, char **argv, cli_conn_opts_t *conn, watch_t *w)
 {
     static const struct option longopts[] = {
-        CLI_CONN_LONG_OPTIONS, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0},
+        CLI_CONN_LONG_OPTIONS,
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
