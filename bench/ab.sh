@@ -12,12 +12,15 @@
 #
 # Odd rounds run the variants in the order given, even rounds in reverse.
 # Each variant's results are appended to OUTDIR/NAME.json; a line per run is
-# printed at the end. Uses build/bench/bench/presence-bench (bench/run.sh or
+# printed at the end (with the cores the server and the generator used, which
+# matters where they share a small machine). Settings for one side only go in
+# that side's server command, e.g. "t1|$S --threads 1" "t2|$S --threads 2".
+# Uses build/bench/bench/presence-bench (bench/run.sh or
 # `cmake --build build/bench --target presence-bench` builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 4 ]; then
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,19p' "$0" >&2
     exit 2
 fi
 out=$1 rounds=$2
@@ -50,7 +53,10 @@ for (const line of fs.readFileSync(process.argv[1], "utf8").split("\n").filter(B
   for (const s of rows)
     console.log([r.server, "deliveries/s", Math.round(s.deliveries_per_s), "p50", s.latency_ms.p50,
       "p99", s.latency_ms.p99, "server ns/delivery", Math.round(s.server_cpu_ns_per_delivery),
-      "user", Math.round(s.server_user_ns_per_delivery || 0), "others", s.other_programs_cores,
+      "user", Math.round(s.server_user_ns_per_delivery || 0),
+      "server cores", s.server_cpu_util.toFixed(2),
+      "generator cores", (s.generator_cpu_s / s.window_s).toFixed(2),
+      "others", s.other_programs_cores,
       "lost", r.lost_final_states, s.generator_limited ? "generator-limited" : ""].join(" "));
 }' "$out/${v%%|*}.json"
 done
