@@ -208,23 +208,6 @@ static void test_reader_behind_gets_newest_per_user(void **state)
     pdt_extra_stop(&collapse_srv);
 }
 
-/*
- * A draining server closes every connection with 1001. Members may hear
- * others leave before their own close; anything else is wrong.
- */
-static void expect_going_away(pdt_ws_t *c)
-{
-    const cJSON *m;
-    while ((m = pdt_next(c, PDT_WAIT_MS)) != NULL) {
-        const char *type = pdt_str(m, "type");
-        if (type == NULL ||
-            (strcmp(type, "user_left") != 0 && strcmp(type, "user_left_presence") != 0))
-            fail_msg("%s: got %s while the server drained", c->label, cJSON_PrintUnformatted(m));
-        print_message("%s: %s %s during the drain\n", c->label, type, pdt_str(m, "userId"));
-    }
-    pdt_expect_close(c, 1001, NULL);
-}
-
 /* A server of the test's own, discarded by the teardown even when the test fails. */
 static pdt_server_t own;
 
@@ -242,8 +225,8 @@ static void test_sigterm_drains(void **state)
     pdt_ws_t *b = pdt_join(own.port, "t-term", "bob");
     pdt_expect(a, "user_joined");
     pdt_server_signal(&own, SIGTERM);
-    expect_going_away(a);
-    expect_going_away(b);
+    pdt_expect_going_away(a);
+    pdt_expect_going_away(b);
     int rc = pdt_server_wait(&own, 5000);
     pdt_server_discard(&own, rc != 0);
     if (rc != 0)

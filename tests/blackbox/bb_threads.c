@@ -206,19 +206,6 @@ static void test_kick_reaches_the_rooms_thread(void **state)
 
 /* ---- drain ---- */
 
-/* A draining server closes every connection with 1001; a member may hear the other leave first. */
-static void expect_going_away(pdt_ws_t *c)
-{
-    const cJSON *m;
-    while ((m = pdt_next(c, PDT_WAIT_MS)) != NULL) {
-        const char *type = pdt_str(m, "type");
-        if (type == NULL ||
-            (strcmp(type, "user_left") != 0 && strcmp(type, "user_left_presence") != 0))
-            fail_msg("%s: got %s while the server drained", c->label, cJSON_PrintUnformatted(m));
-    }
-    pdt_expect_close(c, 1001, NULL);
-}
-
 static pdt_server_t own;
 
 static int teardown_own(void **state)
@@ -242,7 +229,7 @@ static void test_sigterm_drains_every_thread(void **state)
                     1);
     pdt_server_signal(&own, SIGTERM);
     for (int i = 0; i < 2 * ROOMS; i++)
-        expect_going_away(c[i]);
+        pdt_expect_going_away(c[i]);
     int rc = pdt_server_wait(&own, 5000);
     pdt_server_discard(&own, rc != 0);
     if (rc != 0)

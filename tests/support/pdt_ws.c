@@ -549,6 +549,21 @@ void pdt_expect_none_(pdt_ws_t *c, pdt_ws_t *cause, const char *file, int line)
     queue_remove(c, (size_t)i);
 }
 
+void pdt_expect_going_away_(pdt_ws_t *c, const char *file, int line)
+{
+    const cJSON *m;
+    while ((m = pdt_next_(c, PDT_WAIT_MS, file, line)) != NULL) {
+        const char *type = pdt_str(m, "type");
+        if (type == NULL ||
+            (strcmp(type, "user_left") != 0 && strcmp(type, "user_left_presence") != 0)) {
+            char *text = cJSON_PrintUnformatted(m);
+            failf(file, line, "%s: got %s while the server drained", c->label, text);
+        }
+        print_message("%s: %s %s during the drain\n", c->label, type, pdt_str(m, "userId"));
+    }
+    pdt_expect_close_(c, 1001, NULL, PDT_WAIT_MS, file, line);
+}
+
 void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms, const char *file,
                        int line)
 {

@@ -150,6 +150,14 @@ void pdt_expect_close_(pdt_ws_t *c, int code, const char *reason, int timeout_ms
 #define pdt_expect_close(c, code, reason) \
     pdt_expect_close_((c), (code), (reason), PDT_WAIT_MS, __FILE__, __LINE__)
 
+/*
+ * A draining server closes every connection with 1001. A member may hear
+ * others leave (user_left, user_left_presence) before its own close;
+ * anything else fails the test.
+ */
+void pdt_expect_going_away_(pdt_ws_t *c, const char *file, int line);
+#define pdt_expect_going_away(c) pdt_expect_going_away_((c), __FILE__, __LINE__)
+
 /* Waits up to timeout_ms for the server to end the TCP connection; returns 1 if it did. */
 int pdt_wait_closed(pdt_ws_t *c, int timeout_ms);
 
