@@ -33,12 +33,7 @@ static const char *const server_args[] = {
  */
 static void test_slow_reader_does_not_stall_room(void **state)
 {
-    pdt_ws_opts_t o = {.workspace = "s-slow", .label = "slow", .rcvbuf = 4096};
-    o.token = pdt_token("slow", "Slow", "s-slow", 3600);
-    pdt_ws_t *c = pdt_ws_open(srv.port, &o);
-    pdt_expect(c, "presence_snapshot");
-    pdt_flood_view_t slow = pdt_flood_view(c);
-    pdt_ws_pause(slow.c, 1);
+    pdt_flood_view_t slow = pdt_flood_slow_member(srv.port, "s-slow");
     pdt_flood_view_t obs = pdt_flood_view(pdt_join(srv.port, "s-slow", "observer"));
     pdt_ws_t *f = pdt_join(srv.port, "s-slow", "flood");
     pdt_expect(obs.c, "user_joined");

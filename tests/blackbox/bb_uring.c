@@ -56,12 +56,7 @@ static void check_metrics(void)
 
 static void test_refused_sends_fall_back_in_order(void **state)
 {
-    pdt_ws_opts_t o = {.workspace = "u-busy", .label = "slow", .rcvbuf = 4096};
-    o.token = pdt_token("slow", "Slow", "u-busy", 3600);
-    pdt_ws_t *c = pdt_ws_open(srv.port, &o);
-    pdt_expect(c, "presence_snapshot");
-    pdt_flood_view_t slow = pdt_flood_view(c);
-    pdt_ws_pause(slow.c, 1);
+    pdt_flood_view_t slow = pdt_flood_slow_member(srv.port, "u-busy");
     pdt_flood_view_t fast[N_FAST];
     for (int i = 0; i < N_FAST; i++)
         fast[i] = pdt_flood_view(pdt_join(srv.port, "u-busy", pdt_fmt("fast%d", i)));

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "pdt_token.h"
+
 /* Bytes of pad in each update: with PDT_FLOOD_ROUND, the size of a round. */
 #define PAD 1000
 
@@ -48,6 +50,17 @@ pdt_flood_view_t pdt_flood_view(pdt_ws_t *c)
 {
     pdt_flood_view_t v = {.c = c, .seen = -1};
     apply(&v, pdt_last(c));
+    return v;
+}
+
+pdt_flood_view_t pdt_flood_slow_member(int port, const char *workspace)
+{
+    pdt_ws_opts_t o = {.workspace = workspace, .label = "slow", .rcvbuf = 4096};
+    o.token = pdt_token("slow", "Slow", workspace, 3600);
+    pdt_ws_t *c = pdt_ws_open(port, &o);
+    pdt_expect(c, "presence_snapshot");
+    pdt_flood_view_t v = pdt_flood_view(c);
+    pdt_ws_pause(c, 1);
     return v;
 }
 

@@ -33,6 +33,12 @@ typedef struct {
 pdt_flood_view_t pdt_flood_view(pdt_ws_t *c);
 
 /*
+ * Joins workspace as the user "slow" with a 4 KB receive buffer, takes its
+ * snapshot and stops reading: the member that falls behind.
+ */
+pdt_flood_view_t pdt_flood_slow_member(int port, const char *workspace);
+
+/*
  * Sends updates first..first+PDT_FLOOD_ROUND-1 from f. After every step
  * updates, and after the last, waits until each of the n members of views
  * has seen the newest one sent; fails the test if one of them stalls or is
