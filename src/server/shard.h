@@ -22,6 +22,7 @@
 #include "../base/buf.h"
 #include "../base/map.h"
 #include "../base/slice.h"
+#include "listener.h"
 #include "metrics.h"
 #include "server.h"
 #include "uring.h"
@@ -62,8 +63,9 @@ typedef struct pd_proc {
     unsigned started;                    /* threads running */
     atomic_uint n_conns;                 /* open connections, every shard: --max-conns */
     atomic_int draining;
-    uv_mutex_t addr_lock;  /* guards http_by_addr: taken on accept and */
-    pd_map_t http_by_addr; /* the HTTP phase's end, never on an update */
+    uv_mutex_t addr_lock;       /* guards http_by_addr: taken on accept and */
+    pd_map_t http_by_addr;      /* the HTTP phase's end, never on an update */
+    pd_fd_reserve_t fd_reserve; /* given up to shed connections past the open-file limit */
 } pd_proc_t;
 
 /* One shard's part of an answer to /metrics or /api/rooms. */
