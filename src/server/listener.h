@@ -10,15 +10,16 @@
 #ifndef PD_SERVER_LISTENER_H
 #define PD_SERVER_LISTENER_H
 
+#include <stdint.h>
 #include <uv.h>
 
 struct pd_server;
 
 typedef struct {
-    int fd;            /* this shard's copy of the listening socket, or -1 */
-    uv_poll_t poll;    /* readable: connections are pending */
-    uv_timer_t pause;  /* out of descriptors with none in reserve: polls again when it fires */
-    int polling;       /* poll is started (or the pause will start it) */
+    int fd;             /* this shard's copy of the listening socket, or -1 */
+    uv_poll_t poll;     /* readable: connections are pending */
+    uv_timer_t pause;   /* out of descriptors with none in reserve: polls again when it fires */
+    int polling;        /* poll is started (or the pause will start it) */
     uint64_t warned_ms; /* when the last "out of file descriptors" warning was logged */
 } pd_listener_t;
 
