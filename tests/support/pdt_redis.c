@@ -148,7 +148,7 @@ static int read_reply(reader_t *rd, text_t *t, int depth)
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -345,8 +345,8 @@ static int wait_ready(pdt_redis_t *r, int ino, int pidfd, int *exited)
         if (code >= 0) {
             r->pid = 0;
             *exited = 1;
-            fprintf(stderr, "redis-server exited with %d before answering PING on port %d\n",
-                    code, r->port);
+            fprintf(stderr, "redis-server exited with %d before answering PING on port %d\n", code,
+                    r->port);
             return -1;
         }
         uint64_t now = pdt_now_ms();
