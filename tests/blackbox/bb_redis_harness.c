@@ -56,6 +56,13 @@ static void test_commands(void **state)
     assert_string_equal(CMD("HGETALL", "h:hash"), "f\nv");
     assert_true(strncmp(CMD("NOSUCHCOMMAND"), "ERR:ERR unknown command", 23) == 0);
     assert_true(strncmp(CMD("INCR", "h:key"), "ERR:", 4) == 0);
+    /* Status and error lines longer than the client's line buffer are cut, not refused. */
+    const char *status = CMD("EVAL", "return redis.status_reply(string.rep('s', 3000))", "0");
+    assert_int_equal(strlen(status), 1023);
+    assert_int_equal(strspn(status, "s"), 1023);
+    const char *error = CMD("EVAL", "return redis.error_reply(string.rep('e', 3000))", "0");
+    assert_int_equal(strlen(error), 4 + 1023);
+    assert_int_equal(strncmp(error, "ERR:ERR eee", 11), 0);
     /* Nested arrays flatten the same way. */
     assert_string_equal(CMD("EVAL", "return {1, {'x', 'y'}, 'z'}", "0"), "1\nx\ny\nz");
 }
@@ -339,6 +346,25 @@ static void test_relay_cut_while_frozen(void **state)
     close(fd);
 }
 
+/* Up to 64 connections at a time are relayed; one more is reset, the others go on. */
+static void test_relay_connection_limit(void **state)
+{
+    int fds[65];
+    relay = pdt_relay_start(red.port);
+    assert_non_null(relay);
+    for (int i = 0; i < 65; i++)
+        fds[i] = raw_connect(pdt_relay_port(relay));
+    assert_int_equal(pdt_relay_accepted(relay), 65);
+    assert_int_equal(pdt_relay_open(relay), 64);
+    assert_int_equal(expect_closed(fds[64]), ECONNRESET);
+    for (int i = 0; i < 64; i++)
+        send_text(fds[i], PING);
+    for (int i = 0; i < 64; i++) {
+        expect_pong(fds[i], 5000);
+        close(fds[i]);
+    }
+}
+
 /* The relay passes the target's death on, and relays again once it is back. */
 static void test_relay_target_down(void **state)
 {
@@ -369,6 +395,7 @@ int main(void)
         cmocka_unit_test_teardown(test_relay_cut, relay_teardown),
         cmocka_unit_test_teardown(test_relay_freeze, relay_teardown),
         cmocka_unit_test_teardown(test_relay_cut_while_frozen, relay_teardown),
+        cmocka_unit_test_teardown(test_relay_connection_limit, relay_teardown),
         cmocka_unit_test_teardown(test_relay_target_down, relay_teardown),
     };
     pdt_watchdog(50);

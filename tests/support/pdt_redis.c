@@ -69,23 +69,23 @@ static int fill(reader_t *rd)
     return 0;
 }
 
-/* One line without its "\r\n" into line (cap bytes); a longer line is an error. */
+/* One line without its "\r\n" into line (cap bytes), cut to fit (the rest is skipped). */
 static int read_line(reader_t *rd, char *line, size_t cap)
 {
     size_t n = 0;
+    int cr = 0, kept = 0; /* the last byte was '\r'; it was kept in line */
     for (;;) {
         if (fill(rd) != 0)
             return -1;
         char c = rd->buf[rd->pos++];
-        if (c == '\n' && n > 0 && line[n - 1] == '\r') {
-            line[n - 1] = '\0';
+        if (c == '\n' && cr) {
+            line[kept ? n - 1 : n] = '\0';
             return 0;
         }
-        if (n + 1 >= cap) {
-            errno = EPROTO;
-            return -1;
-        }
-        line[n++] = c;
+        cr = c == '\r';
+        kept = n + 1 < cap;
+        if (kept)
+            line[n++] = c;
     }
 }
 
@@ -110,7 +110,7 @@ static int read_bulk(reader_t *rd, long long n, text_t *t)
 
 static int read_reply(reader_t *rd, text_t *t, int depth)
 {
-    char line[512];
+    char line[1 + 1023 + 1]; /* the type, up to 1023 bytes, the NUL */
     if (depth > 8) {
         errno = EPROTO;
         return -1;

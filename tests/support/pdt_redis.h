@@ -62,7 +62,8 @@ void pdt_redis_url(const pdt_redis_t *r, char *buf, size_t cap);
  * to fit): a status or bulk string as is, an integer in decimal, a nil
  * bulk or array as "(nil)", an array's elements (flattened the same way,
  * nested arrays too) joined by '\n', an error as "ERR:" followed by its
- * message (e.g. "ERR:ERR unknown command ..."). Only for commands that
+ * message (e.g. "ERR:ERR unknown command ..."; status and error lines are
+ * cut to 1023 bytes, bulk strings are whole). Only for commands that
  * answer once (not SUBSCRIBE or MONITOR). Returns 0, or -1 on an I/O error,
  * a timeout or a malformed reply (out is then "", and why is printed).
  */
