@@ -53,9 +53,9 @@ typedef enum {
     PRESENCE_ERR_TLS = -7,       /* TLS failed: handshake, certificate or host name */
     PRESENCE_ERR_HANDSHAKE = -8, /* the server did not answer the upgrade with a valid 101 */
     PRESENCE_ERR_PROTOCOL = -9,  /* the server broke the WebSocket or presence protocol */
-    PRESENCE_ERR_CLOSED = -10,   /* the server closed the connection, or it was lost */
+    PRESENCE_ERR_CLOSED = -10,   /* the server closed or reset the connection, or it was lost */
     PRESENCE_ERR_TIMEOUT = -11,  /* no connection within connect_timeout_ms, or no pong */
-    PRESENCE_ERR_IO = -12,       /* reading or writing the socket failed */
+    PRESENCE_ERR_IO = -12,       /* reading or writing the socket failed otherwise */
     PRESENCE_ERR_NO_TOKEN = -13, /* the token provider answered with no token */
     /* The server's answers (docs/protocol.md, "Admission"). */
     PRESENCE_ERR_AUTH_MISSING = -14,   /* the server got no token */

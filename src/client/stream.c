@@ -161,6 +161,11 @@ static void on_read(uv_stream_t *tcp, ssize_t nread, const uv_buf_t *buf)
         fail(s, PRESENCE_ERR_CLOSED, "the server closed the connection");
         return;
     }
+    /* A server killed with our bytes unread resets rather than closes: lost, not an I/O fault. */
+    if (nread == UV_ECONNRESET || nread == UV_ECONNABORTED) {
+        fail(s, PRESENCE_ERR_CLOSED, "the connection was reset");
+        return;
+    }
     if (nread < 0) {
         fail(s, PRESENCE_ERR_IO, uv_strerror((int)nread));
         return;

@@ -199,6 +199,13 @@ void ct_fake_close(ct_fake_conn_t *c, uint16_t code, const char *reason)
         ;
 }
 
+void ct_fake_reset(ct_fake_conn_t *c)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    /* serve() closes the socket when the script returns: with linger 0 that sends RST. */
+}
+
 /* ---- The server thread. ---- */
 
 static void serve(ct_fake_t *f, int fd, int n)

@@ -44,6 +44,8 @@ void ct_fake_send(ct_fake_conn_t *c, const char *text);
 char *ct_fake_recv(ct_fake_conn_t *c, int timeout_ms);
 /* Sends a close frame, then waits up to 2 s for the client to close the socket. */
 void ct_fake_close(ct_fake_conn_t *c, uint16_t code, const char *reason);
+/* Ends the connection with a reset (SO_LINGER 0), as a killed server with bytes unread does. */
+void ct_fake_reset(ct_fake_conn_t *c);
 /* The snapshot of an empty room for user. */
 #define CT_FAKE_SNAPSHOT(user)                                     \
     "{\"type\":\"presence_snapshot\",\"self\":{\"userId\":\"" user \

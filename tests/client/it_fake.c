@@ -4,7 +4,7 @@
  * client; a malformed message, presence before the snapshot and an HTTP
  * refusal are reported and retried; the same _pk and a fresh token go out
  * on every connection; pings are sent and an unanswered one ends the
- * connection; server errors, unknown messages, resynchronising snapshots
+ * connection; a reset is a lost connection; server errors, unknown messages, resynchronising snapshots
  * and large snapshots are handled.
  */
 #include <stdio.h>
@@ -215,6 +215,35 @@ static void test_unanswered_ping_ends_connection(void **state)
     ct_fake_stop(f);
 }
 
+/* A reset is the connection lost (PRESENCE_ERR_CLOSED), not an I/O fault, and is retried. */
+static void script_reset(ct_fake_conn_t *c, int n, void *arg)
+{
+    if (ct_fake_upgrade(c) != 0)
+        return;
+    ct_fake_send(c, CT_FAKE_SNAPSHOT("u1"));
+    if (n > 0) {
+        drain(c);
+        return;
+    }
+    /* Its update says the snapshot was read: nothing of ours is left unread when the reset lands. */
+    free(ct_fake_recv(c, 5000));
+    ct_fake_reset(c);
+}
+
+static void test_reset_is_a_lost_connection(void **state)
+{
+    ct_fake_t *f = ct_fake_start(script_reset, NULL);
+    ct_client_t *a = ct_client_new(&loop, ct_fake_url(f), "f", "u1", NULL, NULL);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 1, CT_WAIT_MS);
+    presence_client_update(a->c, "/w/f/here", NULL, NULL);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_DISCONNECTED) == 1, CT_WAIT_MS);
+    const ct_event_t *e = ct_last(a, PRESENCE_EV_DISCONNECTED);
+    assert_int_equal(e->reason, PRESENCE_ERR_CLOSED);
+    CT_WAIT(&loop, ct_count(a, PRESENCE_EV_CONNECTED) == 2, CT_WAIT_MS);
+    ct_client_close(a);
+    ct_fake_stop(f);
+}
+
 /* ---- What the server may send. ---- */
 
 static void chatty(ct_fake_conn_t *c, int n, void *arg)
@@ -274,6 +303,7 @@ int main(void)
         CT_TEST(test_refusals_are_reported_and_retried, &loop),
         CT_TEST(test_same_key_and_fresh_token_each_time, &loop),
         CT_TEST(test_unanswered_ping_ends_connection, &loop),
+        CT_TEST(test_reset_is_a_lost_connection, &loop),
         CT_TEST(test_server_messages, &loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
