@@ -77,21 +77,26 @@ static void answer(int fd, const char *head, size_t head_len)
         perror("recorder: write");
 }
 
-/* Answers every complete request in the client's buffer; returns how many. */
-static unsigned serve(rec_client_t *c)
+/*
+ * Answers every complete request in the client's buffer, counting each
+ * before its answer goes out: a test that saw the answer's effect sees the
+ * count.
+ */
+static void serve(pdt_recorder_t *r, rec_client_t *c)
 {
-    unsigned served = 0;
     for (;;) {
         const char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
         if (!end)
-            return served;
+            return;
         size_t head_len = (size_t)(end - c->buf) + 4, n = 0;
         const char *cl = header_value(c->buf, head_len, "Content-Length", &n);
         size_t body = cl ? strtoul(cl, NULL, 10) : 0;
         if (c->len < head_len + body)
-            return served;
+            return;
+        pthread_mutex_lock(&r->lock);
+        r->requests++;
+        pthread_mutex_unlock(&r->lock);
         answer(c->fd, c->buf, head_len);
-        served++;
         memmove(c->buf, c->buf + head_len + body, c->len - head_len - body);
         c->len -= head_len + body;
     }
@@ -112,10 +117,7 @@ static void client_read(pdt_recorder_t *r, rec_client_t *c)
     grow_append(&r->raw, &r->raw_len, &r->raw_cap, data, (size_t)got);
     pthread_mutex_unlock(&r->lock);
     grow_append(&c->buf, &c->len, &c->cap, data, (size_t)got);
-    unsigned served = serve(c);
-    pthread_mutex_lock(&r->lock);
-    r->requests += served;
-    pthread_mutex_unlock(&r->lock);
+    serve(r, c);
 }
 
 static void accept_one(pdt_recorder_t *r, rec_client_t *clients)
