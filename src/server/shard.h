@@ -62,6 +62,7 @@ typedef struct pd_proc {
     unsigned started;                    /* threads running */
     atomic_uint n_conns;                 /* open connections, every shard: --max-conns */
     atomic_int draining;
+    char node_id[72];      /* --node-id, or one made at start (--redis) */
     uv_mutex_t addr_lock;  /* guards http_by_addr: taken on accept and */
     pd_map_t http_by_addr; /* the HTTP phase's end, never on an update */
 } pd_proc_t;
