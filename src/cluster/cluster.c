@@ -865,6 +865,8 @@ static void schedule_retry(pd_cluster_t *cl)
  */
 static void went_down(pd_cluster_t *cl, const char *why)
 {
+    if (cl->closing && (cl->cmd || cl->sub) && strcmp(why, "closing") != 0)
+        return; /* the other connection is still sending what was queued */
     int was = cl->connected;
     cl->connected = 0;
     cl->cmd_up = cl->sub_up = 0;
@@ -1133,7 +1135,7 @@ void pd_cluster_free(pd_cluster_t *cl)
     if (!cl->timer_closed) {
         /* Never closed (the server did not start): close here and let the handles go. */
         cl->closing = 1;
-        went_down(cl, "freed");
+        went_down(cl, "closing");
         uv_run(cl->loop, UV_RUN_NOWAIT);
     }
     size_t iter = 0;
