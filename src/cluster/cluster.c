@@ -36,9 +36,9 @@ typedef enum {
 typedef struct croom {
     pd_cluster_t *cl;
     room_state_t state;
-    int rejoin;     /* a first member came while leaving: subscribe again */
-    unsigned gen;   /* which load a reply belongs to */
-    pd_buf_t held;  /* messages while not ready: [uint32 length][bytes] */
+    int rejoin;    /* a first member came while leaving: subscribe again */
+    unsigned gen;  /* which load a reply belongs to */
+    pd_buf_t held; /* messages while not ready: [uint32 length][bytes] */
     pd_list_t waits;
     size_t id_len;
     char id[]; /* the key in cl->rooms */
@@ -424,8 +424,8 @@ static void judge_peers(pd_cluster_t *cl, int stalled)
         } else if (now - p->seen_ms > cl->timeout_ms) {
             peer_declare_dead(cl, p, "timeout");
             char member[MEMBER_MAX_LEN + 1];
-            int n = snprintf(member, sizeof(member), "%s:%llu", p->name,
-                             (unsigned long long)p->inc);
+            int n =
+                snprintf(member, sizeof(member), "%s:%llu", p->name, (unsigned long long)p->inc);
             reap(cl, pd_slice(member, (size_t)n));
         } else {
             alive++;
@@ -522,8 +522,9 @@ static void beat(pd_cluster_t *cl, int first)
         command(cl->cmd, NULL, NULL, 4, argv);
         return;
     }
-    pd_slice_t argv[] = {pd_slice_cstr("ZADD"), pd_slice_cstr(NODES_KEY), pd_slice_cstr("XX"),
-                         pd_slice_cstr("CH"),   pd_slice_cstr(score),      pd_slice_cstr(cl->member)};
+    pd_slice_t argv[] = {pd_slice_cstr("ZADD"), pd_slice_cstr(NODES_KEY),
+                         pd_slice_cstr("XX"),   pd_slice_cstr("CH"),
+                         pd_slice_cstr(score),  pd_slice_cstr(cl->member)};
     command(cl->cmd, on_beat, req_new(cl, pd_slice(inc, (size_t)n), 0), 6, argv);
 }
 
@@ -544,8 +545,7 @@ static void publish(pd_cluster_t *cl, pd_slice_t room_id, pd_slice_t key,
     keyf(&hash, KEY_PREFIX "room:%.*s", room_id);
     pd_buf_appendf(&field, "%s|%.*s", cl->name, (int)key.len, key.base);
     keyf(&set, KEY_PREFIX "members:%.*s", pd_slice_cstr(cl->member));
-    pd_buf_appendf(&entry, "%.*s|%.*s", (int)room_id.len, room_id.base, (int)field.len,
-                   field.base);
+    pd_buf_appendf(&entry, "%.*s|%.*s", (int)room_id.len, room_id.base, (int)field.len, field.base);
     /* The room's hash and the message change together, so that a node reading
      * the hash after subscribing misses nothing and can drop what it read twice. */
     pd_slice_t multi[] = {pd_slice_cstr("MULTI")};
@@ -635,8 +635,7 @@ static void count_malformed(pd_cluster_t *cl, const char *why)
 }
 
 /* Applies one message about room r; seen, when given, drops what the room's state already had. */
-static void apply(pd_cluster_t *cl, croom_t *r, const char *json, size_t len,
-                  const pd_map_t *seen)
+static void apply(pd_cluster_t *cl, croom_t *r, const char *json, size_t len, const pd_map_t *seen)
 {
     pd_cluster_msg_t m;
     const char *why = NULL;

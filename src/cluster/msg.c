@@ -29,8 +29,8 @@ static void append_member(pd_buf_t *b, const pd_member_state_t *st)
     pd_buf_append_char(b, '}');
 }
 
-void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq,
-                           pd_slice_t key, const pd_member_state_t *st)
+void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq, pd_slice_t key,
+                           const pd_member_state_t *st)
 {
     pd_buf_append_cstr(b, "{\"v\":1,\"n\":");
     pd_proto_append_string(b, node);
@@ -50,7 +50,8 @@ int pd_cluster_node_valid(pd_slice_t s)
     if (!s.len || s.len > PD_CLUSTER_NODE_MAX)
         return 0;
     for (size_t i = 0; i < s.len; i++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/", s.base[i]))
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/",
+                    s.base[i]))
             return 0;
     return 1;
 }

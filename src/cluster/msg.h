@@ -44,8 +44,8 @@ typedef struct {
 } pd_cluster_limits_t;
 
 /* Appends a message: st NULL for a leave. */
-void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq,
-                           pd_slice_t key, const pd_member_state_t *st);
+void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq, pd_slice_t key,
+                           const pd_member_state_t *st);
 
 /*
  * Decodes len bytes of json into *m. Returns 0 (free with

@@ -1,0 +1,227 @@
+/*
+ * A cluster over a real redis-server: two presenced nodes (a third one
+ * where a test kills it) started with --redis, their clients on real
+ * sockets. Presence reads as on one node: each user sees the others'
+ * moves and finds them in snapshots; a user with a tab on each node joins
+ * once and leaves once; a node killed with SIGKILL has its members leave on
+ * the other node within --node-timeout (2 s here) plus a second, which the
+ * tests wait for with a generous bound and never time tightly.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdt_proc.h"
+#include "pdt_redis.h"
+#include "pdt_suite.h"
+#include "pdt_token.h"
+#include "pdt_ws.h"
+
+#define NODE_TIMEOUT "2"
+/* A dead node's members leave within the timeout and a second; this bound is for a loaded machine. */
+#define DEAD_NODE_BOUND_MS 15000
+
+static pdt_redis_t red;
+static pdt_server_t node_a, node_b;
+static char redis_url[128];
+
+#define UPDATE(path) "{\"type\":\"presence_update\",\"currentPath\":\"" path "\"}"
+
+static int start_node(pdt_server_t *s, const char *id)
+{
+    const char *args[] = {"--redis",        redis_url,    "--node-id", id,
+                          "--node-timeout", NODE_TIMEOUT, "--linger",  "0",
+                          NULL};
+    return pdt_server_start(s, args);
+}
+
+/*
+ * A node serves clients before its link to Redis is up (it serves its rooms
+ * alone while Redis is away), so a test starts once both nodes are
+ * registered: the nodes set lists them.
+ */
+static int node_count(void *arg)
+{
+    char out[512];
+    const char *argv[] = {"ZCARD", "presenced:nodes", NULL};
+    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
+        return 0;
+    return atoi(out) >= *(int *)arg;
+}
+
+static int wait_nodes(int n)
+{
+    return pdt_wait(node_count, &n, PDT_WAIT_MS);
+}
+
+static void expect_changed(pdt_ws_t *c, const char *user, const char *path)
+{
+    const cJSON *m = pdt_expect(c, "presence_changed");
+    assert_field(m, "userId", user);
+    assert_field(m, "currentPath", path);
+}
+
+/* Two users on two nodes see each other's moves and each other in snapshots. */
+static void test_two_nodes_see_each_other(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-two", "alice");
+    assert_int_equal(pdt_snapshot_count(pdt_last(alice)), 0);
+    pdt_ws_t *bob = pdt_join(node_b.port, "c-two", "bob");
+    const cJSON *snap = pdt_last(bob);
+    assert_int_equal(pdt_snapshot_count(snap), 1);
+    assert_field(pdt_snapshot_user(snap, "alice"), "userName", "Alice");
+    const cJSON *j = pdt_expect(alice, "user_joined");
+    assert_field(j, "userId", "bob");
+    assert_field(j, "userName", "Bob");
+
+    pdt_send(bob, UPDATE("/w/c-two/documents/1"));
+    expect_changed(alice, "bob", "/w/c-two/documents/1");
+    pdt_send(alice, UPDATE("/w/c-two/tasks/9"));
+    expect_changed(bob, "alice", "/w/c-two/tasks/9");
+    /* The sender hears nothing of its own move. */
+    pdt_expect_none(bob, bob);
+
+    /* A newcomer on either node finds both, where they are. */
+    pdt_ws_t *carol = pdt_join(node_a.port, "c-two", "carol");
+    snap = pdt_last(carol);
+    assert_int_equal(pdt_snapshot_count(snap), 2);
+    assert_field(pdt_snapshot_user(snap, "bob"), "currentPath", "/w/c-two/documents/1");
+    assert_field(pdt_snapshot_user(snap, "alice"), "currentPath", "/w/c-two/tasks/9");
+    pdt_ws_t *dave = pdt_join(node_b.port, "c-two", "dave");
+    snap = pdt_last(dave);
+    assert_int_equal(pdt_snapshot_count(snap), 3);
+    assert_field(pdt_snapshot_user(snap, "alice"), "currentPath", "/w/c-two/tasks/9");
+    assert_field(pdt_snapshot_user(snap, "carol"), "currentPath", "");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "carol");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    assert_field(pdt_expect(bob, "user_joined"), "userId", "carol");
+    assert_field(pdt_expect(bob, "user_joined"), "userId", "dave");
+    assert_field(pdt_expect(carol, "user_joined"), "userId", "dave");
+
+    pdt_ws_close(bob);
+    pdt_expect_leave(alice, "bob");
+    pdt_expect_leave(carol, "bob");
+}
+
+/* One user with a tab on each node: joins once, leaves once, as with two tabs on one node. */
+static void test_tab_on_each_node_joins_once_leaves_once(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-tabs", "alice");
+    pdt_ws_t *carol = pdt_join(node_b.port, "c-tabs", "carol");
+    pdt_expect(alice, "user_joined");
+    pdt_ws_t *tab_a = pdt_join(node_a.port, "c-tabs", "bob");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "bob");
+    assert_field(pdt_expect(carol, "user_joined"), "userId", "bob");
+    pdt_ws_t *tab_b = pdt_join(node_b.port, "c-tabs", "bob");
+    /* The second tab's snapshot lists bob, present through the first. */
+    assert_non_null(pdt_snapshot_user(pdt_last(tab_b), "bob"));
+    /* Had the second tab counted as a join, user_joined would come before this move. */
+    pdt_send(tab_b, UPDATE("/w/c-tabs/b"));
+    expect_changed(alice, "bob", "/w/c-tabs/b");
+    expect_changed(carol, "bob", "/w/c-tabs/b");
+    expect_changed(tab_a, "bob", "/w/c-tabs/b");
+
+    /* The tab on node A goes: bob is still there through node B. */
+    pdt_ws_close(tab_a);
+    pdt_send(tab_b, UPDATE("/w/c-tabs/b2"));
+    expect_changed(alice, "bob", "/w/c-tabs/b2");
+    expect_changed(carol, "bob", "/w/c-tabs/b2");
+
+    pdt_ws_close(tab_b);
+    pdt_expect_leave(alice, "bob");
+    pdt_expect_leave(carol, "bob");
+}
+
+/* A user's presence is its most recently updated tab, whichever node it is on. */
+static void test_presence_is_newest_tab_anywhere(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-newest", "alice");
+    pdt_ws_t *tab_a = pdt_join(node_a.port, "c-newest", "bob");
+    pdt_expect(alice, "user_joined");
+    pdt_ws_t *tab_b = pdt_join(node_b.port, "c-newest", "bob");
+    pdt_send(tab_a, UPDATE("/w/c-newest/a"));
+    expect_changed(alice, "bob", "/w/c-newest/a");
+    expect_changed(tab_b, "bob", "/w/c-newest/a");
+    pdt_send(tab_b, UPDATE("/w/c-newest/b"));
+    expect_changed(alice, "bob", "/w/c-newest/b");
+    expect_changed(tab_a, "bob", "/w/c-newest/b");
+    /* The newest tab goes: the other one's location is bob's again, on both nodes. */
+    pdt_ws_close(tab_b);
+    expect_changed(alice, "bob", "/w/c-newest/a");
+    expect_changed(tab_a, "bob", "/w/c-newest/a");
+}
+
+static int no_entries_of(void *arg)
+{
+    char out[4096];
+    const char *argv[] = {"HKEYS", "presenced:room:presence-c-kill", NULL};
+    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
+        return 0;
+    return strstr(out, (const char *)arg) == NULL;
+}
+
+/* A node killed with SIGKILL: its members leave on the other node, and Redis forgets them. */
+static void test_killed_node_members_leave(void **state)
+{
+    pdt_server_t node_c;
+    memset(&node_c, 0, sizeof(node_c));
+    if (start_node(&node_c, "c") != 0)
+        fail_msg("node c did not start");
+    if (!wait_nodes(3))
+        fail_msg("node c did not register in Redis");
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-kill", "alice");
+    pdt_ws_t *dave = pdt_join(node_c.port, "c-kill", "dave");
+    assert_non_null(pdt_snapshot_user(pdt_last(dave), "alice"));
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    pdt_send(dave, UPDATE("/w/c-kill/x"));
+    expect_changed(alice, "dave", "/w/c-kill/x");
+
+    pdt_server_signal(&node_c, SIGKILL);
+    assert_int_equal(pdt_server_wait(&node_c, 10000), 128 + SIGKILL);
+    pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
+    if (!pdt_wait(no_entries_of, "c/0|", PDT_WAIT_MS))
+        fail_msg("the dead node's entries are still in Redis");
+    /* A newcomer does not see the dead node's member. */
+    pdt_ws_t *erin = pdt_join(node_b.port, "c-kill", "erin");
+    assert_int_equal(pdt_snapshot_count(pdt_last(erin)), 1);
+    pdt_ws_drop(dave);
+    pdt_server_discard(&node_c, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        PDT_TEST(test_two_nodes_see_each_other),
+        PDT_TEST(test_tab_on_each_node_joins_once_leaves_once),
+        PDT_TEST(test_presence_is_newest_tab_anywhere),
+        PDT_TEST(test_killed_node_members_leave),
+    };
+    pdt_watchdog(170);
+    if (!pdt_redis_available()) {
+        fprintf(stderr, "SKIP: no redis-server (scripts/deps.sh test installs it)\n");
+        return 77;
+    }
+    if (pdt_redis_start(&red) != 0)
+        return 1;
+    pdt_redis_url(&red, redis_url, sizeof(redis_url));
+    int failed = 1;
+    if (start_node(&node_a, "a") == 0 && start_node(&node_b, "b") == 0) {
+        if (wait_nodes(2))
+            failed = cmocka_run_group_tests(tests, NULL, NULL);
+        else
+            fprintf(stderr, "the nodes did not register in Redis\n");
+    }
+    int rc_b = node_b.pid ? pdt_server_stop(&node_b) : 0;
+    int rc_a = node_a.pid ? pdt_server_stop(&node_a) : 0;
+    if (failed || rc_a || rc_b) {
+        fprintf(stderr, "node a exited %d, node b %d\n", rc_a, rc_b);
+        pdt_server_dump_log(&node_a);
+        pdt_server_dump_log(&node_b);
+        pdt_redis_dump_log(&red);
+    }
+    pdt_server_discard(&node_a, 0);
+    pdt_server_discard(&node_b, 0);
+    pdt_redis_stop(&red);
+    return failed || rc_a || rc_b;
+}
