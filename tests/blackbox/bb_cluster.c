@@ -30,9 +30,8 @@ static char redis_url[128];
 
 static int start_node(pdt_server_t *s, const char *id)
 {
-    const char *args[] = {"--redis",        redis_url,    "--node-id", id,
-                          "--node-timeout", NODE_TIMEOUT, "--linger",  "0",
-                          NULL};
+    const char *args[] = {"--redis",    redis_url,  "--node-id", id,  "--node-timeout",
+                          NODE_TIMEOUT, "--linger", "0",         NULL};
     return pdt_server_start(s, args);
 }
 
@@ -180,13 +179,49 @@ static void test_killed_node_members_leave(void **state)
     pdt_server_signal(&node_c, SIGKILL);
     assert_int_equal(pdt_server_wait(&node_c, 10000), 128 + SIGKILL);
     pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
-    if (!pdt_wait(no_entries_of, "c/0|", PDT_WAIT_MS))
+    if (!pdt_wait(no_entries_of, "c/", PDT_WAIT_MS))
         fail_msg("the dead node's entries are still in Redis");
     /* A newcomer does not see the dead node's member. */
     pdt_ws_t *erin = pdt_join(node_b.port, "c-kill", "erin");
     assert_int_equal(pdt_snapshot_count(pdt_last(erin)), 1);
     pdt_ws_drop(dave);
     pdt_server_discard(&node_c, 0);
+}
+
+/*
+ * A node frozen (SIGSTOP) past the timeout: its members leave on the others;
+ * when it wakes it finds itself declared dead, closes its clients with 1012
+ * so that they reconnect, and joins again under a new incarnation: no
+ * ghost, no split view.
+ */
+static void test_frozen_node_closes_its_clients_on_waking(void **state)
+{
+    pdt_server_t node_c;
+    memset(&node_c, 0, sizeof(node_c));
+    if (start_node(&node_c, "f") != 0)
+        fail_msg("node f did not start");
+    if (!wait_nodes(3))
+        fail_msg("node f did not register in Redis");
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-freeze", "alice");
+    pdt_ws_t *dave = pdt_join(node_c.port, "c-freeze", "dave");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+
+    pdt_server_signal(&node_c, SIGSTOP);
+    pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
+    pdt_server_signal(&node_c, SIGCONT);
+    pdt_expect_close(dave, 1012, "NODE_RESTART");
+    pdt_ws_drop(dave);
+
+    dave = pdt_join(node_c.port, "c-freeze", "dave");
+    assert_non_null(pdt_snapshot_user(pdt_last(dave), "alice"));
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    pdt_send(dave, UPDATE("/w/c-freeze/back"));
+    expect_changed(alice, "dave", "/w/c-freeze/back");
+    pdt_ws_close(dave);
+    pdt_expect_leave(alice, "dave");
+    int rc = pdt_server_stop(&node_c);
+    pdt_server_discard(&node_c, rc != 0);
+    assert_int_equal(rc, 0);
 }
 
 int main(void)
@@ -196,6 +231,7 @@ int main(void)
         PDT_TEST(test_tab_on_each_node_joins_once_leaves_once),
         PDT_TEST(test_presence_is_newest_tab_anywhere),
         PDT_TEST(test_killed_node_members_leave),
+        PDT_TEST(test_frozen_node_closes_its_clients_on_waking),
     };
     pdt_watchdog(170);
     if (!pdt_redis_available()) {
