@@ -21,6 +21,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CLOSE_GRACE_MS 1000
+#define CONNECT_TIMEOUT_MS 3000
 #define NAME_MAX_LEN (PD_CLUSTER_NODE_MAX + 1)
 #define MEMBER_MAX_LEN (NAME_MAX_LEN + 24) /* "name:incarnation" in the nodes set */
 #define RKEY_MAX_LEN (PD_CLUSTER_NODE_MAX + 1 + PD_CLUSTER_KEY_MAX)
@@ -91,7 +92,7 @@ struct pd_cluster {
     redisAsyncContext *cmd, *sub;
     int cmd_up, sub_up;
     int connected, closing, timer_closed;
-    uint64_t retry_at, backoff_ms, last_look_ms;
+    uint64_t retry_at, backoff_ms, last_look_ms, attempt_at;
     int warned_down, warned_bad;
 
     pd_map_t rooms_by_id; /* croom_t */
@@ -798,10 +799,16 @@ static void on_subscription(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
+/* A connection is being made: rooms wait for it (for CONNECT_TIMEOUT_MS at most). */
+static int connecting(const pd_cluster_t *cl)
+{
+    return !cl->connected && !cl->closing && (cl->resolving || cl->cmd || cl->sub);
+}
+
 pd_cluster_wait_t *pd_cluster_await(pd_cluster_t *cl, pd_slice_t room_id, void (*ready)(void *ud),
                                     void *ud)
 {
-    if (!cl->connected)
+    if (!cl->connected && !connecting(cl))
         return NULL;
     croom_t *r = croom_get(cl, room_id);
     if (r && r->state == ROOM_READY)
@@ -923,6 +930,12 @@ static void check_up(pd_cluster_t *cl)
     new_incarnation(cl);
     beat(cl, 1);
     ask_nodes(cl);
+    /* Rooms whose first member came while connecting subscribe now. */
+    size_t iter = 0;
+    void *v;
+    while (pd_map_next(&cl->rooms_by_id, &iter, NULL, &v))
+        if (((croom_t *)v)->state == ROOM_SUBSCRIBING)
+            subscribe(v);
     char detail[512];
     snprintf(detail, sizeof(detail), " node=%s incarnation=%llu redis=%s:%d db=%u", cl->name,
              (unsigned long long)cl->inc, cl->host, cl->port, cl->db);
@@ -1031,6 +1044,7 @@ static void connect_both(pd_cluster_t *cl)
     hints.ai_socktype = SOCK_STREAM;
     cl->resolver.data = cl;
     cl->retry_at = UINT64_MAX;
+    cl->attempt_at = now_ms(cl);
     if (uv_getaddrinfo(cl->loop, &cl->resolver, on_resolved, cl->host, NULL, &hints) == 0)
         cl->resolving = 1;
     else
@@ -1048,6 +1062,9 @@ static void on_timer(uv_timer_t *t)
     if (cl->connected) {
         beat(cl, 0);
         ask_nodes(cl);
+    } else if ((cl->cmd || cl->sub) && now_ms(cl) - cl->attempt_at > CONNECT_TIMEOUT_MS) {
+        /* hiredis's connect has no deadline of its own. */
+        went_down(cl, "connect timed out");
     } else if (!cl->cmd && !cl->sub && !cl->resolving && now_ms(cl) >= cl->retry_at) {
         connect_both(cl);
     }

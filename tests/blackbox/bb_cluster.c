@@ -24,6 +24,7 @@
 
 static pdt_redis_t red;
 static pdt_server_t node_a, node_b;
+static pdt_server_t node_c; /* a test's third node, which it kills or freezes */
 static char redis_url[128];
 
 #define UPDATE(path) "{\"type\":\"presence_update\",\"currentPath\":\"" path "\"}"
@@ -35,23 +36,57 @@ static int start_node(pdt_server_t *s, const char *id)
     return pdt_server_start(s, args);
 }
 
-/*
- * A node serves clients before its link to Redis is up (it serves its rooms
- * alone while Redis is away), so a test starts once both nodes are
- * registered: the nodes set lists them.
- */
-static int node_count(void *arg)
+/* Each thread of a node registers as "id/thread" (the harness's PDT_THREADS, default 1). */
+static int node_threads(void)
 {
-    char out[512];
-    const char *argv[] = {"ZCARD", "presenced:nodes", NULL};
-    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
-        return 0;
-    return atoi(out) >= *(int *)arg;
+    const char *t = getenv("PDT_THREADS");
+    return t && atoi(t) > 0 ? atoi(t) : 1;
 }
 
-static int wait_nodes(int n)
+static int registered(void *arg)
 {
-    return pdt_wait(node_count, &n, PDT_WAIT_MS);
+    char out[4096], want[16];
+    const char *argv[] = {"ZRANGE", "presenced:nodes", "0", "-1", NULL};
+    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
+        return 0;
+    snprintf(want, sizeof(want), "%s/", (const char *)arg);
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, want)); p++)
+        n += p == out || p[-1] == '\n';
+    return n >= node_threads();
+}
+
+/* A test starts once the node's every thread is registered in Redis. */
+static int wait_registered(const char *id)
+{
+    return pdt_wait(registered, (void *)id, PDT_WAIT_MS);
+}
+
+typedef struct {
+    const char *room; /* the workspace */
+    const char *user;
+} in_redis_t;
+
+static int member_in_redis(void *arg)
+{
+    const in_redis_t *w = arg;
+    char key[160], out[8192], want[160];
+    snprintf(key, sizeof(key), "presenced:room:presence-%s", w->room);
+    snprintf(want, sizeof(want), "\"userId\":\"%s\"", w->user);
+    const char *argv[] = {"HVALS", key, NULL};
+    return pdt_redis_cmd(&red, out, sizeof(out), argv) == 0 && strstr(out, want) != NULL;
+}
+
+/*
+ * Another node learns of a join when its message arrives: a test that
+ * asserts on a snapshot taken on another node first waits until Redis has
+ * the member (then the room's state or the channel brings it).
+ */
+static void wait_in_redis(const char *room, const char *user)
+{
+    in_redis_t w = {room, user};
+    if (!pdt_wait(member_in_redis, &w, PDT_WAIT_MS))
+        fail_msg("%s never appeared in Redis for %s", user, room);
 }
 
 static void expect_changed(pdt_ws_t *c, const char *user, const char *path)
@@ -66,6 +101,7 @@ static void test_two_nodes_see_each_other(void **state)
 {
     pdt_ws_t *alice = pdt_join(node_a.port, "c-two", "alice");
     assert_int_equal(pdt_snapshot_count(pdt_last(alice)), 0);
+    wait_in_redis("c-two", "alice");
     pdt_ws_t *bob = pdt_join(node_b.port, "c-two", "bob");
     const cJSON *snap = pdt_last(bob);
     assert_int_equal(pdt_snapshot_count(snap), 1);
@@ -87,14 +123,15 @@ static void test_two_nodes_see_each_other(void **state)
     assert_int_equal(pdt_snapshot_count(snap), 2);
     assert_field(pdt_snapshot_user(snap, "bob"), "currentPath", "/w/c-two/documents/1");
     assert_field(pdt_snapshot_user(snap, "alice"), "currentPath", "/w/c-two/tasks/9");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "carol");
+    /* Node B has heard of carol once bob has. */
+    assert_field(pdt_expect(bob, "user_joined"), "userId", "carol");
     pdt_ws_t *dave = pdt_join(node_b.port, "c-two", "dave");
     snap = pdt_last(dave);
     assert_int_equal(pdt_snapshot_count(snap), 3);
     assert_field(pdt_snapshot_user(snap, "alice"), "currentPath", "/w/c-two/tasks/9");
     assert_field(pdt_snapshot_user(snap, "carol"), "currentPath", "");
-    assert_field(pdt_expect(alice, "user_joined"), "userId", "carol");
     assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
-    assert_field(pdt_expect(bob, "user_joined"), "userId", "carol");
     assert_field(pdt_expect(bob, "user_joined"), "userId", "dave");
     assert_field(pdt_expect(carol, "user_joined"), "userId", "dave");
 
@@ -107,6 +144,7 @@ static void test_two_nodes_see_each_other(void **state)
 static void test_tab_on_each_node_joins_once_leaves_once(void **state)
 {
     pdt_ws_t *alice = pdt_join(node_a.port, "c-tabs", "alice");
+    wait_in_redis("c-tabs", "alice");
     pdt_ws_t *carol = pdt_join(node_b.port, "c-tabs", "carol");
     pdt_expect(alice, "user_joined");
     pdt_ws_t *tab_a = pdt_join(node_a.port, "c-tabs", "bob");
@@ -138,6 +176,7 @@ static void test_presence_is_newest_tab_anywhere(void **state)
     pdt_ws_t *alice = pdt_join(node_a.port, "c-newest", "alice");
     pdt_ws_t *tab_a = pdt_join(node_a.port, "c-newest", "bob");
     pdt_expect(alice, "user_joined");
+    wait_in_redis("c-newest", "bob");
     pdt_ws_t *tab_b = pdt_join(node_b.port, "c-newest", "bob");
     pdt_send(tab_a, UPDATE("/w/c-newest/a"));
     expect_changed(alice, "bob", "/w/c-newest/a");
@@ -163,13 +202,12 @@ static int no_entries_of(void *arg)
 /* A node killed with SIGKILL: its members leave on the other node, and Redis forgets them. */
 static void test_killed_node_members_leave(void **state)
 {
-    pdt_server_t node_c;
-    memset(&node_c, 0, sizeof(node_c));
     if (start_node(&node_c, "c") != 0)
         fail_msg("node c did not start");
-    if (!wait_nodes(3))
+    if (!wait_registered("c"))
         fail_msg("node c did not register in Redis");
     pdt_ws_t *alice = pdt_join(node_a.port, "c-kill", "alice");
+    wait_in_redis("c-kill", "alice");
     pdt_ws_t *dave = pdt_join(node_c.port, "c-kill", "dave");
     assert_non_null(pdt_snapshot_user(pdt_last(dave), "alice"));
     assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
@@ -185,7 +223,6 @@ static void test_killed_node_members_leave(void **state)
     pdt_ws_t *erin = pdt_join(node_b.port, "c-kill", "erin");
     assert_int_equal(pdt_snapshot_count(pdt_last(erin)), 1);
     pdt_ws_drop(dave);
-    pdt_server_discard(&node_c, 0);
 }
 
 /*
@@ -196,13 +233,12 @@ static void test_killed_node_members_leave(void **state)
  */
 static void test_frozen_node_closes_its_clients_on_waking(void **state)
 {
-    pdt_server_t node_c;
-    memset(&node_c, 0, sizeof(node_c));
     if (start_node(&node_c, "f") != 0)
         fail_msg("node f did not start");
-    if (!wait_nodes(3))
+    if (!wait_registered("f"))
         fail_msg("node f did not register in Redis");
     pdt_ws_t *alice = pdt_join(node_a.port, "c-freeze", "alice");
+    wait_in_redis("c-freeze", "alice");
     pdt_ws_t *dave = pdt_join(node_c.port, "c-freeze", "dave");
     assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
 
@@ -219,9 +255,18 @@ static void test_frozen_node_closes_its_clients_on_waking(void **state)
     expect_changed(alice, "dave", "/w/c-freeze/back");
     pdt_ws_close(dave);
     pdt_expect_leave(alice, "dave");
-    int rc = pdt_server_stop(&node_c);
-    pdt_server_discard(&node_c, rc != 0);
-    assert_int_equal(rc, 0);
+    assert_int_equal(pdt_server_stop(&node_c), 0);
+}
+
+/* The third node goes with the test, its log printed when the test failed. */
+static int teardown_third(void **state)
+{
+    pdt_teardown(state);
+    /* Still running: the test stopped half-way. */
+    if (node_c.dir[0])
+        pdt_server_discard(&node_c, node_c.pid != 0);
+    memset(&node_c, 0, sizeof(node_c));
+    return 0;
 }
 
 int main(void)
@@ -230,8 +275,8 @@ int main(void)
         PDT_TEST(test_two_nodes_see_each_other),
         PDT_TEST(test_tab_on_each_node_joins_once_leaves_once),
         PDT_TEST(test_presence_is_newest_tab_anywhere),
-        PDT_TEST(test_killed_node_members_leave),
-        PDT_TEST(test_frozen_node_closes_its_clients_on_waking),
+        cmocka_unit_test_teardown(test_killed_node_members_leave, teardown_third),
+        cmocka_unit_test_teardown(test_frozen_node_closes_its_clients_on_waking, teardown_third),
     };
     pdt_watchdog(170);
     if (!pdt_redis_available()) {
@@ -243,7 +288,7 @@ int main(void)
     pdt_redis_url(&red, redis_url, sizeof(redis_url));
     int failed = 1;
     if (start_node(&node_a, "a") == 0 && start_node(&node_b, "b") == 0) {
-        if (wait_nodes(2))
+        if (wait_registered("a") && wait_registered("b"))
             failed = cmocka_run_group_tests(tests, NULL, NULL);
         else
             fprintf(stderr, "the nodes did not register in Redis\n");

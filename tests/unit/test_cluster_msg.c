@@ -21,7 +21,9 @@ static const pd_cluster_limits_t lim = {1024, 32, 256};
 
 static pd_member_state_t state(const char *path, const char *type, uint64_t stamp)
 {
-    return (pd_member_state_t){pd_slice_cstr("u1"), pd_slice_cstr("Al \"A\""), PD_SLICE_NULL,
+    return (pd_member_state_t){pd_slice_cstr("u1"),
+                               pd_slice_cstr("Al \"A\""),
+                               PD_SLICE_NULL,
                                {pd_slice_cstr(path), pd_slice_cstr(type), PD_SLICE_NULL},
                                stamp};
 }
@@ -30,8 +32,7 @@ static void test_set_round_trip(void **st)
 {
     pd_buf_t b = PD_BUF_INIT;
     pd_member_state_t s = state("/w/1", "task", 1733400000123ULL);
-    pd_cluster_msg_encode(&b, pd_slice_cstr("n1/0"), 1733400000000ULL, 7, pd_slice_cstr("k_1"),
-                          &s);
+    pd_cluster_msg_encode(&b, pd_slice_cstr("n1/0"), 1733400000000ULL, 7, pd_slice_cstr("k_1"), &s);
     pd_buf_append_char(&b, '\0');
     assert_string_equal(b.base, "{\"v\":1,\"n\":\"n1/0\",\"i\":1733400000000,\"s\":7,\"k\":\"k_1\","
                                 "\"m\":{\"userId\":\"u1\",\"userName\":\"Al \\\"A\\\"\","
@@ -59,8 +60,8 @@ static void test_set_round_trip(void **st)
 static void test_leave_round_trip(void **st)
 {
     pd_buf_t b = PD_BUF_INIT;
-    pd_cluster_msg_encode(&b, pd_slice_cstr("a.b-c/12"), 5, 9007199254740992ULL,
-                          pd_slice_cstr("K"), NULL);
+    pd_cluster_msg_encode(&b, pd_slice_cstr("a.b-c/12"), 5, 9007199254740992ULL, pd_slice_cstr("K"),
+                          NULL);
     pd_cluster_msg_t m;
     const char *why = NULL;
     assert_int_equal(pd_cluster_msg_decode(&lim, b.base, b.len, &m, &why), 0);
