@@ -54,11 +54,12 @@ struct pd_cluster_wait {
 
 /* Another node as this one sees it. */
 typedef struct {
-    uint64_t inc;     /* its newest incarnation heard of */
-    double score;     /* its last heartbeat, as it stamped it */
-    uint64_t seen_ms; /* loop time its heartbeat last moved, or it was first heard of */
-    int dead;         /* that incarnation was declared dead */
-    int present;      /* in the nodes set at the last look */
+    uint64_t inc;      /* its newest incarnation heard of */
+    double score;      /* its last heartbeat, as it stamped it */
+    uint64_t seen_ms;  /* loop time its heartbeat last moved, or it was first heard of */
+    uint64_t since_ms; /* loop time this incarnation was first heard of */
+    int dead;          /* that incarnation was declared dead */
+    int present;       /* in the nodes set at the last look */
     size_t name_len;
     char name[]; /* the key in cl->peers */
 } peer_t;
@@ -67,6 +68,7 @@ typedef struct {
 typedef struct {
     pd_cluster_t *cl;
     unsigned gen;
+    uint64_t at; /* loop time it was sent */
     size_t len;
     char text[]; /* a room id, or a node's member string */
 } req_t;
@@ -126,6 +128,7 @@ static req_t *req_new(pd_cluster_t *cl, pd_slice_t text, unsigned gen)
     req_t *r = pd_malloc(sizeof(*r) + text.len + 1);
     r->cl = cl;
     r->gen = gen;
+    r->at = now_ms(cl);
     r->len = text.len;
     if (text.len)
         memcpy(r->text, text.base, text.len);
@@ -241,7 +244,7 @@ static peer_t *peer_add(pd_cluster_t *cl, pd_slice_t name, uint64_t inc)
     p->name_len = name.len;
     p->inc = inc;
     p->score = -1;
-    p->seen_ms = now_ms(cl);
+    p->seen_ms = p->since_ms = now_ms(cl);
     pd_map_put(&cl->peers, pd_slice(p->name, p->name_len), p);
     return p;
 }
@@ -288,7 +291,7 @@ static int peer_accept(pd_cluster_t *cl, pd_slice_t name, uint64_t inc)
         p->inc = inc;
         p->dead = 0;
         p->score = -1;
-        p->seen_ms = now_ms(cl);
+        p->seen_ms = p->since_ms = now_ms(cl);
         return 1;
     }
     return !p->dead;
@@ -408,7 +411,7 @@ static void look_at_entry(pd_cluster_t *cl, const redisReply *mem, const redisRe
  * another node has removed it. A look that comes late by more than the
  * timeout (this node was frozen) judges no one: it starts the count again.
  */
-static void judge_peers(pd_cluster_t *cl, int stalled)
+static void judge_peers(pd_cluster_t *cl, int stalled, uint64_t asked_at)
 {
     uint64_t now = now_ms(cl);
     size_t iter = 0;
@@ -420,8 +423,11 @@ static void judge_peers(pd_cluster_t *cl, int stalled)
             continue;
         if (stalled)
             p->seen_ms = now;
-        if (!p->present) {
+        if (!p->present && p->since_ms < asked_at) {
+            /* Not listed, though heard of before the question: another node removed it. */
             peer_declare_dead(cl, p, "removed");
+        } else if (!p->present) {
+            alive++; /* heard of after the question was asked: the next look tells */
         } else if (now - p->seen_ms > cl->timeout_ms) {
             peer_declare_dead(cl, p, "timeout");
             char member[MEMBER_MAX_LEN + 1];
@@ -435,7 +441,7 @@ static void judge_peers(pd_cluster_t *cl, int stalled)
     cl->stats.nodes = alive;
 }
 
-static void look_at_nodes(pd_cluster_t *cl, const redisReply *r)
+static void look_at_nodes(pd_cluster_t *cl, const redisReply *r, uint64_t asked_at)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY)
         return;
@@ -448,13 +454,13 @@ static void look_at_nodes(pd_cluster_t *cl, const redisReply *r)
         ((peer_t *)v)->present = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2)
         look_at_entry(cl, r->element[i], r->element[i + 1]);
-    judge_peers(cl, stalled);
+    judge_peers(cl, stalled, asked_at);
 }
 
 static void on_nodes(redisAsyncContext *ac, void *reply, void *priv)
 {
     req_t *rq = priv;
-    look_at_nodes(rq->cl, reply);
+    look_at_nodes(rq->cl, reply, rq->at);
     free(rq);
 }
 

@@ -22,6 +22,7 @@
 #include "../base/buf.h"
 #include "../base/map.h"
 #include "../base/slice.h"
+#include "../cluster/cluster.h"
 #include "metrics.h"
 #include "server.h"
 #include "uring.h"
@@ -76,6 +77,8 @@ typedef struct {
     pd_verifier_stats_t verify;
     int uring_on; /* its flush writes through io_uring */
     pd_uring_stats_t uring;
+    int has_cluster; /* --redis */
+    pd_cluster_stats_t cluster;
     pd_buf_t text; /* a room listing's entries */
 } pd_shard_report_t;
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdt_http.h"
 #include "pdt_proc.h"
 #include "pdt_redis.h"
 #include "pdt_suite.h"
@@ -225,6 +226,53 @@ static void test_killed_node_members_leave(void **state)
     pdt_ws_drop(dave);
 }
 
+static double metric(const pdt_server_t *s, const char *name)
+{
+    pd_buf_t out = PD_BUF_INIT;
+    assert_int_equal(pdt_http_get(s->port, "/metrics", &out), 200);
+    pd_buf_append_char(&out, '\0');
+    double v = pdt_metric(out.base, name);
+    pd_buf_free(&out);
+    return v;
+}
+
+/*
+ * Anything that can write to Redis can publish on a room's channel: what
+ * is not a valid message is dropped and counted, and the node goes on.
+ */
+static void test_malformed_messages_dropped(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-bad", "alice");
+    wait_in_redis("c-bad", "alice");
+    pdt_ws_t *bob = pdt_join(node_b.port, "c-bad", "bob");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "bob");
+    double before = metric(&node_a, "presenced_cluster_messages_malformed_total");
+    static const char *const junk[] = {
+        "",
+        "not json",
+        "[]",
+        "{\"v\":1}",
+        "{\"v\":1,\"n\":\"x/0\",\"i\":1,\"s\":1,\"k\":\"k\",\"m\":7}",
+        "{\"v\":1,\"n\":\"b/0\",\"i\":1,\"s\":1,\"k\":\"k\",\"m\":{\"userId\":\"\"}}",
+        "{\"v\":1,\"n\":\"x/0\",\"i\":1,\"s\":0,\"k\":\"k\"}",
+    };
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        char out[256];
+        const char *argv[] = {"PUBLISH", "presenced:0:room:presence-c-bad", junk[i], NULL};
+        assert_int_equal(pdt_redis_cmd(&red, out, sizeof(out), argv), 0);
+    }
+    /* A move published after the junk arrives after it: the node has read it all. */
+    pdt_send(bob, UPDATE("/w/c-bad/after"));
+    expect_changed(alice, "bob", "/w/c-bad/after");
+    assert_true(metric(&node_a, "presenced_cluster_messages_malformed_total") >=
+                before + (double)(sizeof(junk) / sizeof(junk[0])));
+    assert_true(metric(&node_a, "presenced_cluster_connected") == 1);
+    assert_true(metric(&node_a, "presenced_cluster_nodes") >= 2);
+    assert_true(metric(&node_a, "presenced_cluster_messages_published_total") >= 1);
+    assert_true(metric(&node_a, "presenced_cluster_messages_received_total") >= 1);
+    pdt_expect_none(alice, alice);
+}
+
 /*
  * A node frozen (SIGSTOP) past the timeout: its members leave on the others;
  * when it wakes it finds itself declared dead, closes its clients with 1012
@@ -275,6 +323,7 @@ int main(void)
         PDT_TEST(test_two_nodes_see_each_other),
         PDT_TEST(test_tab_on_each_node_joins_once_leaves_once),
         PDT_TEST(test_presence_is_newest_tab_anywhere),
+        PDT_TEST(test_malformed_messages_dropped),
         cmocka_unit_test_teardown(test_killed_node_members_leave, teardown_third),
         cmocka_unit_test_teardown(test_frozen_node_closes_its_clients_on_waking, teardown_third),
     };
