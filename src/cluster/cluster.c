@@ -385,8 +385,11 @@ static void look_at_entry(pd_cluster_t *cl, const redisReply *mem, const redisRe
     uint64_t inc;
     if (!is_string(mem) || !is_string(score) || !split_member(reply_slice(mem), &name, &inc))
         return;
-    if (pd_slice_eq(name, pd_slice(cl->name, cl->name_len)))
+    if (pd_slice_eq(name, pd_slice(cl->name, cl->name_len))) {
+        if (inc < cl->inc)
+            reap(cl, reply_slice(mem)); /* this node's own, from before it reconnected */
         return;
+    }
     peer_t *p = peer_get(cl, name);
     if (p && inc < p->inc) {
         reap(cl, reply_slice(mem)); /* an incarnation a newer one replaced */
@@ -602,8 +605,10 @@ static void subscribe(croom_t *r)
     pd_buf_t ch = PD_BUF_INIT;
     channel_of(cl, &ch, pd_slice(r->id, r->id_len));
     pd_slice_t argv[] = {pd_slice_cstr("SUBSCRIBE"), pd_buf_slice(&ch)};
-    /* The subscriber's callback is one for every channel, with the cluster as its data. */
-    command(cl->sub, on_subscription, cl, 2, argv);
+    /* The subscriber's callback is one for every channel, with the cluster as its data.
+     * While connecting, check_up() subscribes once the connection is up. */
+    if (cl->sub_up)
+        command(cl->sub, on_subscription, cl, 2, argv);
     pd_buf_free(&ch);
 }
 
