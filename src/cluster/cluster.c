@@ -695,6 +695,14 @@ static void apply_held(pd_cluster_t *cl, croom_t *r, const pd_map_t *seen)
     pd_buf_free(&held);
 }
 
+/* 1 when a hash field is "node|key" for the message it holds. */
+static int field_names(pd_slice_t f, const pd_cluster_msg_t *m)
+{
+    return f.len == m->node.len + 1 + m->key.len &&
+           memcmp(f.base, m->node.base, m->node.len) == 0 && f.base[m->node.len] == '|' &&
+           memcmp(f.base + m->node.len + 1, m->key.base, m->key.len) == 0;
+}
+
 /* The room's state as Redis keeps it: one entry per member of a live node. */
 static void load_entries(pd_cluster_t *cl, croom_t *r, const redisReply *hash, pd_map_t *seen,
                          uint64_t *seqs)
@@ -711,8 +719,7 @@ static void load_entries(pd_cluster_t *cl, croom_t *r, const redisReply *hash, p
         }
         /* Entries of nodes not seen alive are a dead node's, or a newer node's
          * whose every change comes as a held message. */
-        if (m.has_member && peer_alive(cl, m.node, m.inc) && f->len > m.node.len &&
-            memcmp(f->str, m.node.base, m.node.len) == 0 &&
+        if (m.has_member && peer_alive(cl, m.node, m.inc) && field_names(reply_slice(f), &m) &&
             pd_rooms_remote_set(cl->rooms, room, reply_slice(f), &m.state, now_ms(cl)) == 0) {
             seqs[i / 2] = m.seq;
             pd_map_put(seen, reply_slice(f), &seqs[i / 2]);

@@ -757,9 +757,10 @@ static pd_join_status_t check_limits(const pd_rooms_t *r, const pd_room_t *room,
  * A lingering member taken over under another key is re-keyed, so that its
  * old connection coming back later cannot replace the new one.
  */
-static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn)
+static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn, char *old, size_t *old_len)
 {
     m->took_over = 1;
+    *old_len = 0;
     if (m->conn) {
         m->conn = conn;
         return;
@@ -767,19 +768,21 @@ static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn)
     pd_list_remove(&m->linger.node);
     member_attach(m, conn);
     if (!pd_slice_eq(key, key_slice(m))) {
-        char old[KEY_MAX + 1];
-        size_t old_len = m->key_len;
-        memcpy(old, m->key, old_len);
-        pd_room_t *room = m->user->room;
-        pd_map_del(&room->members, key_slice(m));
-        member_set_key(m, room, key);
-        /* Other nodes hear of the new key before the old one goes, so the user never leaves. */
-        report_state(m);
-        pd_rooms_t *r = room->rooms;
-        if (r->ops.local_changed)
-            r->ops.local_changed(r->ctx, pd_room_id(room), pd_slice(old, old_len), NULL,
-                                 room->members.count);
+        *old_len = m->key_len;
+        memcpy(old, m->key, m->key_len);
+        pd_map_del(&m->user->room->members, key_slice(m));
+        member_set_key(m, m->user->room, key);
     }
+}
+
+/* Other nodes hear of a re-keyed member's new key before its old one goes: the user never leaves. */
+static void report_rekeyed(pd_member_t *m, const char *old, size_t old_len)
+{
+    pd_room_t *room = m->user->room;
+    pd_rooms_t *r = room->rooms;
+    if (old_len && r->ops.local_changed)
+        r->ops.local_changed(r->ctx, pd_room_id(room), pd_slice(old, old_len), NULL,
+                             room->members.count);
 }
 
 pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
@@ -799,10 +802,13 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
     else
         user_take_profile(u, id);
     void *replaced = target ? target->conn : NULL;
+    char old_key[KEY_MAX + 1];
+    size_t old_len = 0;
     if (target)
-        member_take_over(target, conn_key, conn);
+        member_take_over(target, conn_key, conn, old_key, &old_len);
     *out = target ? target : member_new(u, conn_key, conn);
     report_state(*out);
+    report_rekeyed(*out, old_key, old_len);
     send_snapshot(*out);
     if (replaced)
         rooms->ops.detached(rooms->ctx, replaced, PD_DETACH_REPLACED);

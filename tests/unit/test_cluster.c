@@ -53,8 +53,16 @@ static void test_urls_parsed(void **state)
 static void test_bad_urls_refused(void **state)
 {
     static const char *const bad[] = {
-        "",          "http://h:6379",  "redis://",    "redis://:pw@",  "redis://h:0",
-        "redis://h:65536", "redis://h:x", "redis://h:1/x", "redis://h/1/2", "redis://h:1x",
+        "",
+        "http://h:6379",
+        "redis://",
+        "redis://:pw@",
+        "redis://h:0",
+        "redis://h:65536",
+        "redis://h:x",
+        "redis://h:1/x",
+        "redis://h/1/2",
+        "redis://h:1x",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char host[64], user[64], pw[64];

@@ -1309,6 +1309,34 @@ static void test_remote_key_of_another_user_refused(void **state)
     expect_log(f, "");
 }
 
+/*
+ * Other nodes hear of every local change: a refreshed identity, and a
+ * lingering member taken over under a new key as the new key first, then
+ * the old one's leave, so that the user never leaves there.
+ */
+static void test_local_changes_reported_in_order(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    pd_identity_t id = ident("u2", "Bob", NULL);
+    pd_member_set_identity(b, &id);
+    expect_log(f, "set presence-ws1 k2 u2 Bob '' 0 locals=2\n");
+    pd_member_leave(b, 1, 0);
+    expect_log(f, "");
+    pd_identity_t again = ident("u2", "Bob", NULL);
+    pd_member_t *b2;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &again,
+                                   pd_slice_cstr("k9"), B, 0, &b2),
+                     PD_JOIN_OK);
+    assert_ptr_equal(b2, b);
+    expect_log(f, "set presence-ws1 k9 u2 Bob '' 0 locals=2\n"
+                  "gone presence-ws1 k2 locals=2\n"
+                  "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'k9'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n");
+}
+
 /* A kick here removes the user's local members; present elsewhere, the user stays. */
 static void test_kick_keeps_a_user_present_elsewhere(void **state)
 {
@@ -1378,6 +1406,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remote_key_of_another_user_refused, setup_cluster,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_kick_keeps_a_user_present_elsewhere, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_local_changes_reported_in_order, setup_cluster,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
