@@ -882,6 +882,40 @@ static void schedule_retry(pd_cluster_t *cl)
     cl->retry_at = now_ms(cl) + cl->backoff_ms;
 }
 
+/* Connections waiting for a room's state join at once; the rooms' subscriptions are gone. */
+static void release_rooms(pd_cluster_t *cl)
+{
+    size_t iter = 0;
+    void *v;
+    while (pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)) {
+        croom_t *r = v;
+        while (!pd_list_empty(&r->waits)) {
+            pd_cluster_wait_t *w = pd_container_of(r->waits.next, pd_cluster_wait_t, node);
+            pd_list_remove(&w->node);
+            void (*ready)(void *) = w->ready;
+            void *ud = w->ud;
+            free(w);
+            ready(ud);
+        }
+    }
+    while ((iter = 0, pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)))
+        croom_free(v);
+}
+
+/* What this node knew of the others goes: their members leave here. */
+static void forget_peers(pd_cluster_t *cl)
+{
+    pd_rooms_remote_drop(cl->rooms, pd_slice("", 0), now_ms(cl));
+    size_t iter = 0;
+    void *v;
+    while (pd_map_next(&cl->peers, &iter, NULL, &v))
+        free(v);
+    pd_map_free(&cl->peers);
+    pd_map_init(&cl->peers, 0x9e37ULL);
+    cl->last_look_ms = 0;
+    cl->stats.nodes = 0;
+}
+
 /*
  * Redis is away: the node serves its rooms alone. Connections waiting for
  * a room's state join at once, and what this node knew of the others goes
@@ -900,30 +934,8 @@ static void went_down(pd_cluster_t *cl, const char *why)
         redisAsyncFree(cmd);
     if (sub)
         redisAsyncFree(sub);
-    size_t iter = 0;
-    void *v;
-    while (pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)) {
-        croom_t *r = v;
-        pd_cluster_wait_t *w;
-        while (!pd_list_empty(&r->waits)) {
-            w = pd_container_of(r->waits.next, pd_cluster_wait_t, node);
-            pd_list_remove(&w->node);
-            void (*ready)(void *) = w->ready;
-            void *ud = w->ud;
-            free(w);
-            ready(ud);
-        }
-    }
-    while ((iter = 0, pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)))
-        croom_free(v);
-    pd_rooms_remote_drop(cl->rooms, pd_slice("", 0), now_ms(cl));
-    iter = 0;
-    while (pd_map_next(&cl->peers, &iter, NULL, &v))
-        free(v);
-    pd_map_free(&cl->peers);
-    pd_map_init(&cl->peers, 0x9e37ULL);
-    cl->last_look_ms = 0;
-    cl->stats.nodes = 0;
+    release_rooms(cl);
+    forget_peers(cl);
     if (cl->closing) {
         close_timer(cl);
         return;
