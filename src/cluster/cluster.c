@@ -271,8 +271,9 @@ static void peer_declare_dead(pd_cluster_t *cl, peer_t *p, const char *why)
 
 /*
  * A message or heartbeat of node name, incarnation inc: 1 when it counts
- * (a newer incarnation replaces the older, whose members leave), 0 when it
- * comes from this node, an older incarnation or one declared dead.
+ * (a newer incarnation, or any other than a dead one, replaces the one
+ * known, whose members leave), 0 when it comes from this node, from an
+ * incarnation older than a live one, or from one declared dead.
  */
 static int peer_accept(pd_cluster_t *cl, pd_slice_t name, uint64_t inc)
 {
@@ -283,9 +284,11 @@ static int peer_accept(pd_cluster_t *cl, pd_slice_t name, uint64_t inc)
         peer_add(cl, name, inc);
         return 1;
     }
-    if (inc < p->inc)
+    /* A dead incarnation never speaks again: another one is the node started
+     * again, even with a lower number (its clock went back). */
+    if (inc < p->inc && !p->dead)
         return 0;
-    if (inc > p->inc) {
+    if (inc != p->inc) {
         if (!p->dead)
             peer_drop_members(cl, p);
         p->inc = inc;
@@ -391,7 +394,7 @@ static void look_at_entry(pd_cluster_t *cl, const redisReply *mem, const redisRe
         return;
     }
     peer_t *p = peer_get(cl, name);
-    if (p && inc < p->inc) {
+    if (p && inc < p->inc && !p->dead) {
         reap(cl, reply_slice(mem)); /* an incarnation a newer one replaced */
         return;
     }

@@ -30,11 +30,17 @@ static char redis_url[128];
 
 #define UPDATE(path) "{\"type\":\"presence_update\",\"currentPath\":\"" path "\"}"
 
-static int start_node(pdt_server_t *s, const char *id)
+/* Starts node id on port (0: a free one, or the one it had when s ran before). */
+static int start_node_on(pdt_server_t *s, const char *id, int port)
 {
     const char *args[] = {"--redis",    redis_url,  "--node-id", id,  "--node-timeout",
                           NODE_TIMEOUT, "--linger", "0",         NULL};
-    return pdt_server_start(s, args);
+    return pdt_server_start_on(s, port, args);
+}
+
+static int start_node(pdt_server_t *s, const char *id)
+{
+    return start_node_on(s, id, 0);
 }
 
 /* Each thread of a node registers as "id/thread" (the harness's PDT_THREADS, default 1). */
@@ -274,6 +280,41 @@ static void test_malformed_messages_dropped(void **state)
 }
 
 /*
+ * A node killed and started again at once on the same address, under the
+ * same id: its old members leave, its new connections see and are seen
+ * by everyone.
+ */
+static void test_restarted_node_seen_by_everyone(void **state)
+{
+    if (start_node(&node_c, "r") != 0)
+        fail_msg("node r did not start");
+    if (!wait_registered("r"))
+        fail_msg("node r did not register in Redis");
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-restart", "alice");
+    wait_in_redis("c-restart", "alice");
+    pdt_ws_t *dave = pdt_join(node_c.port, "c-restart", "dave");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    int port = node_c.port;
+    pdt_server_signal(&node_c, SIGKILL);
+    assert_int_equal(pdt_server_wait(&node_c, 10000), 128 + SIGKILL);
+    pdt_ws_drop(dave);
+    if (start_node_on(&node_c, "r", 0) != 0)
+        fail_msg("node r did not start again");
+    assert_int_equal(node_c.port, port);
+    pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
+
+    pdt_ws_t *erin = pdt_join(node_c.port, "c-restart", "erin");
+    assert_non_null(pdt_snapshot_user(pdt_last(erin), "alice"));
+    assert_null(pdt_snapshot_user(pdt_last(erin), "dave"));
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "erin");
+    pdt_send(alice, UPDATE("/w/c-restart/a"));
+    expect_changed(erin, "alice", "/w/c-restart/a");
+    pdt_send(erin, UPDATE("/w/c-restart/e"));
+    expect_changed(alice, "erin", "/w/c-restart/e");
+    assert_int_equal(pdt_server_stop(&node_c), 0);
+}
+
+/*
  * A node frozen (SIGSTOP) past the timeout: its members leave on the others;
  * when it wakes it finds itself declared dead, closes its clients with 1012
  * so that they reconnect, and joins again under a new incarnation: no
@@ -326,6 +367,7 @@ int main(void)
         PDT_TEST(test_malformed_messages_dropped),
         cmocka_unit_test_teardown(test_killed_node_members_leave, teardown_third),
         cmocka_unit_test_teardown(test_frozen_node_closes_its_clients_on_waking, teardown_third),
+        cmocka_unit_test_teardown(test_restarted_node_seen_by_everyone, teardown_third),
     };
     pdt_watchdog(170);
     if (!pdt_redis_available()) {
