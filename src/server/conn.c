@@ -889,11 +889,12 @@ static void start_http(pd_conn_t *c)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-void pd_conn_accept(pd_server_t *srv)
+void pd_conn_accept(pd_server_t *srv, int fd)
 {
     pd_conn_t *c = conn_new(srv);
     unsigned n = atomic_fetch_add(&srv->proc->n_conns, 1) + 1;
-    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
         finish_close(c);
         return;
     }

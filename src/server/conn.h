@@ -110,8 +110,8 @@ typedef enum {
 /* What the rooms module calls for a member's connection (ctx is the server). */
 extern const pd_rooms_ops_t pd_conn_rooms_ops;
 
-/* Accepts one connection from srv's listener. */
-void pd_conn_accept(pd_server_t *srv);
+/* Takes fd, a connection srv's listener accepted (closed here when refused). */
+void pd_conn_accept(pd_server_t *srv, int fd);
 /*
  * Takes over fd, a connection in the HTTP phase that another shard accepted
  * and read raw from, and goes on as if it had read raw itself.

@@ -32,6 +32,7 @@ void pd_metrics_add(pd_metrics_t *dst, const pd_metrics_t *src)
     dst->rejected_total += src->rejected_total;
     dst->busy_total += src->busy_total;
     dst->addr_rejected_total += src->addr_rejected_total;
+    dst->accept_pauses_total += src->accept_pauses_total;
     dst->messages_in_total += src->messages_in_total;
     dst->messages_out_total += src->messages_out_total;
     dst->bytes_in_total += src->bytes_in_total;
@@ -120,6 +121,9 @@ void pd_metrics_render(const pd_metrics_t *m, size_t rooms, pd_buf_t *out)
            m->busy_total);
     metric(out, "presenced_addr_rejected_total", "counter",
            "TCP connections shed at --max-handshakes-per-ip.", m->addr_rejected_total);
+    metric(out, "presenced_accept_pauses_total", "counter",
+           "Times accepting paused 100 ms: out of file descriptors, none to shed with.",
+           m->accept_pauses_total);
     metric(out, "presenced_messages_in_total", "counter", "WebSocket messages received.",
            m->messages_in_total);
     metric(out, "presenced_messages_out_total", "counter", "Messages queued to connections.",

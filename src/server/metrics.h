@@ -32,6 +32,7 @@ typedef struct {
     uint64_t rejected_total;      /* shed at the connection limit or on EMFILE */
     uint64_t busy_total;          /* answered 503 past --max-conns */
     uint64_t addr_rejected_total; /* shed at --max-handshakes-per-ip */
+    uint64_t accept_pauses_total; /* out of descriptors with none to shed on: accepting paused */
     uint64_t messages_in_total;
     uint64_t messages_out_total; /* messages queued to connections */
     uint64_t bytes_in_total;

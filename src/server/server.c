@@ -1,8 +1,9 @@
 /*
- * The listener and the loop phases: accept, the flush phase (sockets with
+ * The loop phases: the flush phase (sockets with
  * queued frames are written with one writev each, before the loop polls;
  * at most --flush-batch of them per turn, so input is read between the
- * slices of a long sweep), the liveness sweep and the drain on shutdown.
+ * slices of a long sweep), the liveness sweep and the drain on shutdown;
+ * listener.c accepts.
  * It owns the server's state (server_state.h) and installs what runs a
  * connection's requests and messages (the hooks in conn.h). Each of these
  * runs per shard, on the shard's own loop; pd_server_new() makes every
@@ -25,6 +26,7 @@
 #include "api.h"
 #include "conn.h"
 #include "handover.h"
+#include "listener.h"
 #include "log.h"
 #include "routes.h"
 #include "server_state.h"
@@ -224,18 +226,6 @@ static uint64_t sweep_period(const pd_config_t *cfg)
     if (cfg->idle_timeout_ms / 4 < p)
         p = cfg->idle_timeout_ms / 4;
     return p < 10 ? 10 : p;
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    pd_server_t *srv = listener->data;
-    if (status < 0) {
-        /* libuv already shed the pending connection (its EMFILE reserve fd). */
-        srv->metrics.rejected_total++;
-        pd_log(PD_LOG_WARN, "accept failed", " error=%s", uv_strerror(status));
-        return;
-    }
-    pd_conn_accept(srv);
 }
 
 /* ---- setup ----------------------------------------------------------- */
@@ -471,7 +461,7 @@ static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, cons
     pd_list_init(&srv->delay_list);
     pd_proto_client_msg_init(&srv->msg);
     srv->ping_frame = pd_shared_copy("\x89\x00", 2);
-    uv_tcp_init(loop, &srv->listener);
+    pd_listener_init(srv);
     uv_prepare_init(loop, &srv->flush_phase);
     uv_idle_init(loop, &srv->flush_more);
     uv_timer_init(loop, &srv->flush_timer);
@@ -479,7 +469,7 @@ static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, cons
     uv_timer_init(loop, &srv->tick);
     uv_timer_init(loop, &srv->drain_timer);
     pd_shard_inbox_init(srv);
-    srv->listener.data = srv->flush_phase.data = srv->sweep.data = srv->tick.data = srv;
+    srv->flush_phase.data = srv->sweep.data = srv->tick.data = srv;
     srv->flush_more.data = srv->flush_timer.data = srv;
     srv->drain_timer.data = srv;
     return srv;
@@ -530,6 +520,7 @@ static void proc_free(pd_proc_t *proc)
         shard_free(proc->shards[0]);
     pd_map_free(&proc->http_by_addr);
     uv_mutex_destroy(&proc->addr_lock);
+    pd_fd_reserve_free(&proc->fd_reserve);
     free(proc);
 }
 
@@ -541,6 +532,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     atomic_init(&proc->draining, 0);
     uv_mutex_init(&proc->addr_lock);
     pd_map_init(&proc->http_by_addr, random_seed());
+    pd_fd_reserve_init(&proc->fd_reserve);
     proc->loops[0] = loop;
     make_node_id(proc, cfg);
     proc->shards[0] = shard_new(proc, 0, loop, cfg, err, errlen);
@@ -549,16 +541,6 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
         return NULL;
     }
     return proc->shards[0];
-}
-
-static int bind_addr(pd_server_t *srv, struct sockaddr_storage *ss)
-{
-    const char *host = srv->cfg->listen_host;
-    if (strcmp(host, "localhost") == 0)
-        host = "127.0.0.1";
-    if (uv_ip4_addr(host, srv->cfg->listen_port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    return uv_ip6_addr(host, srv->cfg->listen_port, (struct sockaddr_in6 *)ss);
 }
 
 static void write_port_file(pd_server_t *srv)
@@ -586,21 +568,13 @@ static void start_phases(pd_server_t *srv)
         pd_cluster_start(srv->cluster);
 }
 
-/*
- * Every other shard polls the same listening socket (a dup of it on its own
- * loop): one accept queue, so an idle thread takes what a busy one would
- * leave waiting, and the bound port is the one in the port file.
- */
+/* Every other shard polls the same listening socket (listener.c). */
 static int share_listener(pd_proc_t *proc, char *err, size_t errlen)
 {
-    uv_os_fd_t fd;
-    int rc = uv_fileno((uv_handle_t *)&proc->shards[0]->listener, &fd);
+    int rc = 0;
     for (unsigned i = 1; !rc && i < proc->n; i++) {
         pd_server_t *srv = proc->shards[i];
-        int copy = dup(fd);
-        rc = copy < 0 ? uv_translate_sys_error(errno) : uv_tcp_open(&srv->listener, copy);
-        if (!rc)
-            rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        rc = pd_listener_share(srv, proc->shards[0]);
         if (!rc)
             start_phases(srv);
     }
@@ -611,21 +585,12 @@ static int share_listener(pd_proc_t *proc, char *err, size_t errlen)
 
 int pd_server_listen(pd_server_t *srv, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    int rc = bind_addr(srv, &ss);
-    if (!rc)
-        rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
-    if (!rc)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+    int rc = pd_listener_bind(srv, srv->cfg->listen_host, srv->cfg->listen_port, &srv->port);
     if (rc) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", srv->cfg->listen_host,
                  srv->cfg->listen_port, uv_strerror(rc));
         return rc;
     }
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
-    srv->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
     start_phases(srv);
     rc = share_listener(srv->proc, err, errlen);
     if (rc)
@@ -674,8 +639,7 @@ void pd_server_drain_shard(pd_server_t *srv)
         return;
     srv->draining = 1;
     pd_log(PD_LOG_DEBUG, "draining", " thread=%u connections=%u", srv->shard, srv->n_conns);
-    if (!uv_is_closing((uv_handle_t *)&srv->listener))
-        uv_close((uv_handle_t *)&srv->listener, NULL);
+    pd_listener_close(srv);
     pd_list_foreach_safe(it, tmp, &srv->conns)
     {
         pd_conn_t *c = pd_container_of(it, pd_conn_t, link);

@@ -19,6 +19,7 @@
 #include "../proto/proto.h"
 #include "../rooms/rooms.h"
 #include "config.h"
+#include "listener.h"
 #include "metrics.h"
 #include "server.h"
 #include "shard.h"
@@ -35,7 +36,7 @@ struct pd_server {
     pd_proc_t *proc;  /* the process: the other shards, the shared counts */
     unsigned shard;   /* this one's index in proc->shards */
     pd_inbox_t inbox; /* handovers, drains and asks from the other shards */
-    uv_tcp_t listener;
+    pd_listener_t listener;
     uv_prepare_t flush_phase; /* writes pending sockets, up to flush_batch per loop turn */
     uv_idle_t flush_more;     /* active while the flush list is not empty: poll without sleeping */
     uv_timer_t flush_timer;   /* --write-delay: wakes the loop when the oldest connection is due */

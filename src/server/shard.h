@@ -23,6 +23,7 @@
 #include "../base/map.h"
 #include "../base/slice.h"
 #include "../cluster/cluster.h"
+#include "listener.h"
 #include "metrics.h"
 #include "server.h"
 #include "uring.h"
@@ -63,9 +64,10 @@ typedef struct pd_proc {
     unsigned started;                    /* threads running */
     atomic_uint n_conns;                 /* open connections, every shard: --max-conns */
     atomic_int draining;
-    char node_id[72];      /* --node-id, or one made at start (--redis) */
-    uv_mutex_t addr_lock;  /* guards http_by_addr: taken on accept and */
-    pd_map_t http_by_addr; /* the HTTP phase's end, never on an update */
+    char node_id[72];           /* --node-id, or one made at start (--redis) */
+    uv_mutex_t addr_lock;       /* guards http_by_addr: taken on accept and */
+    pd_map_t http_by_addr;      /* the HTTP phase's end, never on an update */
+    pd_fd_reserve_t fd_reserve; /* given up to shed connections past the open-file limit */
 } pd_proc_t;
 
 /* One shard's part of an answer to /metrics or /api/rooms. */

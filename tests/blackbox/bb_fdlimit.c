@@ -1,8 +1,11 @@
 /*
  * Running out of file descriptors: the server sheds connections it cannot
  * accept instead of spinning on accept(), keeps serving the members it has,
- * and accepts again once descriptors are free. The server's open-file limit
- * is lowered from outside with prlimit(2) after it has started.
+ * and accepts again once descriptors are free. With nothing to shed with
+ * (the limit below even its reserve descriptor) it pauses accepting, and
+ * the connections that waited are served once descriptors are free. The
+ * server's open-file limit is lowered from outside with prlimit(2) after it
+ * has started. Run with --threads 4 too, where the loops share one reserve.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -23,17 +26,33 @@ static const char *const server_args[] = {"--linger", "0", NULL};
 #define FD_LIMIT 48
 #define FLOOD 80
 
-/* Sockets the server closed without a word within timeout_ms. */
+/*
+ * Sockets the server closed without a word: waits (at most timeout_ms) for
+ * the first, then counts those closed by then.
+ */
 static int count_closed(const int *fds, int n, int timeout_ms)
 {
+    struct pollfd p[FLOOD];
+    for (int i = 0; i < n; i++)
+        p[i] = (struct pollfd){fds[i], POLLIN, 0};
+    if (poll(p, (nfds_t)n, timeout_ms) <= 0)
+        return 0;
+    poll(p, (nfds_t)n, 0);
     int closed = 0;
-    for (int i = 0; i < n; i++) {
-        struct pollfd p = {fds[i], POLLIN, 0};
-        char byte;
-        if (fds[i] >= 0 && poll(&p, 1, closed ? 0 : timeout_ms) == 1 && read(fds[i], &byte, 1) <= 0)
+    char byte;
+    for (int i = 0; i < n; i++)
+        if (p[i].revents && read(fds[i], &byte, 1) <= 0)
             closed++;
-    }
     return closed;
+}
+
+static double metric(const char *name)
+{
+    pd_buf_t r = {0};
+    assert_int_equal(pdt_http_get(srv.port, "/metrics", &r), 200);
+    double v = pdt_metric(pdt_http_body(r.base), name);
+    pd_buf_free(&r);
+    return v;
 }
 
 /* Only the soft limit moves, so it can be restored without privileges. */
@@ -61,7 +80,7 @@ static void test_sheds_at_the_fd_limit_and_recovers(void **state)
      * lets it accept and close what it cannot keep, instead of leaving the
      * listener readable and the loop spinning.
      */
-    int shed = count_closed(fds, FLOOD, 3000);
+    int shed = count_closed(fds, FLOOD, PDT_WAIT_MS);
     assert_true(shed > 0);
 
     /* The member it already has is still served. */
@@ -74,12 +93,50 @@ static void test_sheds_at_the_fd_limit_and_recovers(void **state)
     set_server_fd_limit(old.rlim_cur, NULL);
     pdt_join(srv.port, "fdl", "m2");
     pdt_expect(member, "user_joined");
+    assert_true(metric("presenced_rejected_total") >= shed);
+}
+
+#define WAITING 4
+
+static void test_pauses_with_nothing_to_shed_with(void **state)
+{
+    pdt_ws_t *member = pdt_join(srv.port, "fdp", "m1");
+    double pauses = metric("presenced_accept_pauses_total");
+    struct rlimit old;
+    /* Below every descriptor the server holds, its reserve included. */
+    set_server_fd_limit(3, &old);
+
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int fds[WAITING];
+    for (int i = 0; i < WAITING; i++) {
+        fds[i] = pdt_tcp_connect(srv.port);
+        assert_int_equal(pdt_write_all(fds[i], get, sizeof(get) - 1), 0);
+    }
+    /*
+     * The member is served, and its pong is a barrier: the loop that sends
+     * it was woken with these connections already pending, and tried to
+     * accept them first.
+     */
+    pdt_send(member, "{\"type\":\"ping\",\"id\":1}");
+    pdt_expect(member, "pong");
+    set_server_fd_limit(old.rlim_cur, NULL);
+
+    /* They waited rather than being dropped, and are answered now. */
+    for (int i = 0; i < WAITING; i++) {
+        pd_buf_t r = {0};
+        pdt_read_response(fds[i], &r, PDT_WAIT_MS);
+        assert_int_equal(pdt_http_status(r.base), 200);
+        pd_buf_free(&r);
+        close(fds[i]);
+    }
+    assert_true(metric("presenced_accept_pauses_total") > pauses);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         PDT_TEST(test_sheds_at_the_fd_limit_and_recovers),
+        PDT_TEST(test_pauses_with_nothing_to_shed_with),
     };
     return PDT_SUITE(tests, &srv, server_args, 60);
 }

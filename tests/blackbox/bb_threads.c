@@ -7,11 +7,13 @@
  * thread; SIGTERM draining every thread with 1001 and exit 0; and --dev
  * tokens minted on one thread accepted on every other.
  */
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pdt_http.h"
@@ -236,6 +238,74 @@ static void test_sigterm_drains_every_thread(void **state)
         fail_msg("presenced exited with %d within 5 s of SIGTERM (want 0)", rc);
 }
 
+/*
+ * Upgrades still in flight when SIGTERM comes: some are read before the
+ * drain, some are handed to a thread whose inbox has closed (the socket is
+ * closed there), some are refused by the sender (101 and 1001), some are
+ * aborted in their HTTP phase. Whatever each met, it is closed, nothing
+ * leaks (the server runs under LeakSanitizer) and the exit is 0.
+ */
+#define IN_FLIGHT 64
+
+/* A close frame with code 1001 in what a 101 was followed by. */
+static int has_going_away(const char *b, size_t n)
+{
+    for (size_t i = 0; i + 3 < n; i++)
+        if ((unsigned char)b[i] == 0x88 && (unsigned char)b[i + 2] == 0x03 &&
+            (unsigned char)b[i + 3] == 0xe9)
+            return 1;
+    return 0;
+}
+
+static void test_sigterm_with_upgrades_in_flight(void **state)
+{
+    static const char *const args[] = {"--threads", "4", "--linger", "0", NULL};
+    assert_int_equal(pdt_server_start(&own, args), 0);
+    pdt_ws_t *member = pdt_join(own.port, "t-flight-member", "alice");
+    int fds[IN_FLIGHT], upgraded = 0, other = 0;
+    const char *req[IN_FLIGHT];
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        const char *ws = pdt_fmt("t-flight-%d", i);
+        req[i] = pdt_fmt(
+            "GET /parties/presence/%s?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n",
+            ws, pdt_token(pdt_fmt("u%d", i), "U", ws, 600));
+        fds[i] = pdt_tcp_connect(own.port);
+    }
+    /* Half the requests before the signal, half after: those meet the drain at any point. */
+    for (int i = 0; i < IN_FLIGHT; i += 2)
+        assert_int_equal(pdt_write_all(fds[i], req[i], strlen(req[i])), 0);
+    pdt_server_signal(&own, SIGTERM);
+    for (int i = 1; i < IN_FLIGHT; i += 2)
+        (void)send(fds[i], req[i], strlen(req[i]), MSG_NOSIGNAL); /* may meet a closed socket */
+    pdt_expect_going_away(member);
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        pd_buf_t r = {0};
+        char chunk[4096];
+        ssize_t n;
+        struct pollfd p = {fds[i], POLLIN, 0};
+        while (poll(&p, 1, PDT_WAIT_MS) == 1 && (n = read(fds[i], chunk, sizeof(chunk))) > 0)
+            pd_buf_append(&r, chunk, (size_t)n);
+        assert_true(poll(&p, 1, 0) == 1); /* closed, not timed out */
+        if (r.len && strncmp(r.base, "HTTP/1.1 101", 12) == 0) {
+            if (!has_going_away(r.base, r.len))
+                fail_msg("upgrade %d: a 101 without a 1001 close", i);
+            upgraded++;
+        } else {
+            other++; /* closed in its HTTP phase, or answered 503 */
+        }
+        pd_buf_free(&r);
+        close(fds[i]);
+    }
+    print_message("in flight at SIGTERM: %d upgraded and closed with 1001, %d closed before\n",
+                  upgraded, other);
+    int rc = pdt_server_wait(&own, 5000);
+    pdt_server_discard(&own, rc != 0);
+    if (rc != 0)
+        fail_msg("presenced exited with %d within 5 s of SIGTERM (want 0)", rc);
+}
+
 /* ---- the default (0, which the harness overrides with 1): one thread per CPU ---- */
 
 static void test_default_is_one_thread_per_cpu(void **state)
@@ -321,6 +391,7 @@ int main(void)
         PDT_TEST(test_churn_keeps_room_rules),
         PDT_TEST(test_kick_reaches_the_rooms_thread),
         cmocka_unit_test_teardown(test_sigterm_drains_every_thread, teardown_own),
+        cmocka_unit_test_teardown(test_sigterm_with_upgrades_in_flight, teardown_own),
         cmocka_unit_test_teardown(test_default_is_one_thread_per_cpu, teardown_own),
         cmocka_unit_test_teardown(test_dev_tokens_good_on_every_thread, teardown_dev),
     };
