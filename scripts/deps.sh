@@ -10,7 +10,7 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(gcc make cmake pkg-config libc6-dev libuv1-dev libwslay-dev libhttp-parser-dev
       libcjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev ca-certificates liburing-dev
-      libsystemd-dev help2man build-essential dpkg-dev debhelper)
+      libhiredis-dev libsystemd-dev help2man build-essential dpkg-dev debhelper)
 if [ "$mode" = test ]; then
     pkgs+=(libcmocka-dev clang clang-format libclang-rt-dev nginx-light openssl chromium fonts-dejavu-core
            lintian systemd redis-server)

@@ -10,6 +10,8 @@
 
 #define KEY_MAX 64
 #define FRESH_KEY_LEN 16
+#define NODE_KEY_MAX 95
+#define RKEY_MAX 255
 
 /* A location holding its own copy of the bytes, in a single allocation. */
 typedef struct {
@@ -45,8 +47,11 @@ struct pd_member {
     double tat;            /* rate limiter state, see bucket_take() */
     owned_loc_t loc;
     owned_loc_t pending;
-    int updated;   /* has applied at least one update */
-    int took_over; /* the next applied update is compared with loc */
+    int updated;    /* has applied at least one update */
+    int took_over;  /* the next applied update is compared with loc */
+    uint64_t stamp; /* of its last applied update, 0 before one; see rooms.h */
+    char *rkey;     /* a remote member's "node|key" (the key in room->remotes), else NULL */
+    size_t rkey_len;
     size_t key_len;
     char key[KEY_MAX + 1]; /* the key in room->members */
 };
@@ -54,7 +59,8 @@ struct pd_member {
 struct pd_room {
     pd_rooms_t *rooms;
     pd_map_t users;          /* user id -> user_t */
-    pd_map_t members;        /* member key -> pd_member_t, lingering included */
+    pd_map_t members;        /* member key -> pd_member_t, local ones, lingering included */
+    pd_map_t remotes;        /* "node|key" -> pd_member_t, other nodes' */
     pd_list_t users_by_join; /* the order of snapshots and the HTTP API */
     pd_list_t conns;         /* live members, in join order */
     size_t live;
@@ -72,6 +78,8 @@ struct pd_rooms {
     pd_list_t announcing; /* users whose announcement waits for their bucket, by due time */
     pd_buf_t scratch;     /* every message is encoded here, then framed once */
     uint64_t rng;
+    size_t node_key_len;
+    char node_key[NODE_KEY_MAX + 1]; /* this node's, for ranking equal stamps */
 };
 
 static const pd_proto_location_t unknown_loc = {{"", 0}, {NULL, 0}, {NULL, 0}};
@@ -384,6 +392,7 @@ static pd_room_t *room_new(pd_rooms_t *r, pd_slice_t id)
     room->rooms = r;
     pd_map_init(&room->users, next_random(r));
     pd_map_init(&room->members, next_random(r));
+    pd_map_init(&room->remotes, next_random(r));
     pd_list_init(&room->users_by_join);
     pd_list_init(&room->conns);
     room->live = 0;
@@ -399,15 +408,29 @@ static void room_free(pd_room_t *room)
 {
     pd_map_free(&room->users);
     pd_map_free(&room->members);
+    pd_map_free(&room->remotes);
     free(room);
 }
 
+static void room_destroy(pd_room_t *room);
+
+/*
+ * A room is kept while it has a local member: without one, no connection
+ * here hears its remote members, so they are forgotten at once.
+ */
 static void room_release_if_empty(pd_room_t *room)
 {
     if (room->members.count)
         return;
     pd_map_del(&room->rooms->rooms, pd_room_id(room));
-    room_free(room);
+    room_destroy(room);
+}
+
+/* After a remote member left: the room goes only when nothing is left in it. */
+static void room_release_if_unused(pd_room_t *room)
+{
+    if (!room->remotes.count)
+        room_release_if_empty(room);
 }
 
 /* ---- users ---- */
@@ -460,6 +483,52 @@ static void user_add_member(user_t *u, pd_member_t *m)
     while (at->next != &u->members && member_of_user_node(at->next)->updated)
         at = at->next;
     pd_list_insert_after(at, &m->user_node);
+}
+
+/* The member's key across nodes, "node|key", into buf (at least RKEY_MAX + 1 bytes). */
+static pd_slice_t full_key(const pd_member_t *m, char *buf)
+{
+    if (m->rkey)
+        return pd_slice(m->rkey, m->rkey_len);
+    const pd_rooms_t *r = m->user->room->rooms;
+    memcpy(buf, r->node_key, r->node_key_len);
+    buf[r->node_key_len] = '|';
+    memcpy(buf + r->node_key_len + 1, m->key, m->key_len);
+    return pd_slice(buf, r->node_key_len + 1 + m->key_len);
+}
+
+/* 1 when a (updated) ranks before b: a higher stamp, then a higher full key. */
+static int ranks_before(const pd_member_t *a, const pd_member_t *b)
+{
+    if (!b->updated || a->stamp != b->stamp)
+        return !b->updated || a->stamp > b->stamp;
+    char ba[RKEY_MAX + 1], bb[RKEY_MAX + 1];
+    pd_slice_t ka = full_key(a, ba), kb = full_key(b, bb);
+    size_t n = ka.len < kb.len ? ka.len : kb.len;
+    int c = memcmp(ka.base, kb.base, n);
+    return c > 0 || (c == 0 && ka.len > kb.len);
+}
+
+/* Puts m (not on the list) in its place on its user's list, by the order of rooms.h. */
+static void user_place_member(user_t *u, pd_member_t *m)
+{
+    if (!m->updated) {
+        user_add_member(u, m);
+        return;
+    }
+    pd_list_t *at = &u->members;
+    while (at->next != &u->members && !ranks_before(m, member_of_user_node(at->next)))
+        at = at->next;
+    pd_list_insert_after(at, &m->user_node);
+}
+
+/* The stamp of a local update now: above every stamp the user has here. */
+static uint64_t next_stamp(const user_t *u)
+{
+    const pd_rooms_t *r = u->room->rooms;
+    uint64_t wall = r->ops.wall_ms ? r->ops.wall_ms(r->ctx) : 0;
+    uint64_t top = pd_list_empty(&u->members) ? 0 : user_front(u)->stamp;
+    return wall > top ? wall : top + 1;
 }
 
 /* ---- members ---- */
@@ -533,14 +602,45 @@ static void member_unlink(pd_member_t *m)
     member_detach(m);
     pd_list_remove(&m->linger.node);
     pd_list_remove(&m->pending_at.node);
-    pd_map_del(&m->user->room->members, key_slice(m));
+    if (m->rkey)
+        pd_map_del(&m->user->room->remotes, pd_slice(m->rkey, m->rkey_len));
+    else
+        pd_map_del(&m->user->room->members, key_slice(m));
 }
 
 static void member_free(pd_member_t *m)
 {
     loc_free(&m->loc);
     loc_free(&m->pending);
+    free(m->rkey);
     free(m);
+}
+
+/* ---- telling other nodes ---- */
+
+static pd_member_state_t member_state(const pd_member_t *m)
+{
+    const user_t *u = m->user;
+    return (pd_member_state_t){user_id_slice(u), pd_slice_cstr(u->id.user_name),
+                               pd_slice_cstr(u->id.user_image), m->loc.loc, m->stamp};
+}
+
+static void report_state(const pd_member_t *m)
+{
+    pd_rooms_t *r = rooms_of(m);
+    if (!r->ops.local_changed || m->rkey)
+        return;
+    pd_member_state_t st = member_state(m);
+    pd_room_t *room = m->user->room;
+    r->ops.local_changed(r->ctx, pd_room_id(room), key_slice(m), &st, room->members.count);
+}
+
+/* m, a local member, has just been unlinked from its room. */
+static void report_gone(const pd_member_t *m, pd_room_t *room)
+{
+    pd_rooms_t *r = room->rooms;
+    if (r->ops.local_changed && !m->rkey)
+        r->ops.local_changed(r->ctx, pd_room_id(room), key_slice(m), NULL, room->members.count);
 }
 
 static void member_leave_now(pd_member_t *m)
@@ -549,8 +649,10 @@ static void member_leave_now(pd_member_t *m)
     pd_room_t *room = u->room;
     /* A member that never updated leaves the user's location as it was (""). */
     int was_presence = is_presence(m) && m->updated;
+    int remote = m->rkey != NULL;
     member_unlink(m);
     pd_list_remove(&m->user_node);
+    report_gone(m, room);
     member_free(m);
     if (pd_list_empty(&u->members)) {
         user_unlink(u);
@@ -559,7 +661,10 @@ static void member_leave_now(pd_member_t *m)
     } else if (was_presence) {
         announce_presence(u, NULL);
     }
-    room_release_if_empty(room);
+    if (remote)
+        room_release_if_unused(room);
+    else
+        room_release_if_empty(room);
 }
 
 static void member_start_linger(pd_member_t *m, uint64_t deadline)
@@ -586,8 +691,10 @@ static int apply_update(pd_member_t *m, owned_loc_t *next, uint64_t now)
     m->loc = *next;
     *next = (owned_loc_t){NULL, unknown_loc};
     m->updated = 1;
+    m->stamp = next_stamp(m->user);
     pd_list_remove(&m->user_node);
     pd_list_push_front(&m->user->members, &m->user_node);
+    report_state(m);
     return quiet ? 0 : announce_update(m->user, now);
 }
 
@@ -620,7 +727,7 @@ static pd_member_t *newest_lingering(const user_t *u)
     pd_list_foreach(it, &u->members)
     {
         pd_member_t *m = member_of_user_node(it);
-        if (!m->conn && (!best || m->linger.at > best->linger.at))
+        if (!m->conn && !m->rkey && (!best || m->linger.at > best->linger.at))
             best = m;
     }
     return best;
@@ -650,9 +757,10 @@ static pd_join_status_t check_limits(const pd_rooms_t *r, const pd_room_t *room,
  * A lingering member taken over under another key is re-keyed, so that its
  * old connection coming back later cannot replace the new one.
  */
-static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn)
+static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn, char *old, size_t *old_len)
 {
     m->took_over = 1;
+    *old_len = 0;
     if (m->conn) {
         m->conn = conn;
         return;
@@ -660,9 +768,21 @@ static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn)
     pd_list_remove(&m->linger.node);
     member_attach(m, conn);
     if (!pd_slice_eq(key, key_slice(m))) {
+        *old_len = m->key_len;
+        memcpy(old, m->key, m->key_len);
         pd_map_del(&m->user->room->members, key_slice(m));
         member_set_key(m, m->user->room, key);
     }
+}
+
+/* Other nodes hear of a re-keyed member's new key before its old one goes: the user never leaves. */
+static void report_rekeyed(pd_member_t *m, const char *old, size_t old_len)
+{
+    pd_room_t *room = m->user->room;
+    pd_rooms_t *r = room->rooms;
+    if (old_len && r->ops.local_changed)
+        r->ops.local_changed(r->ctx, pd_room_id(room), pd_slice(old, old_len), NULL,
+                             room->members.count);
 }
 
 pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identity_t *id,
@@ -682,9 +802,13 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
     else
         user_take_profile(u, id);
     void *replaced = target ? target->conn : NULL;
+    char old_key[KEY_MAX + 1];
+    size_t old_len = 0;
     if (target)
-        member_take_over(target, conn_key, conn);
+        member_take_over(target, conn_key, conn, old_key, &old_len);
     *out = target ? target : member_new(u, conn_key, conn);
+    report_state(*out);
+    report_rekeyed(*out, old_key, old_len);
     send_snapshot(*out);
     if (replaced)
         rooms->ops.detached(rooms->ctx, replaced, PD_DETACH_REPLACED);
@@ -721,6 +845,41 @@ static void revoke(user_t *u, const char *reason)
     pd_shared_unref(msg);
 }
 
+static int user_has_remote(const user_t *u)
+{
+    pd_list_foreach(it, &u->members) if (member_of_user_node(it)->rkey) return 1;
+    return 0;
+}
+
+/*
+ * A kick here of a user also present on other nodes removes its local
+ * members; the user stays, present through the others (a kick reaching
+ * every node is for a later change).
+ */
+static int kick_locals(user_t *u, int kicked)
+{
+    pd_room_t *room = u->room;
+    pd_rooms_t *r = room->rooms;
+    int fallback = !user_front(u)->rkey && user_front(u)->updated;
+    pd_list_foreach_safe(it, tmp, &u->members)
+    {
+        pd_member_t *m = member_of_user_node(it);
+        if (m->rkey)
+            continue;
+        void *conn = m->conn;
+        member_unlink(m);
+        pd_list_remove(&m->user_node);
+        report_gone(m, room);
+        if (conn)
+            r->ops.detached(r->ctx, conn, PD_DETACH_KICKED);
+        member_free(m);
+    }
+    if (fallback)
+        announce_presence(u, NULL);
+    room_release_if_empty(room);
+    return kicked;
+}
+
 int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, const char *reason)
 {
     pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
@@ -729,7 +888,14 @@ int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, con
         return PD_ERR_NOT_FOUND;
     int kicked = (int)u->live;
     revoke(u, reason);
-    pd_list_foreach(it, &u->members) member_unlink(member_of_user_node(it));
+    if (user_has_remote(u))
+        return kick_locals(u, kicked);
+    pd_list_foreach(it, &u->members)
+    {
+        pd_member_t *m = member_of_user_node(it);
+        member_unlink(m);
+        report_gone(m, room);
+    }
     user_unlink(u);
     announce_left(u);
     pd_list_foreach_safe(it, tmp, &u->members)
@@ -843,6 +1009,7 @@ void pd_rooms_free(pd_rooms_t *rooms)
 void pd_member_set_identity(pd_member_t *m, pd_identity_t *id)
 {
     user_take_profile(m->user, id);
+    report_state(m);
 }
 
 void pd_member_resync(pd_member_t *m)
@@ -908,4 +1075,155 @@ void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out)
         pd_proto_enc_entry(out, &e);
     }
     pd_buf_append_char(out, ']');
+}
+
+size_t pd_room_local_count(const pd_room_t *room)
+{
+    return room->members.count;
+}
+
+void pd_rooms_set_node_key(pd_rooms_t *rooms, pd_slice_t node_key)
+{
+    size_t n = node_key.len < NODE_KEY_MAX ? node_key.len : NODE_KEY_MAX;
+    if (n)
+        memcpy(rooms->node_key, node_key.base, n);
+    rooms->node_key[n] = '\0';
+    rooms->node_key_len = n;
+}
+
+/* ---- remote members ---- */
+
+static char *dup_or_null(pd_slice_t s)
+{
+    return s.base ? pd_strndup(s.base, s.len) : NULL;
+}
+
+static pd_identity_t identity_of(const pd_member_state_t *st)
+{
+    pd_identity_t id = {0};
+    id.user_id = pd_strndup(st->user_id.base, st->user_id.len);
+    id.user_name = pd_strndup(st->user_name.base, st->user_name.len);
+    id.user_image = dup_or_null(st->user_image);
+    return id;
+}
+
+/* Takes the state's name and image when they differ from the user's. */
+static void user_take_state_profile(user_t *u, const pd_member_state_t *st)
+{
+    if (pd_slice_eq(pd_slice_cstr(u->id.user_name), st->user_name) &&
+        field_eq(pd_slice_cstr(u->id.user_image), st->user_image))
+        return;
+    pd_identity_t id = identity_of(st);
+    user_take_profile(u, &id);
+}
+
+static pd_member_t *remote_new(user_t *u, pd_slice_t rkey)
+{
+    pd_member_t *m = pd_calloc(1, sizeof(*m));
+    m->user = u;
+    m->loc.loc = unknown_loc;
+    m->pending.loc = unknown_loc;
+    pd_list_init(&m->conn_node);
+    pd_list_init(&m->linger.node);
+    pd_list_init(&m->pending_at.node);
+    pd_list_init(&m->user_node);
+    m->rkey = pd_strndup(rkey.base, rkey.len);
+    m->rkey_len = rkey.len;
+    pd_map_put(&u->room->remotes, pd_slice(m->rkey, m->rkey_len), m);
+    return m;
+}
+
+/* Takes st's location and stamp and puts m in its place; 1 when that is news. */
+static int remote_take(pd_member_t *m, const pd_member_state_t *st)
+{
+    if (st->stamp <= m->stamp)
+        return 0;
+    owned_loc_t next = loc_copy(&st->loc);
+    loc_free(&m->loc);
+    m->loc = next;
+    m->stamp = st->stamp;
+    m->updated = 1;
+    pd_list_remove(&m->user_node);
+    user_place_member(m->user, m);
+    return 1;
+}
+
+static int remote_join(pd_room_t *room, pd_slice_t rkey, const pd_member_state_t *st, uint64_t now)
+{
+    user_t *u = pd_map_get(&room->users, st->user_id);
+    int first = !u;
+    if (first) {
+        pd_identity_t id = identity_of(st);
+        u = user_new(room, &id);
+    } else {
+        user_take_state_profile(u, st);
+    }
+    pd_member_t *m = remote_new(u, rkey);
+    user_add_member(u, m);
+    int news = remote_take(m, st);
+    if (first)
+        announce_joined(u, NULL);
+    if (news && is_presence(m))
+        announce_update(u, now);
+    return 0;
+}
+
+int pd_rooms_remote_set(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey,
+                        const pd_member_state_t *st, uint64_t now_ms)
+{
+    if (!rkey.len || rkey.len > RKEY_MAX || !st->user_id.len || !st->user_name.base)
+        return PD_ERR_INVALID;
+    pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
+    if (!room)
+        room = room_new(rooms, room_id);
+    pd_member_t *m = pd_map_get(&room->remotes, rkey);
+    if (!m)
+        return remote_join(room, rkey, st, now_ms);
+    if (!pd_slice_eq(user_id_slice(m->user), st->user_id))
+        return PD_ERR_INVALID;
+    user_take_state_profile(m->user, st);
+    if (remote_take(m, st) && is_presence(m))
+        announce_update(m->user, now_ms);
+    return 0;
+}
+
+int pd_rooms_remote_del(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey, uint64_t now_ms)
+{
+    pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
+    pd_member_t *m = room ? pd_map_get(&room->remotes, rkey) : NULL;
+    if (!m)
+        return PD_ERR_NOT_FOUND;
+    member_leave_now(m);
+    return 0;
+}
+
+size_t pd_rooms_remote_drop(pd_rooms_t *rooms, pd_slice_t prefix, uint64_t now_ms)
+{
+    /* Gathered first: leaving changes the maps being walked. */
+    pd_member_t **gone = NULL;
+    size_t n = 0, cap = 0, iter = 0;
+    void *room;
+    while (pd_map_next(&rooms->rooms, &iter, NULL, &room)) {
+        size_t it = 0;
+        void *m;
+        while (pd_map_next(&((pd_room_t *)room)->remotes, &it, NULL, &m)) {
+            const pd_member_t *pm = m;
+            if (pm->rkey_len < prefix.len || memcmp(pm->rkey, prefix.base, prefix.len) != 0)
+                continue;
+            if (n == cap)
+                gone = pd_realloc(gone, (cap = cap ? cap * 2 : 16) * sizeof(*gone));
+            gone[n++] = m;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        member_leave_now(gone[i]);
+    free(gone);
+    return n;
+}
+
+void pd_rooms_remote_forget(pd_rooms_t *rooms, pd_slice_t room_id)
+{
+    pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
+    if (room)
+        room_release_if_empty(room);
 }

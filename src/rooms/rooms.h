@@ -9,6 +9,24 @@
  * ways (room -> users by id -> members; member -> user -> room), so joining,
  * updating and leaving cost what they touch, not the size of the server.
  *
+ * Remote members (a cluster, src/cluster): a member may belong to another
+ * node, with no connection here. It counts as a local one does for
+ * user_joined and user_left, the snapshot and its user's presence, and is
+ * created, changed and removed only through pd_rooms_remote_*(). Limits
+ * (connections per room, per user) count this node's connections alone.
+ * Local members' changes are reported through ops->local_changed so that
+ * other nodes hear of them. A room is kept only while it has a local member
+ * (or while pd_rooms_remote_set() fills it before a first local join): when
+ * its last local member goes, its remote members are forgotten silently.
+ *
+ * Order across nodes: each member carries a stamp, the time of its last
+ * applied update (0: never updated). A local update is stamped
+ * max(wall clock ms, the user's highest stamp + 1), so it ranks above every
+ * update this node knew of; a user's members rank by stamp, highest first,
+ * then by full key ("node|key", higher first), then never-updated members,
+ * newest join first. Every node that has heard the same updates therefore
+ * agrees on each user's presence.
+ *
  * Threading: a pd_rooms_t and everything in it belong to one event loop.
  */
 #ifndef PD_PRESENCE_ROOMS_H
@@ -38,6 +56,15 @@ typedef enum {
  * a broadcast: they must not call back into it (a connection to close is
  * marked and closed after the loop iteration).
  */
+/* A member's state as other nodes need it. Slices point into the room's memory. */
+typedef struct {
+    pd_slice_t user_id;
+    pd_slice_t user_name;
+    pd_slice_t user_image; /* base NULL: none */
+    pd_proto_location_t loc;
+    uint64_t stamp; /* 0: never updated */
+} pd_member_state_t;
+
 typedef struct {
     /*
      * Frames a JSON text once; returns shared bytes holding one reference,
@@ -53,6 +80,16 @@ typedef struct {
      * (e.g. permission_revoked) has been delivered.
      */
     void (*detached)(void *ctx, void *conn, pd_detach_reason_t why);
+    /*
+     * Optional (NULL on a single node). A local member of room_id, keyed
+     * key, now has state st (it joined, applied an update or took a new
+     * identity), or left (st NULL). locals is the room's local members
+     * after the change; 0 means this node no longer keeps the room.
+     */
+    void (*local_changed)(void *ctx, pd_slice_t room_id, pd_slice_t key,
+                          const pd_member_state_t *st, size_t locals);
+    /* Optional: wall-clock ms since the epoch, for stamps (NULL: stamps count updates alone). */
+    uint64_t (*wall_ms)(void *ctx);
 } pd_rooms_ops_t;
 
 /*
@@ -179,6 +216,41 @@ uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms);
  * the room or the user is not there.
  */
 int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, const char *reason);
+
+/*
+ * This node's key ("nodeid/shard", up to 95 bytes; copied), used to rank a
+ * local member against a remote one with the same stamp. Empty by default.
+ */
+void pd_rooms_set_node_key(pd_rooms_t *rooms, pd_slice_t node_key);
+
+/*
+ * Another node's member rkey ("node|key", 1-255 bytes) of room_id now has
+ * state st: it is created (the room too, when missing) or changed, with the
+ * messages a local member would cause: user_joined for the user's first
+ * member, presence_changed to every local connection when it becomes or
+ * stays the user's presence with a newer stamp (under the user's rate limit
+ * as for a local member). A stamp older than the member's is ignored but
+ * for the name and image. Returns 0, or PD_ERR_INVALID when rkey names a
+ * member of another user.
+ */
+int pd_rooms_remote_set(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey,
+                        const pd_member_state_t *st, uint64_t now_ms);
+
+/*
+ * Another node's member has left: the leave messages when it was its
+ * user's last member anywhere, or a fallback presence_changed. Returns 0,
+ * or PD_ERR_NOT_FOUND.
+ */
+int pd_rooms_remote_del(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey, uint64_t now_ms);
+
+/* Removes, as pd_rooms_remote_del() does, every remote member whose key starts with prefix. */
+size_t pd_rooms_remote_drop(pd_rooms_t *rooms, pd_slice_t prefix, uint64_t now_ms);
+
+/* Forgets room_id silently when it has no local member (a first join that never came). */
+void pd_rooms_remote_forget(pd_rooms_t *rooms, pd_slice_t room_id);
+
+/* Local members of room (lingering included). */
+size_t pd_room_local_count(const pd_room_t *room);
 
 /* Introspection, for the HTTP API and metrics. */
 size_t pd_rooms_count(const pd_rooms_t *rooms);

@@ -15,6 +15,7 @@
 #include "../auth/jwt.h"
 #include "../base/buf.h"
 #include "../base/mem.h"
+#include "../cluster/cluster.h"
 #include "../proto/proto.h"
 #include "../rooms/rooms.h"
 #include "conn.h"
@@ -31,7 +32,9 @@ typedef struct pd_admission {
     size_t key_len;
     pd_buf_t pending; /* messages as [uint32 length][bytes] */
     unsigned n_pending;
-    pd_buf_t last_update; /* the newest presence_update that did not fit */
+    pd_buf_t last_update;    /* the newest presence_update that did not fit */
+    pd_identity_t id;        /* admitted, waiting for the cluster's state of the room */
+    pd_cluster_wait_t *wait; /* that wait (--redis), or NULL */
 } pd_admission_t;
 
 static void admission_free(pd_conn_t *c)
@@ -42,6 +45,9 @@ static void admission_free(pd_conn_t *c)
     c->admission = NULL;
     if (a->req)
         pd_verifier_cancel(a->req);
+    if (a->wait)
+        pd_cluster_await_cancel(a->wait);
+    pd_identity_free(&a->id);
     pd_buf_free(&a->pending);
     pd_buf_free(&a->last_update);
     free(a);
@@ -162,13 +168,61 @@ static void replay(pd_conn_t *c, pd_buf_t *pending, pd_buf_t *last_update)
         pd_conn_handle_text(c, last_update->base, last_update->len);
 }
 
+/* The cluster has the room's state: the admitted connection joins, then its messages apply. */
+static void on_room_ready(void *ud)
+{
+    pd_conn_t *c = ud;
+    pd_admission_t *a = c->admission;
+    a->wait = NULL;
+    c->admission = NULL;
+    if (join(c, pd_slice(a->room, a->room_len), &a->id,
+             a->key_len ? pd_slice(a->key, a->key_len) : PD_SLICE_NULL) == 0)
+        replay(c, &a->pending, &a->last_update);
+    c->admission = a;
+    admission_free(c);
+}
+
+static pd_admission_t *admission_new(pd_conn_t *c, pd_slice_t room, pd_slice_t key)
+{
+    pd_admission_t *a = pd_calloc(1, sizeof(*a));
+    memcpy(a->room, room.base, room.len);
+    a->room_len = room.len;
+    if (key.len)
+        memcpy(a->key, key.base, key.len);
+    a->key_len = key.len;
+    c->admission = a;
+    return a;
+}
+
+/*
+ * With --redis, the first local member of a room waits for the cluster's
+ * state of it, so that its snapshot lists every node's members: 1 when c
+ * waits (the identity is moved into its admission), 0 to join now.
+ */
+static int wait_for_room(pd_conn_t *c, pd_slice_t room, pd_identity_t *id, pd_slice_t key)
+{
+    pd_cluster_t *cl = c->srv->cluster;
+    pd_cluster_wait_t *w = cl ? pd_cluster_await(cl, room, on_room_ready, c) : NULL;
+    if (!w)
+        return 0;
+    pd_admission_t *a = c->admission ? c->admission : admission_new(c, room, key);
+    a->id = *id;
+    *id = (pd_identity_t){0};
+    a->wait = w;
+    return 1;
+}
+
 static void on_admission_checked(void *ud, pd_auth_status_t st, pd_identity_t *id)
 {
     pd_conn_t *c = ud;
     pd_admission_t *a = c->admission;
     a->req = NULL;
-    c->admission = NULL;
     st = check_expiry(st, id);
+    if (st == PD_AUTH_OK &&
+        wait_for_room(c, pd_slice(a->room, a->room_len), id,
+                      a->key_len ? pd_slice(a->key, a->key_len) : PD_SLICE_NULL))
+        return;
+    c->admission = NULL;
     if (st != PD_AUTH_OK) {
         reject(c, st, pd_slice(a->room, a->room_len));
     } else if (join(c, pd_slice(a->room, a->room_len), id,
@@ -204,13 +258,7 @@ static size_t find_conn_key(const pd_http_request_t *req, char *buf, size_t cap)
 
 static void start_remote(pd_conn_t *c, pd_slice_t token, pd_slice_t room, pd_slice_t key)
 {
-    pd_admission_t *a = pd_calloc(1, sizeof(*a));
-    memcpy(a->room, room.base, room.len);
-    a->room_len = room.len;
-    if (key.len)
-        memcpy(a->key, key.base, key.len);
-    a->key_len = key.len;
-    c->admission = a;
+    pd_admission_t *a = admission_new(c, room, key);
     a->req = pd_verifier_start(c->srv->verifier, token, room, on_admission_checked, c);
 }
 
@@ -237,7 +285,7 @@ void pd_admit_start(pd_conn_t *c, const pd_http_request_t *req, pd_slice_t works
         pd_auth_status_t st = verify_local(c, token, room, &id);
         if (st != PD_AUTH_OK)
             reject(c, st, room);
-        else
+        else if (!wait_for_room(c, room, &id, key))
             join(c, room, &id, key);
         pd_identity_free(&id);
     }

@@ -8,6 +8,7 @@
 #include "../base/buf.h"
 #include "../base/err.h"
 #include "../base/mem.h"
+#include "../cluster/cluster.h"
 #include "../rooms/rooms.h"
 #include "log.h"
 #include "uring.h"
@@ -144,6 +145,13 @@ static const opt_t options[] = {
      "SECONDS", "reuse a successful verification this long (default 30; 0 disables)"},
     {"verify-cache-max", "PRESENCED_VERIFY_CACHE_MAX", OPT_UINT, OFF(verify_cache_max), "N",
      "verifications kept in the cache (default 10000)"},
+    {"redis", "PRESENCED_REDIS_URL", OPT_STR, OFF(redis_url), "URL",
+     "share presence with other nodes through Redis at redis://[:PASSWORD@]HOST:PORT[/DB] "
+     "(default: none, a single node)"},
+    {"node-id", "PRESENCED_NODE_ID", OPT_STR, OFF(node_id), "ID",
+     "this node's name in the cluster, 1-64 of [A-Za-z0-9_.-] (default: random at start, logged)"},
+    {"node-timeout", "PRESENCED_NODE_TIMEOUT", OPT_SECONDS, OFF(node_timeout_ms), "SECONDS",
+     "a node not heard from this long is dead and its members leave everywhere (default 5)"},
     {"api-secret-file", "PRESENCED_API_SECRET_FILE", OPT_FILE, OFF(api_secret), "FILE",
      "enable the HTTP API (/api/rooms) for this Bearer secret; env PRESENCED_API_SECRET inline"},
     {NULL, "PRESENCED_API_SECRET", OPT_SECRET, OFF(api_secret), NULL, NULL},
@@ -192,6 +200,7 @@ void pd_config_defaults(pd_config_t *cfg)
     cfg->verify_max_inflight = 64;
     cfg->verify_cache_ttl_ms = 30000;
     cfg->verify_cache_max = 10000;
+    cfg->node_timeout_ms = 5000;
 }
 
 static void free_list(char ***list, size_t *n)
@@ -230,6 +239,10 @@ void pd_config_free(pd_config_t *cfg)
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
     free(cfg->verify_url);
+    if (cfg->redis_url)
+        memset(cfg->redis_url, 0, strlen(cfg->redis_url)); /* it may hold a password */
+    free(cfg->redis_url);
+    free(cfg->node_id);
     free_list(&cfg->allowed_origins, &cfg->n_allowed_origins);
     free_list(&cfg->verify_headers, &cfg->n_verify_headers);
     memset(cfg, 0, sizeof(*cfg));
@@ -552,6 +565,24 @@ static int is_loopback(const char *host)
            strcmp(host, "::1") == 0;
 }
 
+static int redis_url_valid(const char *url)
+{
+    char host[256], user[128], password[256];
+    int port;
+    unsigned db;
+    int rc = pd_cluster_parse_url(url, host, sizeof(host), &port, user, sizeof(user), password,
+                                  sizeof(password), &db);
+    memset(password, 0, sizeof(password));
+    return rc == 0;
+}
+
+static int node_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 1 && n <= 64 &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
 int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
 {
     if (cfg->dev && !is_loopback(cfg->listen_host))
@@ -598,6 +629,14 @@ int pd_config_validate(const pd_config_t *cfg, char *err, size_t errlen)
     if (cfg->msg_rate <= 0 || cfg->msg_burst < 1)
         return fail(err, errlen, "--msg-rate must be above zero and --msg-burst at least 1%s%s", "",
                     "");
+    if (cfg->redis_url && !redis_url_valid(cfg->redis_url))
+        return fail(err, errlen,
+                    "--redis must be a redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] URL%s%s", "", "");
+    if (cfg->node_id && !node_id_valid(cfg->node_id))
+        return fail(err, errlen, "--node-id must be 1-64 of [A-Za-z0-9_.-], not \"%s\"%s",
+                    cfg->node_id, "");
+    if (cfg->node_timeout_ms < 1000 || cfg->node_timeout_ms > 3600000)
+        return fail(err, errlen, "--node-timeout must be between 1 and 3600 seconds%s%s", "", "");
     if (cfg->user_rate < 0 || cfg->user_burst < 1)
         return fail(err, errlen, "a limit is too small (user-rate >= 0, user-burst >= 1)%s%s", "",
                     "");

@@ -75,6 +75,10 @@ typedef struct {
     char *api_secret; /* enables /api/ with this Bearer secret */
     size_t api_secret_len;
 
+    char *redis_url;          /* --redis: the cluster's Redis, or NULL: a single node */
+    char *node_id;            /* this node's name (NULL: random at start) */
+    uint64_t node_timeout_ms; /* a node silent this long is dead (5 s) */
+
     int log_level; /* PD_LOG_* */
 } pd_config_t;
 

@@ -487,7 +487,8 @@ static void rooms_detached(void *srv, void *conn, pd_detach_reason_t why)
     }
 }
 
-const pd_rooms_ops_t pd_conn_rooms_ops = {frame_json, rooms_deliver, rooms_detached};
+const pd_rooms_ops_t pd_conn_rooms_ops = {
+    .frame = frame_json, .deliver = rooms_deliver, .detached = rooms_detached};
 
 /* ---- closing --------------------------------------------------------- */
 

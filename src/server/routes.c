@@ -79,6 +79,53 @@ static void fill_metrics(pd_server_t *srv, pd_shard_report_t *rep)
     rep->uring_on = srv->uring && !pd_uring_broken(srv->uring);
     if (srv->uring)
         rep->uring = pd_uring_stats(srv->uring);
+    rep->has_cluster = srv->cluster != NULL;
+    if (srv->cluster)
+        pd_cluster_stats(srv->cluster, &rep->cluster);
+}
+
+/*
+ * The cluster's figures: connected only when every thread is; nodes as the
+ * first thread sees them (each thread of a node is one); counters summed.
+ */
+static void render_cluster(const pd_shard_report_t *reps, unsigned n, pd_buf_t *out)
+{
+    pd_cluster_stats_t sum = {0};
+    int connected = 1;
+    for (unsigned i = 0; i < n; i++) {
+        connected &= reps[i].cluster.connected;
+        sum.published += reps[i].cluster.published;
+        sum.received += reps[i].cluster.received;
+        sum.malformed += reps[i].cluster.malformed;
+        sum.loads += reps[i].cluster.loads;
+        sum.dead += reps[i].cluster.dead;
+    }
+    pd_buf_appendf(
+        out,
+        "# HELP presenced_cluster_connected 1 while every thread is connected to Redis.\n"
+        "# TYPE presenced_cluster_connected gauge\n"
+        "presenced_cluster_connected %d\n"
+        "# HELP presenced_cluster_nodes Cluster nodes alive (a node's every thread counts).\n"
+        "# TYPE presenced_cluster_nodes gauge\n"
+        "presenced_cluster_nodes %u\n"
+        "# HELP presenced_cluster_messages_published_total Changes of local members published.\n"
+        "# TYPE presenced_cluster_messages_published_total counter\n"
+        "presenced_cluster_messages_published_total %llu\n"
+        "# HELP presenced_cluster_messages_received_total Messages received on room channels.\n"
+        "# TYPE presenced_cluster_messages_received_total counter\n"
+        "presenced_cluster_messages_received_total %llu\n"
+        "# HELP presenced_cluster_messages_malformed_total Messages from Redis refused as malformed.\n"
+        "# TYPE presenced_cluster_messages_malformed_total counter\n"
+        "presenced_cluster_messages_malformed_total %llu\n"
+        "# HELP presenced_cluster_room_loads_total Rooms whose state was read from Redis.\n"
+        "# TYPE presenced_cluster_room_loads_total counter\n"
+        "presenced_cluster_room_loads_total %llu\n"
+        "# HELP presenced_cluster_nodes_dead_total Nodes declared dead, as each thread counts.\n"
+        "# TYPE presenced_cluster_nodes_dead_total counter\n"
+        "presenced_cluster_nodes_dead_total %llu\n",
+        connected, reps[0].cluster.nodes, (unsigned long long)sum.published,
+        (unsigned long long)sum.received, (unsigned long long)sum.malformed,
+        (unsigned long long)sum.loads, (unsigned long long)sum.dead);
 }
 
 static void metrics_done(pd_conn_t *c, const pd_shard_report_t *reps, unsigned n)
@@ -102,6 +149,8 @@ static void metrics_done(pd_conn_t *c, const pd_shard_report_t *reps, unsigned n
     if (reps[0].has_verifier)
         render_verifier(&verify, &body);
     pd_uring_render_stats(uring_on, &uring, &body);
+    if (reps[0].has_cluster)
+        render_cluster(reps, n, &body);
     pd_metrics_render_threads(conns, n, &body);
     pd_conn_respond(c, 200, "text/plain; version=0.0.4", pd_buf_slice(&body), NULL);
     pd_buf_free(&body);

@@ -21,6 +21,7 @@
 
 #include "../base/err.h"
 #include "../base/mem.h"
+#include "../cluster/cluster.h"
 #include "admit.h"
 #include "api.h"
 #include "conn.h"
@@ -353,6 +354,72 @@ static int open_uring(pd_server_t *srv, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- the cluster (--redis) ------------------------------------------- */
+
+static void cluster_local_changed(void *ctx, pd_slice_t room_id, pd_slice_t key,
+                                  const pd_member_state_t *st, size_t locals)
+{
+    pd_server_t *srv = ctx;
+    pd_cluster_local_changed(srv->cluster, room_id, key, st, locals);
+}
+
+static uint64_t cluster_wall_ms(void *ctx)
+{
+    return pd_cluster_wall_ms();
+}
+
+/* Declared dead while frozen: clients reconnect (1012) and find the cluster's view. */
+static void cluster_evicted(void *ctx)
+{
+    pd_server_t *srv = ctx;
+    pd_list_foreach_safe(it, tmp, &srv->conns)
+    {
+        pd_conn_t *c = pd_container_of(it, pd_conn_t, link);
+        if (c->state == CONN_OPEN)
+            pd_conn_close_ws(c, 1012, "NODE_RESTART");
+    }
+}
+
+static void cluster_log(void *ctx, int warn, const char *msg, const char *detail)
+{
+    pd_server_t *srv = ctx;
+    pd_log(warn ? PD_LOG_WARN : PD_LOG_INFO, msg, " thread=%u%s", srv->shard, detail);
+}
+
+/* A node id when none is given: 12 random hex digits, the same for every shard. */
+static void make_node_id(pd_proc_t *proc, const pd_config_t *cfg)
+{
+    if (cfg->node_id) {
+        snprintf(proc->node_id, sizeof(proc->node_id), "%s", cfg->node_id);
+        return;
+    }
+    snprintf(proc->node_id, sizeof(proc->node_id), "%012llx",
+             (unsigned long long)(random_seed() & 0xffffffffffffULL));
+}
+
+static int make_cluster(pd_server_t *srv, const pd_rooms_config_t *rc, char *err, size_t errlen)
+{
+    const pd_config_t *cfg = srv->cfg;
+    pd_rooms_ops_t ops = pd_conn_rooms_ops;
+    ops.local_changed = cluster_local_changed;
+    ops.wall_ms = cluster_wall_ms;
+    pd_rooms_free(srv->rooms);
+    srv->rooms = pd_rooms_new(rc, &ops, srv, random_seed());
+    pd_cluster_config_t cc = {cfg->redis_url,
+                              srv->proc->node_id,
+                              srv->shard,
+                              cfg->node_timeout_ms,
+                              {cfg->max_path, cfg->max_resource_type, cfg->max_resource_id}};
+    static const pd_cluster_ops_t cops = {cluster_evicted, cluster_log};
+    srv->cluster = pd_cluster_new(srv->loop, srv->rooms, &cc, &cops, srv, err, errlen);
+    if (!srv->cluster)
+        return -1;
+    if (srv->shard == 0)
+        pd_log(PD_LOG_INFO, "cluster", " node=%s node_timeout_ms=%llu", srv->proc->node_id,
+               (unsigned long long)cfg->node_timeout_ms);
+    return 0;
+}
+
 /*
  * Shard i: its loop, rooms, connections and phases. Shards after the first
  * copy shard 0's connection limit and development secret.
@@ -370,20 +437,25 @@ static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, cons
     srv->max_conns = proc->shards[0] ? proc->shards[0]->max_conns : raise_fd_limit(cfg);
     if (proc->shards[0])
         memcpy(srv->dev_secret, proc->shards[0]->dev_secret, sizeof(srv->dev_secret));
-    if (open_uring(srv, err, errlen) != 0) {
-        free(srv);
-        return NULL;
-    }
-    if (make_verifier(srv, err, errlen) != 0) {
-        pd_uring_close(srv->uring);
-        free(srv);
-        return NULL;
-    }
     pd_rooms_config_t rc = {
         cfg->max_conns_per_room, cfg->max_conns_per_user, cfg->rate,           cfg->burst,
         cfg->linger_ms,          cfg->idle_timeout_ms,    cfg->leave_messages, cfg->user_rate,
         cfg->user_burst};
     srv->rooms = pd_rooms_new(&rc, &pd_conn_rooms_ops, srv, random_seed());
+    if ((cfg->redis_url && make_cluster(srv, &rc, err, errlen) != 0) ||
+        open_uring(srv, err, errlen) != 0) {
+        pd_cluster_free(srv->cluster);
+        pd_rooms_free(srv->rooms);
+        free(srv);
+        return NULL;
+    }
+    if (make_verifier(srv, err, errlen) != 0) {
+        pd_cluster_free(srv->cluster);
+        pd_rooms_free(srv->rooms);
+        pd_uring_close(srv->uring);
+        free(srv);
+        return NULL;
+    }
     pd_list_init(&srv->conns);
     pd_list_init(&srv->flush_list);
     pd_list_init(&srv->delay_list);
@@ -405,6 +477,7 @@ static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, cons
 
 static void shard_free(pd_server_t *srv)
 {
+    pd_cluster_free(srv->cluster);
     pd_rooms_free(srv->rooms);
     pd_uring_close(srv->uring);
     pd_jwt_verifier_free(srv->jwt);
@@ -461,6 +534,7 @@ pd_server_t *pd_server_new(uv_loop_t *loop, const pd_config_t *cfg, char *err, s
     pd_map_init(&proc->http_by_addr, random_seed());
     pd_fd_reserve_init(&proc->fd_reserve);
     proc->loops[0] = loop;
+    make_node_id(proc, cfg);
     proc->shards[0] = shard_new(proc, 0, loop, cfg, err, errlen);
     if (!proc->shards[0] || make_other_shards(proc, cfg, err, errlen) != 0) {
         proc_free(proc);
@@ -490,6 +564,8 @@ static void start_phases(pd_server_t *srv)
     uv_prepare_start(&srv->flush_phase, on_flush_phase);
     uint64_t period = sweep_period(srv->cfg);
     uv_timer_start(&srv->sweep, on_sweep, period, period);
+    if (srv->cluster)
+        pd_cluster_start(srv->cluster);
 }
 
 /* Every other shard polls the same listening socket (listener.c). */
@@ -537,6 +613,7 @@ static void close_all_handles(pd_server_t *srv)
     pd_list_foreach_safe(it, tmp, &srv->conns) pd_conn_abort(pd_container_of(it, pd_conn_t, link));
     pd_verifier_close(srv->verifier);
     srv->verifier = NULL;
+    pd_cluster_close(srv->cluster);
     pd_shard_inbox_close(srv);
     uv_handle_t *handles[] = {(uv_handle_t *)&srv->flush_phase, (uv_handle_t *)&srv->flush_more,
                               (uv_handle_t *)&srv->flush_timer, (uv_handle_t *)&srv->sweep,

@@ -79,7 +79,8 @@ struct pd_server {
     unsigned latency_head, n_latency, n_latency_new;
 
     pd_metrics_t metrics;
-    pd_uring_t *uring; /* the flush phase's writes, or NULL: writev */
+    struct pd_cluster *cluster; /* --redis: this shard's part in the cluster, else NULL */
+    pd_uring_t *uring;          /* the flush phase's writes, or NULL: writev */
 };
 
 /* Drains this shard alone (the inbox's drain message; pd_server_drain drains them all). */

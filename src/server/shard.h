@@ -22,6 +22,7 @@
 #include "../base/buf.h"
 #include "../base/map.h"
 #include "../base/slice.h"
+#include "../cluster/cluster.h"
 #include "listener.h"
 #include "metrics.h"
 #include "server.h"
@@ -63,6 +64,7 @@ typedef struct pd_proc {
     unsigned started;                    /* threads running */
     atomic_uint n_conns;                 /* open connections, every shard: --max-conns */
     atomic_int draining;
+    char node_id[72];           /* --node-id, or one made at start (--redis) */
     uv_mutex_t addr_lock;       /* guards http_by_addr: taken on accept and */
     pd_map_t http_by_addr;      /* the HTTP phase's end, never on an update */
     pd_fd_reserve_t fd_reserve; /* given up to shed connections past the open-file limit */
@@ -77,6 +79,8 @@ typedef struct {
     pd_verifier_stats_t verify;
     int uring_on; /* its flush writes through io_uring */
     pd_uring_stats_t uring;
+    int has_cluster; /* --redis */
+    pd_cluster_stats_t cluster;
     pd_buf_t text; /* a room listing's entries */
 } pd_shard_report_t;
 

@@ -130,6 +130,10 @@ static const case_t cases[] = {
      "1"},
     {"verify-cache-max", "PRESENCED_VERIFY_CACHE_MAX", F_UINT, OFF(verify_cache_max), "1", 1, NULL,
      "2"},
+    {"redis", "PRESENCED_REDIS_URL", F_STR, OFF(redis_url), "redis://127.0.0.1:6379", 0,
+     "redis://127.0.0.1:6379", "redis://:pw@r:1/2"},
+    {"node-id", "PRESENCED_NODE_ID", F_STR, OFF(node_id), "node-a", 0, "node-a", "node.b"},
+    {"node-timeout", "PRESENCED_NODE_TIMEOUT", F_MS, OFF(node_timeout_ms), "2", 2000, NULL, "3"},
     {"api-secret-file", "PRESENCED_API_SECRET_FILE", F_FILE, OFF(api_secret), "@B", 4, "beta",
      "@A"},
     {"PRESENCED_API_SECRET", "PRESENCED_API_SECRET", F_FILE, OFF(api_secret), "s", 1, "s", NULL},
@@ -511,6 +515,11 @@ static void test_cross_checks(void **state)
         {{"--dev", "--msg-burst", "0"}, "--msg-rate must be above zero and --msg-burst at least 1"},
         {{"--dev", "--user-burst", "0.5"},
          "a limit is too small (user-rate >= 0, user-burst >= 1)"},
+        {{"--dev", "--redis", "redis://:pw@127.0.0.1:6379/2", "--node-id", "a.b-c_1"}, NULL},
+        {{"--dev", "--redis", "http://127.0.0.1:6379"}, "--redis must be a redis://"},
+        {{"--dev", "--redis", "redis://h:99999"}, "--redis must be a redis://"},
+        {{"--dev", "--node-id", "a/b"}, "--node-id must be 1-64 of [A-Za-z0-9_.-]"},
+        {{"--dev", "--node-timeout", "0.5"}, "--node-timeout must be between 1 and 3600 seconds"},
     };
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
         const char *args[8] = {NULL};
@@ -583,6 +592,9 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.verify_max_inflight, 64);
     assert_int_equal(cfg.verify_cache_ttl_ms, 30000);
     assert_int_equal(cfg.verify_cache_max, 10000);
+    assert_null(cfg.redis_url);
+    assert_null(cfg.node_id);
+    assert_int_equal(cfg.node_timeout_ms, 5000);
     assert_null(cfg.api_secret);
     assert_int_equal(cfg.log_level, PD_LOG_INFO);
     pd_config_free(&cfg);

@@ -28,6 +28,7 @@ typedef struct {
     void *hold_for; /* frames delivered to this connection are kept here */
     pd_shared_t *held[8];
     int n_held;
+    uint64_t wall; /* the cluster fixture's wall clock */
 } fx_t;
 
 static pd_shared_t *rec_frame(void *ctx, const char *json, size_t len)
@@ -52,7 +53,49 @@ static void rec_detached(void *ctx, void *conn, pd_detach_reason_t why)
                    why == PD_DETACH_REPLACED ? "REPLACED" : "KICKED");
 }
 
-static const pd_rooms_ops_t rec_ops = {rec_frame, rec_deliver, rec_detached};
+static const pd_rooms_ops_t rec_ops = {
+    .frame = rec_frame, .deliver = rec_deliver, .detached = rec_detached};
+
+/* ---- the cluster fixture: local changes are logged too ---- */
+
+static void rec_local_changed(void *ctx, pd_slice_t room_id, pd_slice_t key,
+                              const pd_member_state_t *st, size_t locals)
+{
+    fx_t *f = ctx;
+    if (!st) {
+        pd_buf_appendf(&f->log, "gone %.*s %.*s locals=%zu\n", (int)room_id.len, room_id.base,
+                       (int)key.len, key.base, locals);
+        return;
+    }
+    pd_buf_appendf(&f->log, "set %.*s %.*s %.*s %.*s \"%.*s\" %llu locals=%zu\n", (int)room_id.len,
+                   room_id.base, (int)key.len, key.base, (int)st->user_id.len, st->user_id.base,
+                   (int)st->user_name.len, st->user_name.base, (int)st->loc.current_path.len,
+                   st->loc.current_path.base, (unsigned long long)st->stamp, locals);
+}
+
+static uint64_t rec_wall(void *ctx)
+{
+    return ((fx_t *)ctx)->wall;
+}
+
+static const pd_rooms_ops_t cluster_ops = {.frame = rec_frame,
+                                           .deliver = rec_deliver,
+                                           .detached = rec_detached,
+                                           .local_changed = rec_local_changed,
+                                           .wall_ms = rec_wall};
+
+static int setup_cluster(void **state)
+{
+    fx_t *f = pd_calloc(1, sizeof(*f));
+    pd_buf_init(&f->log);
+    pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
+    cfg.user_updates_per_sec = 0;
+    f->rooms = pd_rooms_new(&cfg, &cluster_ops, f, 42);
+    pd_rooms_set_node_key(f->rooms, pd_slice_cstr("me/0"));
+    f->wall = 1000;
+    *state = f;
+    return 0;
+}
 
 static fx_t *fx_new(const pd_rooms_config_t *cfg)
 {
@@ -1072,7 +1115,8 @@ static void test_random_workload_matches_model(void **state)
     mo->observer = &mo->observer;
     pd_rooms_config_t cfg = PD_ROOMS_CONFIG_DEFAULT;
     cfg.max_conns_per_user = MAX_TABS;
-    pd_rooms_ops_t ops = {model_frame, model_deliver, model_detached};
+    pd_rooms_ops_t ops = {
+        .frame = model_frame, .deliver = model_deliver, .detached = model_detached};
     pd_rooms_t *rooms = pd_rooms_new(&cfg, &ops, mo, 7);
     pd_identity_t id = ident("observer", "Obs", NULL);
     pd_member_t *obs;
@@ -1093,6 +1137,221 @@ static void test_random_workload_matches_model(void **state)
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+/* ---- remote members ---- */
+
+static pd_member_state_t rstate(const char *user, const char *name, const char *path,
+                                uint64_t stamp)
+{
+    return (pd_member_state_t){pd_slice_cstr(user), pd_slice_cstr(name), PD_SLICE_NULL,
+                               loc3(path, NULL, NULL), stamp};
+}
+
+static void rset(fx_t *f, const char *rkey, const char *user, const char *name, const char *path,
+                 uint64_t stamp)
+{
+    pd_member_state_t st = rstate(user, name, path, stamp);
+    assert_int_equal(
+        pd_rooms_remote_set(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr(rkey), &st, 0),
+        0);
+}
+
+static void rdel(fx_t *f, const char *rkey)
+{
+    assert_int_equal(
+        pd_rooms_remote_del(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr(rkey), 0), 0);
+}
+
+static void test_remote_member_joins_moves_and_leaves(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_buf_reset(&f->log);
+    rset(f, "n2/0|k9", "u2", "Bo", "", 0);
+    expect_log(f, "a {'type':'user_joined','userId':'u2','userName':'Bo','userImage':null}\n");
+    rset(f, "n2/0|k9", "u2", "Bo", "/w/x", 5000);
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/w/x'}\n");
+    join(f, "u3", "Cy", "k3", C);
+    expect_log(f, "set presence-ws1 k3 u3 Cy '' 0 locals=2\n"
+                  "c {'type':'presence_snapshot','self':{'userId':'u3','connectionId':'k3'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':'/w/x'}]}\n"
+                  "a {'type':'user_joined','userId':'u3','userName':'Cy','userImage':null}\n");
+    assert_int_equal(pd_room_conn_count(room1(f)), 2);
+    assert_int_equal(pd_room_local_count(room1(f)), 2);
+    assert_int_equal(pd_room_user_count(room1(f)), 3);
+    rdel(f, "n2/0|k9");
+    expect_log(f, "a {'type':'user_left','userId':'u2'}\n"
+                  "c {'type':'user_left','userId':'u2'}\n"
+                  "a {'type':'user_left_presence','userId':'u2'}\n"
+                  "c {'type':'user_left_presence','userId':'u2'}\n");
+    assert_int_equal(
+        pd_rooms_remote_del(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("n2/0|k9"), 0),
+        PD_ERR_NOT_FOUND);
+}
+
+/* One tab here and one on another node: the user joins once and leaves once. */
+static void test_user_on_two_nodes_joins_once_leaves_once(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|t1", "u2", "Bo", "", 0);
+    pd_buf_reset(&f->log);
+    pd_identity_t id = ident("u2", "Bo", NULL);
+    pd_member_t *b;
+    assert_int_equal(
+        pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &id, pd_slice_cstr("t1"), B, 0, &b),
+        PD_JOIN_OK);
+    expect_log(f, "set presence-ws1 t1 u2 Bo '' 0 locals=2\n"
+                  "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'t1'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':''}]}\n");
+    pd_member_leave(b, 0, 0);
+    expect_log(f, "gone presence-ws1 t1 locals=1\n");
+    rdel(f, "n2/0|t1");
+    expect_log(
+        f, "a {'type':'user_left','userId':'u2'}\na {'type':'user_left_presence','userId':'u2'}\n");
+}
+
+/* A user's presence is its member with the highest stamp, on whichever node. */
+static void test_presence_is_the_newest_stamp_anywhere(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    f->wall = 1000;
+    update(b, "/here", 0);
+    expect_log(f, "set presence-ws1 k2 u2 Bo '/here' 1000 locals=2\n"
+                  "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/here'}\n");
+    rset(f, "n2/0|t", "u2", "Bo", "/older", 999);
+    expect_log(f, "");
+    rset(f, "n2/0|t", "u2", "Bo", "/newer", 2000);
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/newer'}\n"
+                  "b {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/newer'}\n");
+    /* This node's clock is behind: the stamp still ranks above what it has heard of. */
+    f->wall = 1500;
+    update(b, "/back", 0);
+    expect_log(f, "set presence-ws1 k2 u2 Bo '/back' 2001 locals=2\n"
+                  "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/back'}\n");
+    /* An older message about a member is ignored. */
+    rset(f, "n2/0|t", "u2", "Bo", "/stale", 1999);
+    expect_log(f, "");
+    /* Equal stamps rank by full key: "n2/0|t" is above "me/0|k2". */
+    rset(f, "n2/0|t", "u2", "Bo", "/tie", 2001);
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/tie'}\n"
+                  "b {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/tie'}\n");
+    /* The remote presence goes: the local member's location comes back. */
+    rdel(f, "n2/0|t");
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/back'}\n"
+                  "b {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/back'}\n");
+}
+
+/* Without a local member the room is not kept: remote members are forgotten silently. */
+static void test_last_local_member_forgets_the_room(void **state)
+{
+    fx_t *f = *state;
+    pd_member_t *a = join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|x", "u2", "Bo", "/p", 7);
+    pd_buf_reset(&f->log);
+    pd_member_leave(a, 0, 0);
+    expect_log(f, "gone presence-ws1 k1 locals=0\n");
+    assert_int_equal(pd_rooms_count(f->rooms), 0);
+    /* Filled before a first local join that never comes. */
+    rset(f, "n2/0|x", "u2", "Bo", "/p", 7);
+    assert_int_equal(pd_rooms_count(f->rooms), 1);
+    assert_int_equal(pd_room_local_count(room1(f)), 0);
+    pd_rooms_remote_forget(f->rooms, pd_slice_cstr("presence-ws1"));
+    assert_int_equal(pd_rooms_count(f->rooms), 0);
+    expect_log(f, "");
+}
+
+static void test_dead_node_members_leave(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|a", "u2", "Bo", "", 0);
+    rset(f, "n2/0|b", "u2", "Bo", "", 0);
+    rset(f, "n3/0|c", "u3", "Cy", "", 0);
+    rset(f, "n3/0|d", "u2", "Bo", "", 0);
+    pd_buf_reset(&f->log);
+    assert_int_equal(pd_rooms_remote_drop(f->rooms, pd_slice_cstr("n2/0|"), 0), 2);
+    expect_log(f, "");
+    assert_int_equal(pd_rooms_remote_drop(f->rooms, pd_slice_cstr("n3/0|"), 0), 2);
+    assert_int_equal(pd_room_user_count(room1(f)), 1);
+    assert_int_equal(pd_rooms_remote_drop(f->rooms, pd_slice_cstr("n3/0|"), 0), 0);
+    pd_buf_reset(&f->log);
+}
+
+static void test_remote_key_of_another_user_refused(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|a", "u2", "Bo", "", 0);
+    pd_buf_reset(&f->log);
+    pd_member_state_t st = rstate("u3", "Cy", "/p", 9);
+    assert_int_equal(pd_rooms_remote_set(f->rooms, pd_slice_cstr("presence-ws1"),
+                                         pd_slice_cstr("n2/0|a"), &st, 0),
+                     PD_ERR_INVALID);
+    st = rstate("", "Cy", "/p", 9);
+    assert_int_equal(pd_rooms_remote_set(f->rooms, pd_slice_cstr("presence-ws1"),
+                                         pd_slice_cstr("n2/0|z"), &st, 0),
+                     PD_ERR_INVALID);
+    expect_log(f, "");
+}
+
+/*
+ * Other nodes hear of every local change: a refreshed identity, and a
+ * lingering member taken over under a new key as the new key first, then
+ * the old one's leave, so that the user never leaves there.
+ */
+static void test_local_changes_reported_in_order(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "k2", B);
+    pd_buf_reset(&f->log);
+    pd_identity_t id = ident("u2", "Bob", NULL);
+    pd_member_set_identity(b, &id);
+    expect_log(f, "set presence-ws1 k2 u2 Bob '' 0 locals=2\n");
+    pd_member_leave(b, 1, 0);
+    expect_log(f, "");
+    pd_identity_t again = ident("u2", "Bob", NULL);
+    pd_member_t *b2;
+    assert_int_equal(pd_rooms_join(f->rooms, pd_slice_cstr("presence-ws1"), &again,
+                                   pd_slice_cstr("k9"), B, 0, &b2),
+                     PD_JOIN_OK);
+    assert_ptr_equal(b2, b);
+    expect_log(f, "set presence-ws1 k9 u2 Bob '' 0 locals=2\n"
+                  "gone presence-ws1 k2 locals=2\n"
+                  "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'k9'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n");
+}
+
+/* A kick here removes the user's local members; present elsewhere, the user stays. */
+static void test_kick_keeps_a_user_present_elsewhere(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    join(f, "u2", "Bo", "k2", B);
+    rset(f, "n2/0|t", "u2", "Bo", "", 0);
+    pd_buf_reset(&f->log);
+    assert_int_equal(
+        pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u2"), "gone"), 1);
+    expect_log(f, "b {'type':'permission_revoked','reason':'gone'}\n"
+                  "gone presence-ws1 k2 locals=1\n"
+                  "b detached KICKED\n");
+    assert_int_equal(pd_room_user_count(room1(f)), 2);
+}
 
 int main(void)
 {
@@ -1135,6 +1394,21 @@ int main(void)
         T(test_binary_room_and_user_ids),
         T(test_resync_and_identity_refresh),
         cmocka_unit_test(test_random_workload_matches_model),
+        cmocka_unit_test_setup_teardown(test_remote_member_joins_moves_and_leaves, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_user_on_two_nodes_joins_once_leaves_once,
+                                        setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(test_presence_is_the_newest_stamp_anywhere, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_last_local_member_forgets_the_room, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dead_node_members_leave, setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_key_of_another_user_refused, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_kick_keeps_a_user_present_elsewhere, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_local_changes_reported_in_order, setup_cluster,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,399 @@
+/*
+ * A cluster over a real redis-server: two presenced nodes (a third one
+ * where a test kills it) started with --redis, their clients on real
+ * sockets. Presence reads as on one node: each user sees the others'
+ * moves and finds them in snapshots; a user with a tab on each node joins
+ * once and leaves once; a node killed with SIGKILL has its members leave on
+ * the other node within --node-timeout (2 s here) plus a second, which the
+ * tests wait for with a generous bound and never time tightly.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdt_http.h"
+#include "pdt_proc.h"
+#include "pdt_redis.h"
+#include "pdt_suite.h"
+#include "pdt_token.h"
+#include "pdt_ws.h"
+
+#define NODE_TIMEOUT "2"
+/* A dead node's members leave within the timeout and a second; this bound is for a loaded machine. */
+#define DEAD_NODE_BOUND_MS 15000
+
+static pdt_redis_t red;
+static pdt_server_t node_a, node_b;
+static pdt_server_t node_c; /* a test's third node, which it kills or freezes */
+static char redis_url[128];
+
+#define UPDATE(path) "{\"type\":\"presence_update\",\"currentPath\":\"" path "\"}"
+
+/* Starts node id on port (0: a free one, or the one it had when s ran before). */
+static int start_node_on(pdt_server_t *s, const char *id, int port)
+{
+    const char *args[] = {"--redis",    redis_url,  "--node-id", id,  "--node-timeout",
+                          NODE_TIMEOUT, "--linger", "0",         NULL};
+    return pdt_server_start_on(s, port, args);
+}
+
+static int start_node(pdt_server_t *s, const char *id)
+{
+    return start_node_on(s, id, 0);
+}
+
+/* Each thread of a node registers as "id/thread" (the harness's PDT_THREADS, default 1). */
+static int node_threads(void)
+{
+    const char *t = getenv("PDT_THREADS");
+    return t && atoi(t) > 0 ? atoi(t) : 1;
+}
+
+static int registered(void *arg)
+{
+    char out[4096], want[16];
+    const char *argv[] = {"ZRANGE", "presenced:nodes", "0", "-1", NULL};
+    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
+        return 0;
+    snprintf(want, sizeof(want), "%s/", (const char *)arg);
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, want)); p++)
+        n += p == out || p[-1] == '\n';
+    return n >= node_threads();
+}
+
+/* A test starts once the node's every thread is registered in Redis. */
+static int wait_registered(const char *id)
+{
+    return pdt_wait(registered, (void *)id, PDT_WAIT_MS);
+}
+
+typedef struct {
+    const char *room; /* the workspace */
+    const char *user;
+} in_redis_t;
+
+static int member_in_redis(void *arg)
+{
+    const in_redis_t *w = arg;
+    char key[160], out[8192], want[160];
+    snprintf(key, sizeof(key), "presenced:room:presence-%s", w->room);
+    snprintf(want, sizeof(want), "\"userId\":\"%s\"", w->user);
+    const char *argv[] = {"HVALS", key, NULL};
+    return pdt_redis_cmd(&red, out, sizeof(out), argv) == 0 && strstr(out, want) != NULL;
+}
+
+/*
+ * Another node learns of a join when its message arrives: a test that
+ * asserts on a snapshot taken on another node first waits until Redis has
+ * the member (then the room's state or the channel brings it).
+ */
+static void wait_in_redis(const char *room, const char *user)
+{
+    in_redis_t w = {room, user};
+    if (!pdt_wait(member_in_redis, &w, PDT_WAIT_MS))
+        fail_msg("%s never appeared in Redis for %s", user, room);
+}
+
+static void expect_changed(pdt_ws_t *c, const char *user, const char *path)
+{
+    const cJSON *m = pdt_expect(c, "presence_changed");
+    assert_field(m, "userId", user);
+    assert_field(m, "currentPath", path);
+}
+
+/* Two users on two nodes see each other's moves and each other in snapshots. */
+static void test_two_nodes_see_each_other(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-two", "alice");
+    assert_int_equal(pdt_snapshot_count(pdt_last(alice)), 0);
+    wait_in_redis("c-two", "alice");
+    pdt_ws_t *bob = pdt_join(node_b.port, "c-two", "bob");
+    const cJSON *snap = pdt_last(bob);
+    assert_int_equal(pdt_snapshot_count(snap), 1);
+    assert_field(pdt_snapshot_user(snap, "alice"), "userName", "Alice");
+    const cJSON *j = pdt_expect(alice, "user_joined");
+    assert_field(j, "userId", "bob");
+    assert_field(j, "userName", "Bob");
+
+    pdt_send(bob, UPDATE("/w/c-two/documents/1"));
+    expect_changed(alice, "bob", "/w/c-two/documents/1");
+    pdt_send(alice, UPDATE("/w/c-two/tasks/9"));
+    expect_changed(bob, "alice", "/w/c-two/tasks/9");
+    /* The sender hears nothing of its own move. */
+    pdt_expect_none(bob, bob);
+
+    /* A newcomer on either node finds both, where they are. */
+    pdt_ws_t *carol = pdt_join(node_a.port, "c-two", "carol");
+    snap = pdt_last(carol);
+    assert_int_equal(pdt_snapshot_count(snap), 2);
+    assert_field(pdt_snapshot_user(snap, "bob"), "currentPath", "/w/c-two/documents/1");
+    assert_field(pdt_snapshot_user(snap, "alice"), "currentPath", "/w/c-two/tasks/9");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "carol");
+    /* Node B has heard of carol once bob has. */
+    assert_field(pdt_expect(bob, "user_joined"), "userId", "carol");
+    pdt_ws_t *dave = pdt_join(node_b.port, "c-two", "dave");
+    snap = pdt_last(dave);
+    assert_int_equal(pdt_snapshot_count(snap), 3);
+    assert_field(pdt_snapshot_user(snap, "alice"), "currentPath", "/w/c-two/tasks/9");
+    assert_field(pdt_snapshot_user(snap, "carol"), "currentPath", "");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    assert_field(pdt_expect(bob, "user_joined"), "userId", "dave");
+    assert_field(pdt_expect(carol, "user_joined"), "userId", "dave");
+
+    pdt_ws_close(bob);
+    pdt_expect_leave(alice, "bob");
+    pdt_expect_leave(carol, "bob");
+}
+
+/* One user with a tab on each node: joins once, leaves once, as with two tabs on one node. */
+static void test_tab_on_each_node_joins_once_leaves_once(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-tabs", "alice");
+    wait_in_redis("c-tabs", "alice");
+    pdt_ws_t *carol = pdt_join(node_b.port, "c-tabs", "carol");
+    pdt_expect(alice, "user_joined");
+    pdt_ws_t *tab_a = pdt_join(node_a.port, "c-tabs", "bob");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "bob");
+    assert_field(pdt_expect(carol, "user_joined"), "userId", "bob");
+    pdt_ws_t *tab_b = pdt_join(node_b.port, "c-tabs", "bob");
+    /* The second tab's snapshot lists bob, present through the first. */
+    assert_non_null(pdt_snapshot_user(pdt_last(tab_b), "bob"));
+    /* Had the second tab counted as a join, user_joined would come before this move. */
+    pdt_send(tab_b, UPDATE("/w/c-tabs/b"));
+    expect_changed(alice, "bob", "/w/c-tabs/b");
+    expect_changed(carol, "bob", "/w/c-tabs/b");
+    expect_changed(tab_a, "bob", "/w/c-tabs/b");
+
+    /* The tab on node A goes: bob is still there through node B. */
+    pdt_ws_close(tab_a);
+    pdt_send(tab_b, UPDATE("/w/c-tabs/b2"));
+    expect_changed(alice, "bob", "/w/c-tabs/b2");
+    expect_changed(carol, "bob", "/w/c-tabs/b2");
+
+    pdt_ws_close(tab_b);
+    pdt_expect_leave(alice, "bob");
+    pdt_expect_leave(carol, "bob");
+}
+
+/* A user's presence is its most recently updated tab, whichever node it is on. */
+static void test_presence_is_newest_tab_anywhere(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-newest", "alice");
+    pdt_ws_t *tab_a = pdt_join(node_a.port, "c-newest", "bob");
+    pdt_expect(alice, "user_joined");
+    wait_in_redis("c-newest", "bob");
+    pdt_ws_t *tab_b = pdt_join(node_b.port, "c-newest", "bob");
+    pdt_send(tab_a, UPDATE("/w/c-newest/a"));
+    expect_changed(alice, "bob", "/w/c-newest/a");
+    expect_changed(tab_b, "bob", "/w/c-newest/a");
+    pdt_send(tab_b, UPDATE("/w/c-newest/b"));
+    expect_changed(alice, "bob", "/w/c-newest/b");
+    expect_changed(tab_a, "bob", "/w/c-newest/b");
+    /* The newest tab goes: the other one's location is bob's again, on both nodes. */
+    pdt_ws_close(tab_b);
+    expect_changed(alice, "bob", "/w/c-newest/a");
+    expect_changed(tab_a, "bob", "/w/c-newest/a");
+}
+
+static int no_entries_of(void *arg)
+{
+    char out[4096];
+    const char *argv[] = {"HKEYS", "presenced:room:presence-c-kill", NULL};
+    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
+        return 0;
+    return strstr(out, (const char *)arg) == NULL;
+}
+
+/* A node killed with SIGKILL: its members leave on the other node, and Redis forgets them. */
+static void test_killed_node_members_leave(void **state)
+{
+    if (start_node(&node_c, "c") != 0)
+        fail_msg("node c did not start");
+    if (!wait_registered("c"))
+        fail_msg("node c did not register in Redis");
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-kill", "alice");
+    wait_in_redis("c-kill", "alice");
+    pdt_ws_t *dave = pdt_join(node_c.port, "c-kill", "dave");
+    assert_non_null(pdt_snapshot_user(pdt_last(dave), "alice"));
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    pdt_send(dave, UPDATE("/w/c-kill/x"));
+    expect_changed(alice, "dave", "/w/c-kill/x");
+
+    pdt_server_signal(&node_c, SIGKILL);
+    assert_int_equal(pdt_server_wait(&node_c, 10000), 128 + SIGKILL);
+    pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
+    if (!pdt_wait(no_entries_of, "c/", PDT_WAIT_MS))
+        fail_msg("the dead node's entries are still in Redis");
+    /* A newcomer does not see the dead node's member. */
+    pdt_ws_t *erin = pdt_join(node_b.port, "c-kill", "erin");
+    assert_int_equal(pdt_snapshot_count(pdt_last(erin)), 1);
+    pdt_ws_drop(dave);
+}
+
+static double metric(const pdt_server_t *s, const char *name)
+{
+    pd_buf_t out = PD_BUF_INIT;
+    assert_int_equal(pdt_http_get(s->port, "/metrics", &out), 200);
+    pd_buf_append_char(&out, '\0');
+    double v = pdt_metric(out.base, name);
+    pd_buf_free(&out);
+    return v;
+}
+
+/*
+ * Anything that can write to Redis can publish on a room's channel: what
+ * is not a valid message is dropped and counted, and the node goes on.
+ */
+static void test_malformed_messages_dropped(void **state)
+{
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-bad", "alice");
+    wait_in_redis("c-bad", "alice");
+    pdt_ws_t *bob = pdt_join(node_b.port, "c-bad", "bob");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "bob");
+    double before = metric(&node_a, "presenced_cluster_messages_malformed_total");
+    static const char *const junk[] = {
+        "",
+        "not json",
+        "[]",
+        "{\"v\":1}",
+        "{\"v\":1,\"n\":\"x/0\",\"i\":1,\"s\":1,\"k\":\"k\",\"m\":7}",
+        "{\"v\":1,\"n\":\"b/0\",\"i\":1,\"s\":1,\"k\":\"k\",\"m\":{\"userId\":\"\"}}",
+        "{\"v\":1,\"n\":\"x/0\",\"i\":1,\"s\":0,\"k\":\"k\"}",
+    };
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        char out[256];
+        const char *argv[] = {"PUBLISH", "presenced:0:room:presence-c-bad", junk[i], NULL};
+        assert_int_equal(pdt_redis_cmd(&red, out, sizeof(out), argv), 0);
+    }
+    /* A move published after the junk arrives after it: the node has read it all. */
+    pdt_send(bob, UPDATE("/w/c-bad/after"));
+    expect_changed(alice, "bob", "/w/c-bad/after");
+    assert_true(metric(&node_a, "presenced_cluster_messages_malformed_total") >=
+                before + (double)(sizeof(junk) / sizeof(junk[0])));
+    assert_true(metric(&node_a, "presenced_cluster_connected") == 1);
+    assert_true(metric(&node_a, "presenced_cluster_nodes") >= 2);
+    assert_true(metric(&node_a, "presenced_cluster_messages_published_total") >= 1);
+    assert_true(metric(&node_a, "presenced_cluster_messages_received_total") >= 1);
+    pdt_expect_none(alice, alice);
+}
+
+/*
+ * A node killed and started again at once on the same address, under the
+ * same id: its old members leave, its new connections see and are seen
+ * by everyone.
+ */
+static void test_restarted_node_seen_by_everyone(void **state)
+{
+    if (start_node(&node_c, "r") != 0)
+        fail_msg("node r did not start");
+    if (!wait_registered("r"))
+        fail_msg("node r did not register in Redis");
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-restart", "alice");
+    wait_in_redis("c-restart", "alice");
+    pdt_ws_t *dave = pdt_join(node_c.port, "c-restart", "dave");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    int port = node_c.port;
+    pdt_server_signal(&node_c, SIGKILL);
+    assert_int_equal(pdt_server_wait(&node_c, 10000), 128 + SIGKILL);
+    pdt_ws_drop(dave);
+    if (start_node_on(&node_c, "r", 0) != 0)
+        fail_msg("node r did not start again");
+    assert_int_equal(node_c.port, port);
+    pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
+
+    pdt_ws_t *erin = pdt_join(node_c.port, "c-restart", "erin");
+    assert_non_null(pdt_snapshot_user(pdt_last(erin), "alice"));
+    assert_null(pdt_snapshot_user(pdt_last(erin), "dave"));
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "erin");
+    pdt_send(alice, UPDATE("/w/c-restart/a"));
+    expect_changed(erin, "alice", "/w/c-restart/a");
+    pdt_send(erin, UPDATE("/w/c-restart/e"));
+    expect_changed(alice, "erin", "/w/c-restart/e");
+    assert_int_equal(pdt_server_stop(&node_c), 0);
+}
+
+/*
+ * A node frozen (SIGSTOP) past the timeout: its members leave on the others;
+ * when it wakes it finds itself declared dead, closes its clients with 1012
+ * so that they reconnect, and joins again under a new incarnation: no
+ * ghost, no split view.
+ */
+static void test_frozen_node_closes_its_clients_on_waking(void **state)
+{
+    if (start_node(&node_c, "f") != 0)
+        fail_msg("node f did not start");
+    if (!wait_registered("f"))
+        fail_msg("node f did not register in Redis");
+    pdt_ws_t *alice = pdt_join(node_a.port, "c-freeze", "alice");
+    wait_in_redis("c-freeze", "alice");
+    pdt_ws_t *dave = pdt_join(node_c.port, "c-freeze", "dave");
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+
+    pdt_server_signal(&node_c, SIGSTOP);
+    pdt_expect_leave_within(alice, "dave", DEAD_NODE_BOUND_MS);
+    pdt_server_signal(&node_c, SIGCONT);
+    pdt_expect_close(dave, 1012, "NODE_RESTART");
+    pdt_ws_drop(dave);
+
+    dave = pdt_join(node_c.port, "c-freeze", "dave");
+    assert_non_null(pdt_snapshot_user(pdt_last(dave), "alice"));
+    assert_field(pdt_expect(alice, "user_joined"), "userId", "dave");
+    pdt_send(dave, UPDATE("/w/c-freeze/back"));
+    expect_changed(alice, "dave", "/w/c-freeze/back");
+    pdt_ws_close(dave);
+    pdt_expect_leave(alice, "dave");
+    assert_int_equal(pdt_server_stop(&node_c), 0);
+}
+
+/* The third node goes with the test, its log printed when the test failed. */
+static int teardown_third(void **state)
+{
+    pdt_teardown(state);
+    /* Still running: the test stopped half-way. */
+    if (node_c.dir[0])
+        pdt_server_discard(&node_c, node_c.pid != 0);
+    memset(&node_c, 0, sizeof(node_c));
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        PDT_TEST(test_two_nodes_see_each_other),
+        PDT_TEST(test_tab_on_each_node_joins_once_leaves_once),
+        PDT_TEST(test_presence_is_newest_tab_anywhere),
+        PDT_TEST(test_malformed_messages_dropped),
+        cmocka_unit_test_teardown(test_killed_node_members_leave, teardown_third),
+        cmocka_unit_test_teardown(test_frozen_node_closes_its_clients_on_waking, teardown_third),
+        cmocka_unit_test_teardown(test_restarted_node_seen_by_everyone, teardown_third),
+    };
+    pdt_watchdog(170);
+    if (!pdt_redis_available()) {
+        fprintf(stderr, "SKIP: no redis-server (scripts/deps.sh test installs it)\n");
+        return 77;
+    }
+    if (pdt_redis_start(&red) != 0)
+        return 1;
+    pdt_redis_url(&red, redis_url, sizeof(redis_url));
+    int failed = 1;
+    if (start_node(&node_a, "a") == 0 && start_node(&node_b, "b") == 0) {
+        if (wait_registered("a") && wait_registered("b"))
+            failed = cmocka_run_group_tests(tests, NULL, NULL);
+        else
+            fprintf(stderr, "the nodes did not register in Redis\n");
+    }
+    int rc_b = node_b.pid ? pdt_server_stop(&node_b) : 0;
+    int rc_a = node_a.pid ? pdt_server_stop(&node_a) : 0;
+    if (failed || rc_a || rc_b) {
+        fprintf(stderr, "node a exited %d, node b %d\n", rc_a, rc_b);
+        pdt_server_dump_log(&node_a);
+        pdt_server_dump_log(&node_b);
+        pdt_redis_dump_log(&red);
+    }
+    pdt_server_discard(&node_a, 0);
+    pdt_server_discard(&node_b, 0);
+    pdt_redis_stop(&red);
+    return failed || rc_a || rc_b;
+}
