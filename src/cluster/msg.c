@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "../base/err.h"
+#include "../base/utf8.h"
 #include "../proto/proto.h"
 
 #define MAX_WHOLE 9007199254740992.0 /* 2^53: every whole number a double holds exactly */
@@ -67,7 +68,11 @@ static int get_string(const cJSON *o, const char *name, size_t max, int optional
     if (!cJSON_IsString(f))
         return -1;
     size_t n = strlen(f->valuestring);
-    if (n > max || (!n && !empty_ok))
+    /*
+     * Redis holds what anyone with access wrote; nothing reaches a client
+     * (a WebSocket text frame) that is not well-formed UTF-8.
+     */
+    if (n > max || (!n && !empty_ok) || !pd_utf8_valid(f->valuestring, n))
         return -1;
     *out = pd_slice(f->valuestring, n);
     return 0;

@@ -91,6 +91,11 @@ static void test_malformed_refused(void **st)
     static const char *const bad[] = {
         "",
         "nope",
+        /* Not UTF-8: raw bytes, and a lone surrogate escaped. */
+        "{\"v\":1,\"n\":\"n\",\"i\":1,\"s\":1,\"k\":\"k\",\"m\":{\"userId\":\"u\","
+        "\"userName\":\"U\",\"userImage\":\"htt\x90\x8c.png\",\"currentPath\":\"/\",\"at\":0}}",
+        "{\"v\":1,\"n\":\"n\",\"i\":1,\"s\":1,\"k\":\"k\",\"m\":{\"userId\":\"u\","
+        "\"userName\":\"\\ud800\",\"currentPath\":\"/\",\"at\":0}}",
         "[1]",
         "{\"v\":1,\"n\":\"n\",\"i\":1,\"s\":1,\"k\":\"k\"",
         "{\"v\":2,\"n\":\"n\",\"i\":1,\"s\":1,\"k\":\"k\"}",
