@@ -793,7 +793,7 @@ static void on_subscription(redisAsyncContext *ac, void *reply, void *priv)
         !is_string(r->element[1]))
         return;
     pd_buf_t prefix = PD_BUF_INIT;
-    channel_of(cl, &prefix, PD_SLICE_NULL);
+    channel_of(cl, &prefix, pd_slice("", 0)); /* the prefix alone */
     pd_slice_t ch = reply_slice(r->element[1]);
     croom_t *room = NULL;
     if (ch.len > prefix.len && memcmp(ch.base, prefix.base, prefix.len) == 0)
