@@ -258,8 +258,10 @@ static int open_beneath(const char *dir, const char *rel)
     int fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
     if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
         char real_dir[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
-        snprintf(full, sizeof(full), "%s/%s", dir, rel);
-        size_t n = realpath(dir, real_dir) ? strlen(real_dir) : 0;
+        int w = snprintf(full, sizeof(full), "%s/%s", dir, rel);
+        /* A path cut short could name another file: refused. */
+        size_t n =
+            w > 0 && (size_t)w < sizeof(full) && realpath(dir, real_dir) ? strlen(real_dir) : 0;
         if (n && realpath(full, real) && strncmp(real, real_dir, n) == 0 && real[n] == '/')
             fd = open(real, flags | O_NOFOLLOW);
     }
