@@ -49,6 +49,13 @@ for v in "${variants[@]}"; do
 const fs = require("fs");
 for (const line of fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean)) {
   const r = JSON.parse(line);
+  if (r.scenario === "idle") {
+    console.log([r.server, "connections", r.connections.admitted, "join p99", r.connections.join_ms.p99,
+      "connects/s", Math.round(r.connections.connects_per_s),
+      "rss bytes/connection", Math.round(r.server_rss_bytes_per_connection),
+      "idle server cores", r.idle_server_cpu_util, "others", r.other_programs_cores].join(" "));
+    continue;
+  }
   const rows = r.steps || [r];
   for (const s of rows)
     console.log([r.server, "deliveries/s", Math.round(s.deliveries_per_s), "p50", s.latency_ms.p50,
