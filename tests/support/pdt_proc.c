@@ -1,12 +1,14 @@
 #include "pdt_proc.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -171,4 +173,19 @@ int pdt_free_port(void)
         port = ntohs(sa.sin_port);
     close(fd);
     return port;
+}
+
+void pdt_dump_log(const char *path, const char *what)
+{
+    char line[4096];
+    FILE *f = fopen(path, "r");
+    fprintf(stderr, "----- %s log (%s) -----\n", what, path);
+    if (f == NULL) {
+        fprintf(stderr, "(no log: %s)\n", strerror(errno));
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL)
+        fputs(line, stderr);
+    fclose(f);
+    fprintf(stderr, "----- end of %s log -----\n", what);
 }

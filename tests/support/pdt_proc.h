@@ -56,6 +56,9 @@ void pdt_tmpdir_remove(const char *dir);
 /* Writes text to path. Returns 0 or -1. */
 int pdt_write_file(const char *path, const char *text);
 
+/* Copies the log at path to stderr between lines naming what ("presenced", "redis-server"). */
+void pdt_dump_log(const char *path, const char *what);
+
 /* A loopback TCP port on which nothing listens (bound, then closed), or -1. */
 int pdt_free_port(void);
 

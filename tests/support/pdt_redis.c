@@ -243,17 +243,7 @@ void pdt_redis_url(const pdt_redis_t *r, char *buf, size_t cap)
 
 void pdt_redis_dump_log(const pdt_redis_t *r)
 {
-    char line[4096];
-    FILE *f = fopen(r->log_path, "r");
-    fprintf(stderr, "----- redis-server log (%s) -----\n", r->log_path);
-    if (f == NULL) {
-        fprintf(stderr, "(no log: %s)\n", strerror(errno));
-        return;
-    }
-    while (fgets(line, sizeof(line), f) != NULL)
-        fputs(line, stderr);
-    fclose(f);
-    fprintf(stderr, "----- end of redis-server log -----\n");
+    pdt_dump_log(r->log_path, "redis-server");
 }
 
 /*

@@ -197,17 +197,7 @@ int pdt_server_stop(pdt_server_t *s)
 
 void pdt_server_dump_log(const pdt_server_t *s)
 {
-    char line[4096];
-    FILE *f = fopen(s->log_path, "r");
-    fprintf(stderr, "----- presenced log (%s) -----\n", s->log_path);
-    if (f == NULL) {
-        fprintf(stderr, "(no log: %s)\n", strerror(errno));
-        return;
-    }
-    while (fgets(line, sizeof(line), f) != NULL)
-        fputs(line, stderr);
-    fclose(f);
-    fprintf(stderr, "----- end of presenced log -----\n");
+    pdt_dump_log(s->log_path, "presenced");
 }
 
 int pdt_server_log_find(const pdt_server_t *s, const char *needle, int at_start, char *out,
