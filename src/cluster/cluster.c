@@ -24,6 +24,11 @@
 #define CONNECT_TIMEOUT_MS 3000
 #define NAME_MAX_LEN (PD_CLUSTER_NODE_MAX + 1)
 #define MEMBER_MAX_LEN (NAME_MAX_LEN + 24) /* "name:incarnation" in the nodes set */
+/* HDEL of a field whose message is of one incarnation (ARGV[2] is `,"i":INC,`). */
+#define REAP_SCRIPT                                                                               \
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "                                             \
+    "if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) " \
+    "end return 0"
 #define RKEY_MAX_LEN (PD_CLUSTER_NODE_MAX + 1 + PD_CLUSTER_KEY_MAX)
 
 /* A room's subscription. */
@@ -96,6 +101,8 @@ struct pd_cluster {
     int connected, closing, timer_closed;
     uint64_t retry_at, backoff_ms, last_look_ms, attempt_at;
     int warned_down, warned_bad;
+    uint64_t beat_since; /* loop time of the oldest heartbeat not answered yet, 0: none */
+    uint64_t tick_ms;    /* loop time of the timer's last tick while connected */
 
     pd_map_t rooms_by_id; /* croom_t */
     pd_map_t peers;       /* peer_t by name */
@@ -315,6 +322,9 @@ static void on_reaped_members(redisAsyncContext *ac, void *reply, void *priv)
     pd_cluster_t *cl = rq->cl;
     redisReply *r = reply;
     if (r && r->type == REDIS_REPLY_ARRAY && cl->cmd) {
+        const char *colon = strrchr(rq->text, ':');
+        char mark[40];
+        int mark_len = snprintf(mark, sizeof(mark), ",\"i\":%s,", colon ? colon + 1 : "0");
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];
             const char *bar = is_string(e) ? memchr(e->str, '|', e->len) : NULL;
@@ -323,8 +333,15 @@ static void on_reaped_members(redisAsyncContext *ac, void *reply, void *priv)
             pd_slice_t room = pd_slice(e->str, (size_t)(bar - e->str));
             pd_slice_t field = pd_slice(bar + 1, e->len - room.len - 1);
             keyf(&cl->scratch, KEY_PREFIX "room:%.*s", room);
-            pd_slice_t argv[] = {pd_slice_cstr("HDEL"), pd_buf_slice(&cl->scratch), field};
-            command(cl->cmd, NULL, NULL, 3, argv);
+            /* Only the dead incarnation's entry: the node's next one writes the
+             * same field ("node|key") when it announces its members again. */
+            pd_slice_t argv[] = {pd_slice_cstr("EVAL"),
+                                 pd_slice_cstr(REAP_SCRIPT),
+                                 pd_slice_cstr("1"),
+                                 pd_buf_slice(&cl->scratch),
+                                 field,
+                                 pd_slice(mark, (size_t)mark_len)};
+            command(cl->cmd, NULL, NULL, 6, argv);
         }
         keyf(&cl->scratch, KEY_PREFIX "members:%.*s", pd_slice(rq->text, rq->len));
         pd_slice_t argv[] = {pd_slice_cstr("DEL"), pd_buf_slice(&cl->scratch)};
@@ -519,6 +536,12 @@ static void on_beat(redisAsyncContext *ac, void *reply, void *priv)
     int gone = r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && rq->gen == 0;
     uint64_t inc = strtoull(rq->text, NULL, 10);
     free(rq);
+    if (r && inc == cl->inc && cl->connected) {
+        /* Redis answers: the outage, if there was one, is over. */
+        cl->beat_since = 0;
+        cl->backoff_ms = 0;
+        cl->warned_down = 0;
+    }
     if (gone && inc == cl->inc && !cl->closing)
         evicted(cl);
 }
@@ -535,6 +558,8 @@ static void beat(pd_cluster_t *cl, int first)
         command(cl->cmd, NULL, NULL, 4, argv);
         return;
     }
+    if (!cl->beat_since)
+        cl->beat_since = now_ms(cl);
     pd_slice_t argv[] = {pd_slice_cstr("ZADD"), pd_slice_cstr(NODES_KEY),
                          pd_slice_cstr("XX"),   pd_slice_cstr("CH"),
                          pd_slice_cstr(score),  pd_slice_cstr(cl->member)};
@@ -928,8 +953,8 @@ static void went_down(pd_cluster_t *cl, const char *why)
 {
     if (cl->closing && (cl->cmd || cl->sub) && strcmp(why, "closing") != 0)
         return; /* the other connection is still sending what was queued */
-    int was = cl->connected;
     cl->connected = 0;
+    cl->beat_since = cl->tick_ms = 0;
     cl->cmd_up = cl->sub_up = 0;
     redisAsyncContext *cmd = cl->cmd, *sub = cl->sub;
     cl->cmd = cl->sub = NULL;
@@ -943,7 +968,7 @@ static void went_down(pd_cluster_t *cl, const char *why)
         close_timer(cl);
         return;
     }
-    if (!cl->warned_down || was) {
+    if (!cl->warned_down) {
         char detail[512];
         snprintf(detail, sizeof(detail), " redis=%s:%d why=\"%s\" (retrying with backoff)",
                  cl->host, cl->port, why);
@@ -953,13 +978,35 @@ static void went_down(pd_cluster_t *cl, const char *why)
     schedule_retry(cl);
 }
 
+/*
+ * Registered again (Redis came back, or this node's link did): every room
+ * this node kept with local members is subscribed again and its state read
+ * again (the others' members come back from it), and its local members are
+ * announced again under this incarnation, so that the others, which dropped
+ * them, get them back.
+ */
+static void resync_rooms(pd_cluster_t *cl)
+{
+    size_t iter = 0;
+    pd_room_t *room;
+    while ((room = pd_rooms_next(cl->rooms, &iter))) {
+        if (!pd_room_local_count(room))
+            continue;
+        pd_slice_t id = pd_room_id(room);
+        if (!croom_get(cl, id)) {
+            subscribe(croom_new(cl, id));
+            cl->stats.resyncs++;
+        }
+        pd_rooms_report_locals(cl->rooms, room);
+    }
+}
+
 static void check_up(pd_cluster_t *cl)
 {
     if (!cl->cmd_up || !cl->sub_up || cl->connected)
         return;
     cl->connected = 1;
-    cl->backoff_ms = 0;
-    cl->warned_down = 0;
+    cl->beat_since = cl->tick_ms = 0;
     new_incarnation(cl);
     beat(cl, 1);
     ask_nodes(cl);
@@ -969,6 +1016,7 @@ static void check_up(pd_cluster_t *cl)
     while (pd_map_next(&cl->rooms_by_id, &iter, NULL, &v))
         if (((croom_t *)v)->state == ROOM_SUBSCRIBING)
             subscribe(v);
+    resync_rooms(cl);
     char detail[512];
     snprintf(detail, sizeof(detail), " node=%s incarnation=%llu redis=%s:%d db=%u", cl->name,
              (unsigned long long)cl->inc, cl->host, cl->port, cl->db);
@@ -1093,6 +1141,15 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     if (cl->connected) {
+        uint64_t now = now_ms(cl);
+        if (cl->tick_ms && now - cl->tick_ms > cl->timeout_ms)
+            cl->beat_since = 0; /* this node stood still (frozen): its heartbeat tells */
+        cl->tick_ms = now;
+        if (cl->beat_since && now - cl->beat_since > cl->timeout_ms) {
+            /* hiredis has no reply deadline: a silent link is found here. */
+            went_down(cl, "no reply within the node timeout");
+            return;
+        }
         beat(cl, 0);
         ask_nodes(cl);
     } else if ((cl->cmd || cl->sub) && now_ms(cl) - cl->attempt_at > CONNECT_TIMEOUT_MS) {

@@ -52,6 +52,7 @@ typedef struct {
     uint64_t malformed; /* of those, refused as malformed */
     uint64_t loads;     /* rooms whose state was read from Redis */
     uint64_t dead;      /* nodes declared dead */
+    uint64_t resyncs;   /* rooms subscribed and announced again after a reconnection */
 } pd_cluster_stats_t;
 
 /*

@@ -1082,6 +1082,15 @@ size_t pd_room_local_count(const pd_room_t *room)
     return room->members.count;
 }
 
+void pd_rooms_report_locals(pd_rooms_t *rooms, pd_room_t *room)
+{
+    (void)rooms;
+    size_t iter = 0;
+    void *v;
+    while (pd_map_next(&room->members, &iter, NULL, &v))
+        report_state(v);
+}
+
 void pd_rooms_set_node_key(pd_rooms_t *rooms, pd_slice_t node_key)
 {
     size_t n = node_key.len < NODE_KEY_MAX ? node_key.len : NODE_KEY_MAX;

@@ -251,6 +251,11 @@ void pd_rooms_remote_forget(pd_rooms_t *rooms, pd_slice_t room_id);
 
 /* Local members of room (lingering included). */
 size_t pd_room_local_count(const pd_room_t *room);
+/*
+ * Reports every local member of room through ops->local_changed, as if each
+ * had just changed (a node that registers again announces its members).
+ */
+void pd_rooms_report_locals(pd_rooms_t *rooms, pd_room_t *room);
 
 /* Introspection, for the HTTP API and metrics. */
 size_t pd_rooms_count(const pd_rooms_t *rooms);

@@ -99,6 +99,7 @@ static void render_cluster(const pd_shard_report_t *reps, unsigned n, pd_buf_t *
         sum.malformed += reps[i].cluster.malformed;
         sum.loads += reps[i].cluster.loads;
         sum.dead += reps[i].cluster.dead;
+        sum.resyncs += reps[i].cluster.resyncs;
     }
     pd_buf_appendf(
         out,
@@ -122,10 +123,15 @@ static void render_cluster(const pd_shard_report_t *reps, unsigned n, pd_buf_t *
         "presenced_cluster_room_loads_total %llu\n"
         "# HELP presenced_cluster_nodes_dead_total Nodes declared dead, as each thread counts.\n"
         "# TYPE presenced_cluster_nodes_dead_total counter\n"
-        "presenced_cluster_nodes_dead_total %llu\n",
+        "presenced_cluster_nodes_dead_total %llu\n"
+        "# HELP presenced_cluster_resyncs_total Rooms subscribed and announced again after a "
+        "reconnection to Redis.\n"
+        "# TYPE presenced_cluster_resyncs_total counter\n"
+        "presenced_cluster_resyncs_total %llu\n",
         connected, reps[0].cluster.nodes, (unsigned long long)sum.published,
         (unsigned long long)sum.received, (unsigned long long)sum.malformed,
-        (unsigned long long)sum.loads, (unsigned long long)sum.dead);
+        (unsigned long long)sum.loads, (unsigned long long)sum.dead,
+        (unsigned long long)sum.resyncs);
 }
 
 static void metrics_done(pd_conn_t *c, const pd_shard_report_t *reps, unsigned n)
