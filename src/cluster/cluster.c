@@ -42,9 +42,11 @@ typedef enum {
 typedef struct croom {
     pd_cluster_t *cl;
     room_state_t state;
-    int rejoin;    /* a first member came while leaving: subscribe again */
-    unsigned gen;  /* which load a reply belongs to */
-    pd_buf_t held; /* messages while not ready: [uint32 length][bytes] */
+    int rejoin;     /* a first member came while leaving: subscribe again */
+    unsigned gen;   /* which load a reply belongs to */
+    int late;       /* its load passed the deadline: joins go on with the state known here */
+    uint64_t since; /* loop time its subscription was asked for */
+    pd_buf_t held;  /* messages while not ready: [uint32 length][bytes] */
     pd_list_t waits;
     size_t id_len;
     char id[]; /* the key in cl->rooms */
@@ -629,6 +631,8 @@ static void subscribe(croom_t *r)
     pd_cluster_t *cl = r->cl;
     r->state = ROOM_SUBSCRIBING;
     r->gen++;
+    r->late = 0;
+    r->since = now_ms(cl);
     pd_buf_reset(&r->held);
     pd_buf_t ch = PD_BUF_INIT;
     channel_of(cl, &ch, pd_slice(r->id, r->id_len));
@@ -756,9 +760,9 @@ static void load_entries(pd_cluster_t *cl, croom_t *r, const redisReply *hash, p
     }
 }
 
-static void room_ready(pd_cluster_t *cl, croom_t *r)
+/* The connections waiting for r join now. */
+static void release_waits(croom_t *r)
 {
-    r->state = ROOM_READY;
     while (!pd_list_empty(&r->waits)) {
         pd_cluster_wait_t *w = pd_container_of(r->waits.next, pd_cluster_wait_t, node);
         pd_list_remove(&w->node);
@@ -767,6 +771,12 @@ static void room_ready(pd_cluster_t *cl, croom_t *r)
         free(w);
         ready(ud);
     }
+}
+
+static void room_ready(pd_cluster_t *cl, croom_t *r)
+{
+    r->state = ROOM_READY;
+    release_waits(r);
     pd_room_t *room = pd_rooms_find(cl->rooms, pd_slice(r->id, r->id_len));
     if (!room || !pd_room_local_count(room)) {
         /* Every connection that waited went (or was refused): the room is not kept. */
@@ -857,7 +867,7 @@ pd_cluster_wait_t *pd_cluster_await(pd_cluster_t *cl, pd_slice_t room_id, void (
     if (!cl->connected && !connecting(cl))
         return NULL;
     croom_t *r = croom_get(cl, room_id);
-    if (r && r->state == ROOM_READY)
+    if (r && (r->state == ROOM_READY || (r->late && r->state != ROOM_LEAVING)))
         return NULL;
     if (!r) {
         r = croom_new(cl, room_id);
@@ -917,14 +927,7 @@ static void release_rooms(pd_cluster_t *cl)
     void *v;
     while (pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)) {
         croom_t *r = v;
-        while (!pd_list_empty(&r->waits)) {
-            pd_cluster_wait_t *w = pd_container_of(r->waits.next, pd_cluster_wait_t, node);
-            pd_list_remove(&w->node);
-            void (*ready)(void *) = w->ready;
-            void *ud = w->ud;
-            free(w);
-            ready(ud);
-        }
+        release_waits(r);
     }
     while ((iter = 0, pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)))
         croom_free(v);
@@ -1132,6 +1135,28 @@ static void connect_both(pd_cluster_t *cl)
         went_down(cl, "cannot resolve");
 }
 
+/*
+ * A room whose state has not come within the node timeout (Redis, or the
+ * subscriber's link, is slow or silent) lets its waiting connections join
+ * with the state this node knows (its own members); the state still
+ * applies when it comes, as joins and leaves they are told of.
+ */
+static void release_late_rooms(pd_cluster_t *cl)
+{
+    uint64_t now = now_ms(cl);
+    size_t iter = 0;
+    void *v;
+    while (pd_map_next(&cl->rooms_by_id, &iter, NULL, &v)) {
+        croom_t *r = v;
+        if ((r->state == ROOM_SUBSCRIBING || r->state == ROOM_LOADING) && !r->late &&
+            now - r->since > cl->timeout_ms) {
+            r->late = 1;
+            cl->stats.late++;
+            release_waits(r);
+        }
+    }
+}
+
 static void on_timer(uv_timer_t *t)
 {
     pd_cluster_t *cl = t->data;
@@ -1150,6 +1175,7 @@ static void on_timer(uv_timer_t *t)
             went_down(cl, "no reply within the node timeout");
             return;
         }
+        release_late_rooms(cl);
         beat(cl, 0);
         ask_nodes(cl);
     } else if ((cl->cmd || cl->sub) && now_ms(cl) - cl->attempt_at > CONNECT_TIMEOUT_MS) {

@@ -53,6 +53,7 @@ typedef struct {
     uint64_t loads;     /* rooms whose state was read from Redis */
     uint64_t dead;      /* nodes declared dead */
     uint64_t resyncs;   /* rooms subscribed and announced again after a reconnection */
+    uint64_t late;      /* room loads that passed the deadline (joins went on without them) */
 } pd_cluster_stats_t;
 
 /*

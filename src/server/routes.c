@@ -100,6 +100,7 @@ static void render_cluster(const pd_shard_report_t *reps, unsigned n, pd_buf_t *
         sum.loads += reps[i].cluster.loads;
         sum.dead += reps[i].cluster.dead;
         sum.resyncs += reps[i].cluster.resyncs;
+        sum.late += reps[i].cluster.late;
     }
     pd_buf_appendf(
         out,
@@ -127,11 +128,15 @@ static void render_cluster(const pd_shard_report_t *reps, unsigned n, pd_buf_t *
         "# HELP presenced_cluster_resyncs_total Rooms subscribed and announced again after a "
         "reconnection to Redis.\n"
         "# TYPE presenced_cluster_resyncs_total counter\n"
-        "presenced_cluster_resyncs_total %llu\n",
+        "presenced_cluster_resyncs_total %llu\n"
+        "# HELP presenced_cluster_room_loads_late_total Room loads that took longer than the node "
+        "timeout; their joins went on with this node's state.\n"
+        "# TYPE presenced_cluster_room_loads_late_total counter\n"
+        "presenced_cluster_room_loads_late_total %llu\n",
         connected, reps[0].cluster.nodes, (unsigned long long)sum.published,
         (unsigned long long)sum.received, (unsigned long long)sum.malformed,
         (unsigned long long)sum.loads, (unsigned long long)sum.dead,
-        (unsigned long long)sum.resyncs);
+        (unsigned long long)sum.resyncs, (unsigned long long)sum.late);
 }
 
 static void metrics_done(pd_conn_t *c, const pd_shard_report_t *reps, unsigned n)
