@@ -1,5 +1,6 @@
 #include "cluster.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,13 @@
     "if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) " \
     "end return 0"
 #define RKEY_MAX_LEN (PD_CLUSTER_NODE_MAX + 1 + PD_CLUSTER_KEY_MAX)
+
+/*
+ * Threads of this process in an outage now: the first one to lose Redis
+ * logs the warning, the others only count, so that a node warns once per
+ * outage rather than once per thread.
+ */
+static atomic_uint shards_down;
 
 /* A room's subscription. */
 typedef enum {
@@ -529,6 +537,15 @@ static void evicted(pd_cluster_t *cl)
     note(cl, 0, "cluster joined again", detail);
 }
 
+/* Redis answers again: this thread no longer counts among those in an outage. */
+static void outage_over(pd_cluster_t *cl)
+{
+    if (!cl->warned_down)
+        return;
+    cl->warned_down = 0;
+    atomic_fetch_sub(&shards_down, 1);
+}
+
 static void on_beat(redisAsyncContext *ac, void *reply, void *priv)
 {
     req_t *rq = priv;
@@ -542,7 +559,7 @@ static void on_beat(redisAsyncContext *ac, void *reply, void *priv)
         /* Redis answers: the outage, if there was one, is over. */
         cl->beat_since = 0;
         cl->backoff_ms = 0;
-        cl->warned_down = 0;
+        outage_over(cl);
     }
     if (gone && inc == cl->inc && !cl->closing)
         evicted(cl);
@@ -972,11 +989,13 @@ static void went_down(pd_cluster_t *cl, const char *why)
         return;
     }
     if (!cl->warned_down) {
-        char detail[512];
-        snprintf(detail, sizeof(detail), " redis=%s:%d why=\"%s\" (retrying with backoff)",
-                 cl->host, cl->port, why);
-        note(cl, 1, "cluster: Redis unreachable, serving this node's rooms alone", detail);
         cl->warned_down = 1;
+        if (atomic_fetch_add(&shards_down, 1) == 0) {
+            char detail[512];
+            snprintf(detail, sizeof(detail), " redis=%s:%d why=\"%s\" (retrying with backoff)",
+                     cl->host, cl->port, why);
+            note(cl, 1, "cluster: Redis unreachable, serving this node's rooms alone", detail);
+        }
     }
     schedule_retry(cl);
 }
@@ -1280,6 +1299,7 @@ void pd_cluster_free(pd_cluster_t *cl)
         free(v);
     pd_map_free(&cl->peers);
     pd_buf_free(&cl->scratch);
+    outage_over(cl);
     memset(cl->password, 0, sizeof(cl->password));
     free(cl);
 }

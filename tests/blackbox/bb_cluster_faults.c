@@ -173,6 +173,20 @@ static int healthz(int port)
     return st;
 }
 
+/* How many lines of s's log contain needle. */
+static int log_count(const pdt_server_t *s, const char *needle)
+{
+    FILE *f = fopen(s->log_path, "r");
+    if (!f)
+        return -1;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
 static int disconnected(void *arg)
 {
     return metric_of(*(int *)arg, "presenced_cluster_connected") == 0;
@@ -222,6 +236,9 @@ static void test_redis_restart_converges(void **state)
         fail_msg("a node never connected again");
     expect_view(&alice, "bob", "carol");
     expect_view(&bob, "alice", "carol");
+    /* One warning per node for the outage, whatever its number of threads. */
+    assert_int_equal(log_count(&node_a, "Redis unreachable"), 1);
+    assert_int_equal(log_count(&node_b, "Redis unreachable"), 1);
     expect_view(&carol, "alice", "bob");
     assert_true(metric_of(node_a.port, "presenced_cluster_resyncs_total") >= 1);
     expect_newcomer_sees(node_a.port, "f-redis", "alice", "bob", "carol");
