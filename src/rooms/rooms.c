@@ -581,7 +581,8 @@ static void member_detach(pd_member_t *m)
     m->user->live--;
 }
 
-static pd_member_t *member_new(user_t *u, pd_slice_t key, void *conn)
+/* A member of u with no place yet: no location, on no list. */
+static pd_member_t *member_alloc(user_t *u)
 {
     pd_member_t *m = pd_calloc(1, sizeof(*m));
     m->user = u;
@@ -590,6 +591,12 @@ static pd_member_t *member_new(user_t *u, pd_slice_t key, void *conn)
     pd_list_init(&m->conn_node);
     pd_list_init(&m->linger.node);
     pd_list_init(&m->pending_at.node);
+    return m;
+}
+
+static pd_member_t *member_new(user_t *u, pd_slice_t key, void *conn)
+{
+    pd_member_t *m = member_alloc(u);
     member_set_key(m, u->room, key);
     user_add_member(u, m);
     member_attach(m, conn);
@@ -1128,13 +1135,7 @@ static void user_take_state_profile(user_t *u, const pd_member_state_t *st)
 
 static pd_member_t *remote_new(user_t *u, pd_slice_t rkey)
 {
-    pd_member_t *m = pd_calloc(1, sizeof(*m));
-    m->user = u;
-    m->loc.loc = unknown_loc;
-    m->pending.loc = unknown_loc;
-    pd_list_init(&m->conn_node);
-    pd_list_init(&m->linger.node);
-    pd_list_init(&m->pending_at.node);
+    pd_member_t *m = member_alloc(u);
     pd_list_init(&m->user_node);
     m->rkey = pd_strndup(rkey.base, rkey.len);
     m->rkey_len = rkey.len;

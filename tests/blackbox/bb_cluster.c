@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdt_cluster.h"
 #include "pdt_http.h"
 #include "pdt_proc.h"
 #include "pdt_redis.h"
@@ -384,16 +385,6 @@ int main(void)
         else
             fprintf(stderr, "the nodes did not register in Redis\n");
     }
-    int rc_b = node_b.pid ? pdt_server_stop(&node_b) : 0;
-    int rc_a = node_a.pid ? pdt_server_stop(&node_a) : 0;
-    if (failed || rc_a || rc_b) {
-        fprintf(stderr, "node a exited %d, node b %d\n", rc_a, rc_b);
-        pdt_server_dump_log(&node_a);
-        pdt_server_dump_log(&node_b);
-        pdt_redis_dump_log(&red);
-    }
-    pdt_server_discard(&node_a, 0);
-    pdt_server_discard(&node_b, 0);
-    pdt_redis_stop(&red);
-    return failed || rc_a || rc_b;
+    pdt_server_t *const nodes[] = {&node_a, &node_b};
+    return pdt_cluster_finish(nodes, 2, &red, failed);
 }
