@@ -695,6 +695,20 @@ static void count_malformed(pd_cluster_t *cl, const char *why)
     note(cl, 1, "cluster message refused", detail);
 }
 
+/*
+ * Another node's kick: its users' connections here go, when the room has
+ * any (a room still loading has none yet: its first member is not in).
+ */
+static void apply_kick(pd_cluster_t *cl, pd_slice_t room_id, const pd_cluster_msg_t *m)
+{
+    if (!peer_accept(cl, m->node, m->inc) || !cl->ops.kick)
+        return;
+    pd_room_t *room = pd_rooms_find(cl->rooms, room_id);
+    if (room && pd_room_local_count(room))
+        cl->ops.kick(cl->ctx, room_id, m->kick_user,
+                     m->kick_reason.base ? m->kick_reason.base : "");
+}
+
 /* Applies one message about room r; seen, when given, drops what the room's state already had. */
 static void apply(pd_cluster_t *cl, croom_t *r, const char *json, size_t len, const pd_map_t *seen)
 {
@@ -702,6 +716,12 @@ static void apply(pd_cluster_t *cl, croom_t *r, const char *json, size_t len, co
     const char *why = NULL;
     if (pd_cluster_msg_decode(&cl->limits, json, len, &m, &why) != 0) {
         count_malformed(cl, why);
+        return;
+    }
+    pd_slice_t room = pd_slice(r->id, r->id_len);
+    if (m.is_kick) {
+        apply_kick(cl, room, &m);
+        pd_cluster_msg_free(&m);
         return;
     }
     char rkey[RKEY_MAX_LEN + 2];
@@ -713,7 +733,6 @@ static void apply(pd_cluster_t *cl, croom_t *r, const char *json, size_t len, co
         pd_cluster_msg_free(&m);
         return;
     }
-    pd_slice_t room = pd_slice(r->id, r->id_len);
     if (m.has_member &&
         pd_rooms_remote_set(cl->rooms, room, rk, &m.state, now_ms(cl)) == PD_ERR_INVALID)
         count_malformed(cl, "a key of another user");
@@ -915,6 +934,242 @@ void pd_cluster_local_changed(pd_cluster_t *cl, pd_slice_t room_id, pd_slice_t k
     croom_t *r = locals ? NULL : croom_get(cl, room_id);
     if (r && r->state == ROOM_READY)
         unsubscribe(r);
+}
+
+/* ---- the HTTP API: kicks, and the cluster's state read from Redis ---- */
+
+void pd_cluster_kick(pd_cluster_t *cl, pd_slice_t room_id, pd_slice_t user_id, pd_slice_t reason)
+{
+    if (!cl->connected)
+        return;
+    pd_buf_t msg = PD_BUF_INIT, ch = PD_BUF_INIT;
+    pd_cluster_msg_encode_kick(&msg, pd_slice(cl->name, cl->name_len), cl->inc, ++cl->seq, user_id,
+                               reason);
+    channel_of(cl, &ch, room_id);
+    pd_slice_t argv[] = {pd_slice_cstr("PUBLISH"), pd_buf_slice(&ch), pd_buf_slice(&msg)};
+    command(cl->cmd, NULL, NULL, 3, argv);
+    cl->stats.published++;
+    pd_buf_free(&msg);
+    pd_buf_free(&ch);
+}
+
+struct pd_cluster_read {
+    pd_cluster_t *cl;
+    pd_cluster_read_cb done;
+    void *ud;         /* NULL once cancelled */
+    unsigned pending; /* replies still to come */
+    int lost;         /* one did not come: Redis went */
+    pd_slice_t room;  /* one room (base into room_id), or every room (base NULL) */
+    pd_map_t live;    /* "name:incarnation" of the nodes alive at the read (owned strings) */
+    pd_map_t asked;   /* every room: read_room_t by room id, each read once */
+    pd_rooms_t *view;
+    char room_id[];
+};
+
+/* One room's hash asked for. */
+typedef struct {
+    pd_cluster_read_t *rd;
+    size_t len;
+    char id[];
+} read_room_t;
+
+static pd_shared_t *view_frame(void *ctx, const char *json, size_t len)
+{
+    (void)ctx;
+    (void)json;
+    (void)len;
+    return NULL; /* a view has no connection: nothing is ever delivered */
+}
+
+static void view_deliver(void *ctx, void *conn, pd_shared_t *msg)
+{
+    (void)ctx;
+    (void)conn;
+    (void)msg;
+}
+
+static void view_detached(void *ctx, void *conn, pd_detach_reason_t why)
+{
+    (void)ctx;
+    (void)conn;
+    (void)why;
+}
+
+static void free_values(pd_map_t *m)
+{
+    size_t iter = 0;
+    void *v;
+    while (pd_map_next(m, &iter, NULL, &v))
+        free(v);
+    pd_map_free(m);
+}
+
+static void read_finish(pd_cluster_read_t *rd)
+{
+    if (--rd->pending)
+        return;
+    if (rd->ud)
+        rd->done(rd->ud, rd->lost ? NULL : rd->view);
+    free_values(&rd->asked);
+    free_values(&rd->live);
+    pd_rooms_free(rd->view);
+    free(rd);
+}
+
+/* 1 when a message is of a node that was alive at the read. */
+static int entry_alive(const pd_cluster_read_t *rd, const pd_cluster_msg_t *m)
+{
+    char member[MEMBER_MAX_LEN + 1];
+    int n = snprintf(member, sizeof(member), "%.*s:%llu", (int)m->node.len, m->node.base,
+                     (unsigned long long)m->inc);
+    return n > 0 && (size_t)n < sizeof(member) &&
+           pd_map_get(&rd->live, pd_slice(member, (size_t)n)) != NULL;
+}
+
+static void on_read_hash(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    read_room_t *rr = priv;
+    pd_cluster_read_t *rd = rr->rd;
+    pd_cluster_t *cl = rd->cl;
+    const redisReply *h = reply;
+    rd->lost |= !h;
+    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i], *v = h->element[i + 1];
+        pd_cluster_msg_t m;
+        const char *why = NULL;
+        if (!is_string(f) || !is_string(v) ||
+            pd_cluster_msg_decode(&cl->limits, v->str, v->len, &m, &why) != 0)
+            continue; /* counted when a room is loaded; an answer is not the place */
+        if (m.has_member && entry_alive(rd, &m) && field_names(reply_slice(f), &m))
+            pd_rooms_remote_set(rd->view, pd_slice(rr->id, rr->len), reply_slice(f), &m.state, 0);
+        pd_cluster_msg_free(&m);
+    }
+    read_finish(rd);
+}
+
+static void read_room(pd_cluster_read_t *rd, pd_slice_t id)
+{
+    if (pd_map_get(&rd->asked, id))
+        return;
+    read_room_t *rr = pd_malloc(sizeof(*rr) + id.len);
+    rr->rd = rd;
+    rr->len = id.len;
+    memcpy(rr->id, id.base, id.len);
+    pd_map_put(&rd->asked, pd_slice(rr->id, rr->len), rr);
+    pd_buf_t key = PD_BUF_INIT;
+    keyf(&key, KEY_PREFIX "room:%.*s", id);
+    pd_slice_t argv[] = {pd_slice_cstr("HGETALL"), pd_buf_slice(&key)};
+    rd->pending++;
+    command(rd->cl->cmd, on_read_hash, rr, 2, argv);
+    pd_buf_free(&key);
+}
+
+/* A members set's entry is "{roomId}|{node}|{key}": the room id is what precedes the last two '|'. */
+static int entry_room(pd_slice_t e, pd_slice_t *room)
+{
+    int bars = 0;
+    for (size_t i = e.len; i-- > 0;)
+        if (e.base[i] == '|' && ++bars == 2) {
+            *room = pd_slice(e.base, i);
+            return i > 0;
+        }
+    return 0;
+}
+
+static void on_read_members(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    pd_cluster_read_t *rd = priv;
+    const redisReply *r = reply;
+    rd->lost |= !r;
+    pd_slice_t room;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (is_string(r->element[i]) && entry_room(reply_slice(r->element[i]), &room))
+            read_room(rd, room);
+    read_finish(rd);
+}
+
+/*
+ * A node listed in the nodes set is alive for the read unless this node has
+ * declared that incarnation dead or heard of a newer one: a node registered
+ * since this one last looked counts, as it will at the next look.
+ */
+static int listed_alive(pd_cluster_t *cl, pd_slice_t name, uint64_t inc)
+{
+    if (pd_slice_eq(name, pd_slice(cl->name, cl->name_len)))
+        return inc == cl->inc;
+    const peer_t *p = peer_get(cl, name);
+    return !p || inc > p->inc || (inc == p->inc && !p->dead);
+}
+
+static void on_read_nodes(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    pd_cluster_read_t *rd = priv;
+    pd_cluster_t *cl = rd->cl;
+    const redisReply *r = reply;
+    rd->lost |= !r;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        pd_slice_t name;
+        uint64_t inc;
+        if (!is_string(r->element[i]) || !split_member(reply_slice(r->element[i]), &name, &inc) ||
+            !listed_alive(cl, name, inc) || pd_map_get(&rd->live, reply_slice(r->element[i])))
+            continue;
+        char *m = pd_strndup(r->element[i]->str, r->element[i]->len);
+        pd_map_put(&rd->live, pd_slice(m, r->element[i]->len), m);
+        if (!rd->room.base) {
+            pd_buf_t key = PD_BUF_INIT;
+            pd_buf_appendf(&key, KEY_PREFIX "members:%s", m);
+            pd_slice_t argv[] = {pd_slice_cstr("SMEMBERS"), pd_buf_slice(&key)};
+            rd->pending++;
+            command(cl->cmd, on_read_members, rd, 2, argv);
+            pd_buf_free(&key);
+        }
+    }
+    if (r && rd->room.base)
+        read_room(rd, rd->room);
+    read_finish(rd);
+}
+
+pd_cluster_read_t *pd_cluster_read(pd_cluster_t *cl, pd_slice_t room_id, pd_cluster_read_cb done,
+                                   void *ud)
+{
+    if (!cl->connected)
+        return NULL;
+    static const pd_rooms_ops_t ops = {view_frame, view_deliver, view_detached, NULL, NULL};
+    pd_rooms_config_t rc = PD_ROOMS_CONFIG_DEFAULT;
+    rc.updates_per_sec = rc.user_updates_per_sec = 0; /* a view announces nothing */
+    pd_cluster_read_t *rd = pd_calloc(1, sizeof(*rd) + room_id.len + 1);
+    rd->cl = cl;
+    rd->done = done;
+    rd->ud = ud;
+    if (room_id.base) {
+        memcpy(rd->room_id, room_id.base, room_id.len);
+        rd->room = pd_slice(rd->room_id, room_id.len);
+    }
+    rd->pending = 2; /* the nodes' reply, and this call until it has asked */
+    pd_map_init(&rd->live, 0x11feULL);
+    pd_map_init(&rd->asked, 0x7eadULL);
+    rd->view = pd_rooms_new(&rc, &ops, NULL, 0);
+    /* Who is alive first, then the members sets or the room: replies come in order. */
+    pd_slice_t argv[] = {pd_slice_cstr("ZRANGE"), pd_slice_cstr(NODES_KEY), pd_slice_cstr("0"),
+                         pd_slice_cstr("-1")};
+    command(cl->cmd, on_read_nodes, rd, 4, argv);
+    /* hiredis never answers within a call but to refuse a command, which it
+     * does only while it disconnects: then done must not run. */
+    if (rd->lost) {
+        rd->ud = NULL;
+        read_finish(rd);
+        return NULL;
+    }
+    rd->pending--;
+    return rd;
+}
+
+void pd_cluster_read_cancel(pd_cluster_read_t *rd)
+{
+    rd->ud = NULL;
 }
 
 /* ---- connections ---- */

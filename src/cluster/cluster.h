@@ -40,6 +40,12 @@ typedef struct {
      * registers again afterwards with a new incarnation.
      */
     void (*evicted)(void *ctx);
+    /*
+     * Another node kicked user_id out of room_id (its HTTP API): the user's
+     * connections here are to be kicked as if the API call had come here.
+     * Called only for a room with local members here.
+     */
+    void (*kick)(void *ctx, pd_slice_t room_id, pd_slice_t user_id, const char *reason);
     /* A line for the log: warn != 0 for a warning, else information. No secrets in it. */
     void (*log)(void *ctx, int warn, const char *msg, const char *detail);
 } pd_cluster_ops_t;
@@ -91,6 +97,30 @@ pd_cluster_wait_t *pd_cluster_await(pd_cluster_t *cl, pd_slice_t room_id, void (
                                     void *ud);
 /* The waiting connection went: ready will not run. */
 void pd_cluster_await_cancel(pd_cluster_wait_t *w);
+
+/*
+ * Publishes a kick of user_id out of room_id to every node with members in
+ * it (this one excepted: the caller kicks its own). Nothing when Redis is
+ * away.
+ */
+void pd_cluster_kick(pd_cluster_t *cl, pd_slice_t room_id, pd_slice_t user_id, pd_slice_t reason);
+
+/*
+ * Reads the cluster's state from Redis, for the HTTP API: one room
+ * (room_id), or every room (room_id.base NULL), the latter through the
+ * members sets of the live nodes. done(ud, view) runs on a later loop turn
+ * with a pd_rooms_t of its own holding, as remote members, every member
+ * that Redis keeps for a live node (this one included), so that each
+ * user's presence is ranked by the rooms module's rules; view lives for the
+ * call only, and is NULL when Redis was lost meanwhile. Returns NULL, and
+ * done never runs, when Redis is away now.
+ */
+typedef struct pd_cluster_read pd_cluster_read_t;
+typedef void (*pd_cluster_read_cb)(void *ud, const pd_rooms_t *view);
+pd_cluster_read_t *pd_cluster_read(pd_cluster_t *cl, pd_slice_t room_id, pd_cluster_read_cb done,
+                                   void *ud);
+/* The asker went: done will not run. */
+void pd_cluster_read_cancel(pd_cluster_read_t *rd);
 
 /*
  * Shutdown: unregisters the node, sends what is queued and disconnects;

@@ -30,13 +30,18 @@ static void append_member(pd_buf_t *b, const pd_member_state_t *st)
     pd_buf_append_char(b, '}');
 }
 
-void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq, pd_slice_t key,
-                           const pd_member_state_t *st)
+static void append_head(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq)
 {
     pd_buf_append_cstr(b, "{\"v\":1,\"n\":");
     pd_proto_append_string(b, node);
     append_number(b, "i", inc);
     append_number(b, "s", seq);
+}
+
+void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq, pd_slice_t key,
+                           const pd_member_state_t *st)
+{
+    append_head(b, node, inc, seq);
     pd_buf_append_cstr(b, ",\"k\":");
     pd_proto_append_string(b, key);
     if (st) {
@@ -44,6 +49,17 @@ void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t 
         append_member(b, st);
     }
     pd_buf_append_char(b, '}');
+}
+
+void pd_cluster_msg_encode_kick(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq,
+                                pd_slice_t user_id, pd_slice_t reason)
+{
+    append_head(b, node, inc, seq);
+    pd_buf_append_cstr(b, ",\"kick\":{\"userId\":");
+    pd_proto_append_string(b, user_id);
+    pd_buf_append_cstr(b, ",\"reason\":");
+    pd_proto_append_string(b, reason);
+    pd_buf_append_cstr(b, "}}");
 }
 
 int pd_cluster_node_valid(pd_slice_t s)
@@ -108,6 +124,15 @@ static const char *decode_member(const pd_cluster_limits_t *lim, const cJSON *mj
     return NULL;
 }
 
+static const char *decode_kick(const cJSON *kj, pd_cluster_msg_t *m)
+{
+    m->is_kick = 1;
+    if (!cJSON_IsObject(kj) || get_string(kj, "userId", USER_ID_MAX, 0, 0, &m->kick_user) < 0 ||
+        get_string(kj, "reason", PD_CLUSTER_REASON_MAX, 0, 1, &m->kick_reason) < 0)
+        return "bad kick";
+    return NULL;
+}
+
 static const char *decode_tree(const pd_cluster_limits_t *lim, const cJSON *j, pd_cluster_msg_t *m)
 {
     uint64_t v;
@@ -120,6 +145,9 @@ static const char *decode_tree(const pd_cluster_limits_t *lim, const cJSON *j, p
         return "bad node";
     if (get_whole(j, "i", 1, &m->inc) < 0 || get_whole(j, "s", 1, &m->seq) < 0)
         return "bad incarnation or sequence";
+    const cJSON *kick = cJSON_GetObjectItemCaseSensitive(j, "kick");
+    if (kick)
+        return decode_kick(kick, m);
     if (get_string(j, "k", PD_CLUSTER_KEY_MAX, 0, 0, &m->key) < 0 ||
         !pd_proto_conn_key_valid(m->key))
         return "bad key";

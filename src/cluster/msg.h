@@ -5,6 +5,8 @@
  *
  *   {"v":1,"n":NODE,"i":INCARNATION,"s":SEQ,"k":KEY,"m":MEMBER}   a member's state
  *   {"v":1,"n":NODE,"i":INCARNATION,"s":SEQ,"k":KEY}              the member left
+ *   {"v":1,"n":NODE,"i":INCARNATION,"s":SEQ,"kick":{"userId":USER,"reason":WHY}}
+ *                                             the user is kicked out of the room
  *
  * NODE is "nodeid/shard" (1-95 of [A-Za-z0-9_.-/]); INCARNATION and SEQ are
  * whole numbers (1 to 2^53): the node's start time in ms, new each time it
@@ -12,6 +14,8 @@
  * connection key on that node (1-64 of [A-Za-z0-9_-]). MEMBER is a
  * snapshot entry (userId, userName, userImage, currentPath, resourceType,
  * resourceId, docs/protocol.md) with "at": the member's stamp (rooms.h).
+ * A kick (the HTTP API's, on any node) is only published, never kept; it
+ * has no KEY. WHY is 0-4096 bytes.
  */
 #ifndef PD_CLUSTER_MSG_H
 #define PD_CLUSTER_MSG_H
@@ -25,13 +29,16 @@
 
 #define PD_CLUSTER_NODE_MAX 95
 #define PD_CLUSTER_KEY_MAX 64
+#define PD_CLUSTER_REASON_MAX 4096
 
 typedef struct {
     pd_slice_t node;
     uint64_t inc;
     uint64_t seq;
-    pd_slice_t key;
-    int has_member;          /* 0: the member left */
+    pd_slice_t key; /* empty for a kick */
+    int has_member; /* 0: the member left (or a kick) */
+    int is_kick;    /* a kick of kick_user, for kick_reason (NUL-terminated) */
+    pd_slice_t kick_user, kick_reason;
     pd_member_state_t state; /* when has_member */
     struct cJSON *tree;      /* owns the slices above; pd_cluster_msg_free() */
 } pd_cluster_msg_t;
@@ -46,6 +53,10 @@ typedef struct {
 /* Appends a message: st NULL for a leave. */
 void pd_cluster_msg_encode(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq, pd_slice_t key,
                            const pd_member_state_t *st);
+
+/* Appends a kick of user_id out of the room, for reason. */
+void pd_cluster_msg_encode_kick(pd_buf_t *b, pd_slice_t node, uint64_t inc, uint64_t seq,
+                                pd_slice_t user_id, pd_slice_t reason);
 
 /*
  * Decodes len bytes of json into *m. Returns 0 (free with

@@ -859,15 +859,15 @@ static int user_has_remote(const user_t *u)
 }
 
 /*
- * A kick here of a user also present on other nodes removes its local
- * members; the user stays, present through the others (a kick reaching
- * every node is for a later change).
+ * A kick of a user also present on other nodes removes its local members
+ * here, and announces nothing: the kick reaches every node (the cluster
+ * carries it), so its other members are leaving too, and the user leaves
+ * with the last of them, with no fallback presence in between.
  */
 static int kick_locals(user_t *u, int kicked)
 {
     pd_room_t *room = u->room;
     pd_rooms_t *r = room->rooms;
-    int fallback = !user_front(u)->rkey && user_front(u)->updated;
     pd_list_foreach_safe(it, tmp, &u->members)
     {
         pd_member_t *m = member_of_user_node(it);
@@ -881,8 +881,6 @@ static int kick_locals(user_t *u, int kicked)
             r->ops.detached(r->ctx, conn, PD_DETACH_KICKED);
         member_free(m);
     }
-    if (fallback)
-        announce_presence(u, NULL);
     room_release_if_empty(room);
     return kicked;
 }
@@ -1069,6 +1067,21 @@ size_t pd_room_user_count(const pd_room_t *room)
 size_t pd_room_conn_count(const pd_room_t *room)
 {
     return room->live;
+}
+
+size_t pd_room_remote_count(const pd_room_t *room)
+{
+    return room->remotes.count;
+}
+
+int pd_room_user_connections(const pd_room_t *room, pd_slice_t user_id)
+{
+    const user_t *u = pd_map_get(&room->users, user_id);
+    if (!u)
+        return PD_ERR_NOT_FOUND;
+    size_t n = u->live;
+    pd_list_foreach(it, &u->members) n += member_of_user_node(it)->rkey != NULL;
+    return (int)n;
 }
 
 void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out)

@@ -213,7 +213,10 @@ uint64_t pd_rooms_tick(pd_rooms_t *rooms, uint64_t now_ms);
  * members are removed and the others get the leave messages, then each kicked
  * connection gets detached(KICKED). Returns the number of connections kicked
  * (lingering members count as 0 but are removed), or PD_ERR_NOT_FOUND when
- * the room or the user is not there.
+ * the room or the user is not there. A user that also has members on
+ * other nodes loses its local ones here, with no message to the others:
+ * the kick reaches those nodes too (src/cluster), and the user leaves
+ * when the last of its members anywhere has gone.
  */
 int pd_rooms_kick(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t user_id, const char *reason);
 
@@ -266,6 +269,13 @@ pd_slice_t pd_room_id(const pd_room_t *room);
 size_t pd_room_user_count(const pd_room_t *room);
 /* Live connections (lingering members excluded). */
 size_t pd_room_conn_count(const pd_room_t *room);
+/* Members of other nodes in room (as connections: lingering ones are not told apart). */
+size_t pd_room_remote_count(const pd_room_t *room);
+/*
+ * user_id's connections in room: its live local ones and its members on
+ * other nodes; PD_ERR_NOT_FOUND when the user is not there.
+ */
+int pd_room_user_connections(const pd_room_t *room, pd_slice_t user_id);
 /* Appends the room's users as a JSON array of snapshot entries. */
 void pd_room_encode_users(const pd_room_t *room, pd_buf_t *out);
 

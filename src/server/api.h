@@ -16,5 +16,7 @@
 int pd_api_takes_body(const pd_server_t *srv, const pd_http_request_t *head);
 /* Answers /api/rooms...; returns 0 when the path is not the API's. */
 int pd_api_handle(pd_conn_t *c, const pd_http_request_t *req);
+/* c is going: a pending read of the cluster's state answers no one. */
+void pd_api_cancel(pd_conn_t *c);
 
 #endif

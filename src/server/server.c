@@ -36,11 +36,12 @@
 #define FD_RESERVE 64
 #define URING_MAX_SLICE 1024 /* sends per io_uring submission */
 
-/* Pending token checks and a pending ask of the other shards end with the connection. */
+/* Pending token checks, asks of the other shards and reads of Redis end with the connection. */
 static void conn_leaving(pd_conn_t *c)
 {
     pd_admit_cancel(c);
     pd_shard_ask_cancel(c);
+    pd_api_cancel(c);
 }
 
 /* The files above a connection, as the connection reaches them (conn.h). */
@@ -380,6 +381,15 @@ static void cluster_evicted(void *ctx)
     }
 }
 
+/* Another node's API kicked a user out of a room this shard has members in. */
+static void cluster_kick(void *ctx, pd_slice_t room_id, pd_slice_t user_id, const char *reason)
+{
+    pd_server_t *srv = ctx;
+    pd_rooms_kick(srv->rooms, room_id, user_id, reason);
+    if (srv->verifier)
+        pd_verifier_forget_user(srv->verifier, user_id);
+}
+
 static void cluster_log(void *ctx, int warn, const char *msg, const char *detail)
 {
     pd_server_t *srv = ctx;
@@ -410,7 +420,7 @@ static int make_cluster(pd_server_t *srv, const pd_rooms_config_t *rc, char *err
                               srv->shard,
                               cfg->node_timeout_ms,
                               {cfg->max_path, cfg->max_resource_type, cfg->max_resource_id}};
-    static const pd_cluster_ops_t cops = {cluster_evicted, cluster_log};
+    static const pd_cluster_ops_t cops = {cluster_evicted, cluster_kick, cluster_log};
     srv->cluster = pd_cluster_new(srv->loop, srv->rooms, &cc, &cops, srv, err, errlen);
     if (!srv->cluster)
         return -1;
@@ -457,6 +467,7 @@ static pd_server_t *shard_new(pd_proc_t *proc, unsigned i, uv_loop_t *loop, cons
         return NULL;
     }
     pd_list_init(&srv->conns);
+    pd_list_init(&srv->api_reads);
     pd_list_init(&srv->flush_list);
     pd_list_init(&srv->delay_list);
     pd_proto_client_msg_init(&srv->msg);

@@ -60,6 +60,7 @@ struct pd_server {
     const struct pd_conn_hooks *hooks; /* the files above a connection (server.c sets it) */
 
     pd_list_t conns;       /* every connection */
+    pd_list_t api_reads;   /* api.c's reads of the cluster's state, one per waiting call */
     pd_list_t flush_list;  /* connections with queued bytes and no write in flight */
     pd_list_t delay_list;  /* the same for members while --write-delay holds them */
     uint32_t flush_pushes; /* connections ever put on flush_list (wraps) */

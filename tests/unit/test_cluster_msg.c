@@ -57,6 +57,45 @@ static void test_set_round_trip(void **st)
     pd_buf_free(&b);
 }
 
+static void test_kick_round_trip(void **st)
+{
+    pd_buf_t b = PD_BUF_INIT;
+    pd_cluster_msg_encode_kick(&b, pd_slice_cstr("n1/0"), 5, 9, pd_slice_cstr("u\"2"),
+                               pd_slice_cstr("removed\nby Ann"));
+    pd_buf_append_char(&b, '\0');
+    assert_string_equal(b.base,
+                        "{\"v\":1,\"n\":\"n1/0\",\"i\":5,\"s\":9,"
+                        "\"kick\":{\"userId\":\"u\\\"2\",\"reason\":\"removed\\nby Ann\"}}");
+    pd_cluster_msg_t m;
+    const char *why = NULL;
+    assert_int_equal(pd_cluster_msg_decode(&lim, b.base, b.len - 1, &m, &why), 0);
+    assert_true(m.is_kick);
+    assert_false(m.has_member);
+    assert_true(pd_slice_eq_cstr(m.kick_user, "u\"2"));
+    assert_string_equal(m.kick_reason.base, "removed\nby Ann");
+    pd_cluster_msg_free(&m);
+    pd_buf_free(&b);
+    /* A kick names a user; its reason is a string, empty or not. */
+    static const char *const bad[] = {
+        "{\"v\":1,\"n\":\"a/0\",\"i\":1,\"s\":1,\"kick\":1}",
+        "{\"v\":1,\"n\":\"a/0\",\"i\":1,\"s\":1,\"kick\":{\"reason\":\"x\"}}",
+        "{\"v\":1,\"n\":\"a/0\",\"i\":1,\"s\":1,\"kick\":{\"userId\":\"\",\"reason\":\"x\"}}",
+        "{\"v\":1,\"n\":\"a/0\",\"i\":1,\"s\":1,\"kick\":{\"userId\":\"u\"}}",
+        "{\"v\":1,\"n\":\"a/0\",\"i\":1,\"s\":1,\"kick\":{\"userId\":\"u\",\"reason\":5}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        assert_int_equal(pd_cluster_msg_decode(&lim, bad[i], strlen(bad[i]), &m, &why),
+                         PD_ERR_PROTO);
+        assert_string_equal(why, "bad kick");
+    }
+    const char *empty =
+        "{\"v\":1,\"n\":\"a/0\",\"i\":1,\"s\":1,\"kick\":{\"userId\":\"u\",\"reason\":\"\"}}";
+    assert_int_equal(pd_cluster_msg_decode(&lim, empty, strlen(empty), &m, &why), 0);
+    assert_true(m.is_kick);
+    pd_cluster_msg_free(&m);
+}
+
 static void test_leave_round_trip(void **st)
 {
     pd_buf_t b = PD_BUF_INIT;
@@ -161,9 +200,10 @@ static void test_node_names(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_round_trip),       cmocka_unit_test(test_leave_round_trip),
-        cmocka_unit_test(test_never_updated_member), cmocka_unit_test(test_malformed_refused),
-        cmocka_unit_test(test_every_prefix_refused), cmocka_unit_test(test_node_names),
+        cmocka_unit_test(test_set_round_trip),    cmocka_unit_test(test_leave_round_trip),
+        cmocka_unit_test(test_kick_round_trip),   cmocka_unit_test(test_never_updated_member),
+        cmocka_unit_test(test_malformed_refused), cmocka_unit_test(test_every_prefix_refused),
+        cmocka_unit_test(test_node_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1337,13 +1337,18 @@ static void test_local_changes_reported_in_order(void **state)
                   "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''}]}\n");
 }
 
-/* A kick here removes the user's local members; present elsewhere, the user stays. */
-static void test_kick_keeps_a_user_present_elsewhere(void **state)
+/*
+ * A kick of a user also on another node removes its local members and
+ * announces nothing: the kick reaches that node too, and the user leaves
+ * when its member there goes, with no fallback presence in between.
+ */
+static void test_kick_of_a_user_present_elsewhere(void **state)
 {
     fx_t *f = *state;
     join(f, "u1", "Al", "k1", A);
-    join(f, "u2", "Bo", "k2", B);
-    rset(f, "n2/0|t", "u2", "Bo", "", 0);
+    pd_member_t *m = join(f, "u2", "Bo", "k2", B);
+    rset(f, "n2/0|t", "u2", "Bo", "/there", 5);
+    update(m, "/here", 10);
     pd_buf_reset(&f->log);
     assert_int_equal(
         pd_rooms_kick(f->rooms, pd_slice_cstr("presence-ws1"), pd_slice_cstr("u2"), "gone"), 1);
@@ -1351,6 +1356,9 @@ static void test_kick_keeps_a_user_present_elsewhere(void **state)
                   "gone presence-ws1 k2 locals=1\n"
                   "b detached KICKED\n");
     assert_int_equal(pd_room_user_count(room1(f)), 2);
+    rdel(f, "n2/0|t");
+    expect_log(f, "a {'type':'user_left','userId':'u2'}\n"
+                  "a {'type':'user_left_presence','userId':'u2'}\n");
 }
 
 int main(void)
@@ -1405,7 +1413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_node_members_leave, setup_cluster, teardown),
         cmocka_unit_test_setup_teardown(test_remote_key_of_another_user_refused, setup_cluster,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_kick_keeps_a_user_present_elsewhere, setup_cluster,
+        cmocka_unit_test_setup_teardown(test_kick_of_a_user_present_elsewhere, setup_cluster,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_local_changes_reported_in_order, setup_cluster,
                                         teardown),
