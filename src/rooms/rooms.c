@@ -531,6 +531,37 @@ static uint64_t next_stamp(const user_t *u)
     return wall > top ? wall : top + 1;
 }
 
+/*
+ * 1 when a and b hold the same applied state (stamp and location): a
+ * member that took over another node's member starts as its copy, and
+ * neither one's arrival or departure changes the user's presence.
+ */
+static int same_state(const pd_member_t *a, const pd_member_t *b)
+{
+    return a->updated && b->updated && a->stamp == b->stamp && loc_eq(&a->loc.loc, &b->loc.loc);
+}
+
+/* The connection key of a remote member: its key after the last '|' ("node|key"). */
+static pd_slice_t remote_key(const pd_member_t *m)
+{
+    size_t i = m->rkey_len;
+    while (i > 0 && m->rkey[i - 1] != '|')
+        i--;
+    return pd_slice(m->rkey + i, m->rkey_len - i);
+}
+
+/* u's highest-ranked remote member with connection key key (a twin on another node), or NULL. */
+static pd_member_t *remote_twin(const user_t *u, pd_slice_t key)
+{
+    pd_list_foreach(it, &u->members)
+    {
+        pd_member_t *m = member_of_user_node(it);
+        if (m->rkey && pd_slice_eq(remote_key(m), key))
+            return m;
+    }
+    return NULL;
+}
+
 /* ---- members ---- */
 
 static pd_slice_t key_slice(const pd_member_t *m)
@@ -654,8 +685,12 @@ static void member_leave_now(pd_member_t *m)
 {
     user_t *u = m->user;
     pd_room_t *room = u->room;
-    /* A member that never updated leaves the user's location as it was (""). */
+    /* A member that never updated leaves the user's location as it was (""), and
+     * one followed by a member in the same state leaves the presence as it was. */
     int was_presence = is_presence(m) && m->updated;
+    if (was_presence && m->user_node.next != &u->members &&
+        same_state(member_of_user_node(m->user_node.next), m))
+        was_presence = 0;
     int remote = m->rkey != NULL;
     member_unlink(m);
     pd_list_remove(&m->user_node);
@@ -692,8 +727,14 @@ static void drop_pending(pd_member_t *m)
 /* Makes next (moved in) the member's location and announces it; 1 when that waits. */
 static int apply_update(pd_member_t *m, owned_loc_t *next, uint64_t now)
 {
-    int quiet = m->took_over && is_presence(m) && loc_eq(&m->loc.loc, &next->loc);
+    int quiet = m->took_over && loc_eq(&m->loc.loc, &next->loc) &&
+                (is_presence(m) || same_state(user_front(m->user), m));
     m->took_over = 0;
+    if (quiet && m->updated) {
+        /* The state every node has for it already: nothing changes, nothing is told. */
+        loc_free(next);
+        return 0;
+    }
     loc_free(&m->loc);
     m->loc = *next;
     *next = (owned_loc_t){NULL, unknown_loc};
@@ -740,11 +781,20 @@ static pd_member_t *newest_lingering(const user_t *u)
     return best;
 }
 
-static pd_member_t *takeover_target(const user_t *u, pd_slice_t key)
+/*
+ * The member a join of u under key takes over: the user's own member with
+ * that key here; else, when the key is free here and names a member of
+ * the user on another node (*twin), none (a new member copies the twin's
+ * state); else the user's newest lingering member here.
+ */
+static pd_member_t *takeover_target(const user_t *u, pd_slice_t key, pd_member_t **twin)
 {
+    *twin = NULL;
     pd_member_t *m = key.base ? pd_map_get(&u->room->members, key) : NULL;
     if (m && m->user == u)
         return m;
+    if (!m && key.base && (*twin = remote_twin(u, key)))
+        return NULL;
     return newest_lingering(u);
 }
 
@@ -782,6 +832,25 @@ static void member_take_over(pd_member_t *m, pd_slice_t key, void *conn, char *o
     }
 }
 
+/*
+ * A new member m whose key names twin, its user's member on another node
+ * (the same client, reconnected here): m starts with twin's location and
+ * stamp, so that it ranks as the user's presence as twin did, with no new
+ * stamp, and its first update at that location is not relayed.
+ */
+static void member_inherit(pd_member_t *m, const pd_member_t *twin)
+{
+    m->took_over = 1;
+    if (!twin->updated)
+        return;
+    loc_free(&m->loc);
+    m->loc = loc_copy(&twin->loc.loc);
+    m->stamp = twin->stamp;
+    m->updated = 1;
+    pd_list_remove(&m->user_node);
+    user_place_member(m->user, m);
+}
+
 /* Other nodes hear of a re-keyed member's new key before its old one goes: the user never leaves. */
 static void report_rekeyed(pd_member_t *m, const char *old, size_t old_len)
 {
@@ -797,7 +866,8 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
 {
     pd_room_t *room = pd_map_get(&rooms->rooms, room_id);
     user_t *u = room ? pd_map_get(&room->users, pd_slice_cstr(id->user_id)) : NULL;
-    pd_member_t *target = u ? takeover_target(u, conn_key) : NULL;
+    pd_member_t *twin = NULL;
+    pd_member_t *target = u ? takeover_target(u, conn_key, &twin) : NULL;
     pd_join_status_t st = check_limits(rooms, room, u, target);
     if (st != PD_JOIN_OK)
         return st;
@@ -814,6 +884,8 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
     if (target)
         member_take_over(target, conn_key, conn, old_key, &old_len);
     *out = target ? target : member_new(u, conn_key, conn);
+    if (twin)
+        member_inherit(*out, twin);
     report_state(*out);
     report_rekeyed(*out, old_key, old_len);
     send_snapshot(*out);
@@ -829,7 +901,8 @@ pd_join_status_t pd_rooms_join(pd_rooms_t *rooms, pd_slice_t room_id, pd_identit
 void pd_member_leave(pd_member_t *m, int linger, uint64_t now_ms)
 {
     pd_rooms_t *r = rooms_of(m);
-    if (linger && r->cfg.linger_ms > 0 && m->conn)
+    /* Its client is already back on another node (the twin took over): nothing to keep. */
+    if (linger && r->cfg.linger_ms > 0 && m->conn && !remote_twin(m->user, key_slice(m)))
         member_start_linger(m, now_ms + r->cfg.linger_ms);
     else
         member_leave_now(m);
@@ -1156,19 +1229,54 @@ static pd_member_t *remote_new(user_t *u, pd_slice_t rkey)
     return m;
 }
 
-/* Takes st's location and stamp and puts m in its place; 1 when that is news. */
+/*
+ * Takes st's location and stamp and puts m in its place; 1 when that is
+ * news to the room: m is now its user's presence, which it was not already
+ * in the same state (a twin's copy is no news).
+ */
 static int remote_take(pd_member_t *m, const pd_member_state_t *st)
 {
     if (st->stamp <= m->stamp)
         return 0;
+    user_t *u = m->user;
+    const pd_member_t *front = user_front(u);
     owned_loc_t next = loc_copy(&st->loc);
     loc_free(&m->loc);
     m->loc = next;
     m->stamp = st->stamp;
     m->updated = 1;
     pd_list_remove(&m->user_node);
-    user_place_member(m->user, m);
-    return 1;
+    user_place_member(u, m);
+    return is_presence(m) && !(front != m && same_state(front, m));
+}
+
+/*
+ * m, a remote member, was just set: the client behind it is that of this
+ * node's member of the same user and key (its twin), reconnected there. A
+ * lingering twin here is gone at once, silently (the user stays present
+ * through m); a live one is left alone (a stale or half-open connection,
+ * which liveness ends, and which then leaves at once rather than lingers),
+ * but until its first update it follows a newer state of m. May free the
+ * room.
+ */
+static void settle_local_twin(pd_room_t *room, pd_member_t *m)
+{
+    pd_member_t *twin = pd_map_get(&room->members, remote_key(m));
+    if (!twin || twin->user != m->user)
+        return;
+    if (!twin->conn) {
+        member_leave_now(twin);
+        return;
+    }
+    if (!twin->took_over || !m->updated || m->stamp <= twin->stamp)
+        return;
+    loc_free(&twin->loc);
+    twin->loc = loc_copy(&m->loc.loc);
+    twin->stamp = m->stamp;
+    twin->updated = 1;
+    pd_list_remove(&twin->user_node);
+    user_place_member(twin->user, twin);
+    report_state(twin);
 }
 
 static int remote_join(pd_room_t *room, pd_slice_t rkey, const pd_member_state_t *st, uint64_t now)
@@ -1186,8 +1294,9 @@ static int remote_join(pd_room_t *room, pd_slice_t rkey, const pd_member_state_t
     int news = remote_take(m, st);
     if (first)
         announce_joined(u, NULL);
-    if (news && is_presence(m))
+    if (news)
         announce_update(u, now);
+    settle_local_twin(room, m);
     return 0;
 }
 
@@ -1205,8 +1314,9 @@ int pd_rooms_remote_set(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey,
     if (!pd_slice_eq(user_id_slice(m->user), st->user_id))
         return PD_ERR_INVALID;
     user_take_state_profile(m->user, st);
-    if (remote_take(m, st) && is_presence(m))
+    if (remote_take(m, st))
         announce_update(m->user, now_ms);
+    settle_local_twin(room, m);
     return 0;
 }
 

@@ -20,12 +20,24 @@
  * its last local member goes, its remote members are forgotten silently.
  *
  * Order across nodes: each member carries a stamp, the time of its last
- * applied update (0: never updated). A local update is stamped
+ * applied update (0: never updated; a member that takes over another
+ * node's member starts with that one's). A local update is stamped
  * max(wall clock ms, the user's highest stamp + 1), so it ranks above every
  * update this node knew of; a user's members rank by stamp, highest first,
  * then by full key ("node|key", higher first), then never-updated members,
  * newest join first. Every node that has heard the same updates therefore
  * agrees on each user's presence.
+ *
+ * A client back on another node (a takeover across nodes): a member of
+ * another node and a member here of the same user with the same connection
+ * key (the remote key's part after its last '|') are twins, one client
+ * seen before and after a reconnect. A join here under the key of a remote
+ * twin starts in the twin's state (location and stamp), as a takeover here
+ * keeps the member's; hearing of a remote twin ends a lingering member here
+ * at once, and a live one (stale or half-open) leaves at once rather than
+ * lingers when its connection goes. Two members in the same state (stamp
+ * and location) are copies: one joining or leaving beside the other
+ * changes no presence and announces nothing.
  *
  * Threading: a pd_rooms_t and everything in it belong to one event loop.
  */
@@ -143,12 +155,19 @@ typedef enum {
  * detached(PD_DETACH_REPLACED)); else if the user has a lingering member, the
  * newest one is taken over and re-keyed (to conn_key when free, else a
  * fresh key, so that its old connection coming back cannot replace the new
- * one); else a new member is made, keyed conn_key when free. Then the
+ * one); else a new member is made, keyed conn_key when free. The remote
+ * twin rule goes before the lingering one: when conn_key is free here and
+ * names a remote member of the same user (the client was on another node),
+ * no lingering member is taken over; the new member starts with that
+ * member's location and stamp (the highest-ranked one's, when several
+ * nodes have the key) and is published so. Then the
  * snapshot is delivered to conn, then user_joined to every other connection
  * when this is the user's first member. A takeover sends no
  * user_left/user_joined, and the taking connection's first update is
  * relayed only if its location differs from the one it took over (and the
- * member is its user's presence).
+ * member is its user's presence, or in the same state as the presence);
+ * when it does not differ the update changes nothing: no new stamp, nothing
+ * published.
  *
  * Limits: max_conns_per_room counts live connections, max_conns_per_user
  * the user's live connections in the room; taking over a live member adds
@@ -180,10 +199,13 @@ int pd_member_update(pd_member_t *m, const pd_proto_location_t *loc, uint64_t no
 
 /*
  * The member's connection is gone. linger != 0 (closed without a close
- * frame) keeps the member present for linger_ms with no connection; else it
+ * frame) keeps the member present for linger_ms with no connection, unless
+ * its user has a remote member with its key (the client is back on another
+ * node, so it leaves now); else it
  * leaves now: the leave messages (user_left, user_left_presence, as
  * configured) when it was the user's last member, or a fallback
- * presence_changed when it was the user's most recent one. The member must
+ * presence_changed when it was the user's most recent one (none when the
+ * next one is in the same state). The member must
  * not be used after this call.
  */
 void pd_member_leave(pd_member_t *m, int linger, uint64_t now_ms);
@@ -232,17 +254,22 @@ void pd_rooms_set_node_key(pd_rooms_t *rooms, pd_slice_t node_key);
  * messages a local member would cause: user_joined for the user's first
  * member, presence_changed to every local connection when it becomes or
  * stays the user's presence with a newer stamp (under the user's rate limit
- * as for a local member). A stamp older than the member's is ignored but
- * for the name and image. Returns 0, or PD_ERR_INVALID when rkey names a
- * member of another user.
+ * as for a local member), unless the presence was already a member in the
+ * same state. A stamp older than the member's is ignored but for the name
+ * and image. Then, when a local member of the same user has rkey's
+ * connection key (its twin): a lingering one leaves at once (published
+ * through local_changed; no user_left, the user is present through rkey);
+ * a live one that has not updated since it took over takes a newer state
+ * of rkey's (and is published). Returns 0, or PD_ERR_INVALID when rkey
+ * names a member of another user.
  */
 int pd_rooms_remote_set(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey,
                         const pd_member_state_t *st, uint64_t now_ms);
 
 /*
  * Another node's member has left: the leave messages when it was its
- * user's last member anywhere, or a fallback presence_changed. Returns 0,
- * or PD_ERR_NOT_FOUND.
+ * user's last member anywhere, or a fallback presence_changed (none when
+ * the next member is in the same state). Returns 0, or PD_ERR_NOT_FOUND.
  */
 int pd_rooms_remote_del(pd_rooms_t *rooms, pd_slice_t room_id, pd_slice_t rkey, uint64_t now_ms);
 

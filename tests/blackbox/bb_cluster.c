@@ -5,7 +5,9 @@
  * moves and finds them in snapshots; a user with a tab on each node joins
  * once and leaves once; a node killed with SIGKILL has its members leave on
  * the other node within --node-timeout (2 s here) plus a second, which the
- * tests wait for with a generous bound and never time tightly.
+ * tests wait for with a generous bound and never time tightly. A client
+ * lost without a close frame that comes back on another node within the
+ * linger (3 s here) takes its place there, with no leave and no join.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,9 @@
 #include "pdt_ws.h"
 
 #define NODE_TIMEOUT "2"
+/* Presence kept after a close without a close frame: short, to be waited out. */
+#define LINGER "3"
+#define LINGER_MS 3000
 /* A dead node's members leave within the timeout and a second; this bound is for a loaded machine. */
 #define DEAD_NODE_BOUND_MS 15000
 
@@ -35,7 +40,7 @@ static char redis_url[128];
 static int start_node_on(pdt_server_t *s, const char *id, int port)
 {
     const char *args[] = {"--redis",    redis_url,  "--node-id", id,  "--node-timeout",
-                          NODE_TIMEOUT, "--linger", "0",         NULL};
+                          NODE_TIMEOUT, "--linger", LINGER,      NULL};
     return pdt_server_start_on(s, port, args);
 }
 
@@ -348,6 +353,119 @@ static void test_frozen_node_closes_its_clients_on_waking(void **state)
     assert_int_equal(pdt_server_stop(&node_c), 0);
 }
 
+static pdt_ws_t *join_pk(int port, const char *ws, const char *user, const char *pk)
+{
+    pdt_ws_opts_t o = {.workspace = ws, .pk = pk, .label = user};
+    o.token = pdt_token(user, pdt_name(user), ws, 3600);
+    pdt_ws_t *c = pdt_ws_open(port, &o);
+    pdt_expect(c, "presence_snapshot");
+    return c;
+}
+
+typedef struct {
+    const char *room; /* the workspace */
+    const char *key;  /* a connection key */
+    const char *node; /* the one node that must hold it, "b/" */
+} only_on_t;
+
+/* The room's entries in Redis hold key once, on node (the takeover settled). */
+static int key_only_on(void *arg)
+{
+    const only_on_t *w = arg;
+    char hash[160], out[8192], want[80];
+    snprintf(hash, sizeof(hash), "presenced:room:presence-%s", w->room);
+    snprintf(want, sizeof(want), "|%s", w->key);
+    const char *argv[] = {"HKEYS", hash, NULL};
+    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
+        return 0;
+    int n = 0, on_node = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t len = strlen(line), klen = strlen(want);
+        if (len < klen || strcmp(line + len - klen, want) != 0)
+            continue;
+        n++;
+        on_node += strncmp(line, w->node, strlen(w->node)) == 0;
+    }
+    return n == 1 && on_node == 1;
+}
+
+/* Fails on anything c has queued (what came while the clients were pumped). */
+static void expect_nothing_queued(pdt_ws_t *c)
+{
+    const cJSON *m = pdt_next(c, 0);
+    if (m)
+        fail_msg("%s: unexpected %s", c->label, cJSON_PrintUnformatted(m));
+}
+
+/*
+ * A client lost without a close frame on node A comes back with the same
+ * _pk on node B within the linger: it takes its place there. Observers on
+ * A and on a third node see no leave and no join, and no presence_changed
+ * for a move that did not happen; the new connection's snapshot shows the
+ * user where it was; node A drops its lingering member at once (its
+ * entry leaves Redis, well before the linger ends), and no leave comes
+ * once the linger would have run out.
+ */
+static void test_reconnect_on_another_node_takes_over(void **state)
+{
+    if (start_node(&node_c, "o") != 0)
+        fail_msg("node o did not start");
+    if (!wait_registered("o"))
+        fail_msg("node o did not register in Redis");
+    pdt_ws_t *obs_a = pdt_join(node_a.port, "c-move", "alice");
+    wait_in_redis("c-move", "alice");
+    pdt_ws_t *obs_c = pdt_join(node_c.port, "c-move", "carol");
+    assert_field(pdt_expect(obs_a, "user_joined"), "userId", "carol");
+    pdt_ws_t *bob = join_pk(node_a.port, "c-move", "bob", "mv-tab");
+    assert_field(pdt_expect(obs_a, "user_joined"), "userId", "bob");
+    assert_field(pdt_expect(obs_c, "user_joined"), "userId", "bob");
+    pdt_send(bob, UPDATE("/w/c-move/here"));
+    expect_changed(obs_a, "bob", "/w/c-move/here");
+    /* Node o has heard it: so has Redis, which node B reads the room from. */
+    expect_changed(obs_c, "bob", "/w/c-move/here");
+
+    pdt_ws_drop(bob);
+    bob = join_pk(node_b.port, "c-move", "bob", "mv-tab");
+    const cJSON *snap = pdt_last(bob);
+    assert_field(cJSON_GetObjectItemCaseSensitive(snap, "self"), "connectionId", "mv-tab");
+    assert_field(pdt_snapshot_user(snap, "bob"), "currentPath", "/w/c-move/here");
+    assert_non_null(pdt_snapshot_user(snap, "alice"));
+    assert_non_null(pdt_snapshot_user(snap, "carol"));
+
+    /* Node A let go of its lingering member as soon as it heard of B's: one
+     * entry for the key, B's, long before the 3 s linger ends. */
+    only_on_t w = {"c-move", "mv-tab", "b/"};
+    if (!pdt_wait(key_only_on, &w, LINGER_MS - 1000))
+        fail_msg("node a kept its lingering member once the client was back on node b");
+
+    /* The same place again is no move: the observers' next message is the real one. */
+    pdt_send(bob, UPDATE("/w/c-move/here"));
+    pdt_send(bob, UPDATE("/w/c-move/there"));
+    expect_changed(obs_a, "bob", "/w/c-move/there");
+    expect_changed(obs_c, "bob", "/w/c-move/there");
+
+    /* Past the linger node A would have had: no leave, nothing at all. */
+    pdt_pump(LINGER_MS + 1000);
+    expect_nothing_queued(obs_a);
+    expect_nothing_queued(obs_c);
+    pdt_send(bob, UPDATE("/w/c-move/last"));
+    expect_changed(obs_a, "bob", "/w/c-move/last");
+    expect_changed(obs_c, "bob", "/w/c-move/last");
+    assert_true(key_only_on(&w));
+
+    /* A newcomer on any node finds bob once, where he is; his clean leave is one leave. */
+    pdt_ws_t *dave = pdt_join(node_a.port, "c-move", "dave");
+    assert_int_equal(pdt_snapshot_count(pdt_last(dave)), 3);
+    assert_field(pdt_snapshot_user(pdt_last(dave), "bob"), "currentPath", "/w/c-move/last");
+    assert_field(pdt_expect(obs_a, "user_joined"), "userId", "dave");
+    assert_field(pdt_expect(obs_c, "user_joined"), "userId", "dave");
+    pdt_ws_close(bob);
+    pdt_expect_leave(obs_a, "bob");
+    pdt_expect_leave(obs_c, "bob");
+    assert_field(pdt_expect(dave, "user_left"), "userId", "bob");
+    assert_int_equal(pdt_server_stop(&node_c), 0);
+}
+
 /* The third node goes with the test, its log printed when the test failed. */
 static int teardown_third(void **state)
 {
@@ -369,6 +487,7 @@ int main(void)
         cmocka_unit_test_teardown(test_killed_node_members_leave, teardown_third),
         cmocka_unit_test_teardown(test_frozen_node_closes_its_clients_on_waking, teardown_third),
         cmocka_unit_test_teardown(test_restarted_node_seen_by_everyone, teardown_third),
+        cmocka_unit_test_teardown(test_reconnect_on_another_node_takes_over, teardown_third),
     };
     pdt_watchdog(170);
     if (!pdt_redis_available()) {

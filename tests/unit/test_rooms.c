@@ -1361,6 +1361,190 @@ static void test_kick_of_a_user_present_elsewhere(void **state)
                   "a {'type':'user_left_presence','userId':'u2'}\n");
 }
 
+/* ---- a client back on another node: takeover across nodes ---- */
+
+/*
+ * This node is where the client comes back: its new member, keyed as its
+ * member on the other node (its twin), starts in the twin's state. No
+ * user_joined, its snapshot shows the user where it was, its first update
+ * at the same place is not relayed, and the twin's leave changes nothing.
+ */
+static void test_reconnect_from_another_node_takes_its_state(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|tab", "u2", "Bo", "/here", 900);
+    pd_buf_reset(&f->log);
+    pd_member_t *b = join(f, "u2", "Bo", "tab", B);
+    expect_log(f, "set presence-ws1 tab u2 Bo '/here' 900 locals=2\n"
+                  "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'tab'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':'/here'}]}\n");
+    assert_int_equal(pd_room_conn_count(room1(f)), 2);
+    /* "n2/0|tab" ranks above "me/0|tab" at the same stamp: still, nothing changes. */
+    assert_int_equal(update(b, "/here", 10), 0);
+    expect_log(f, "");
+    rdel(f, "n2/0|tab");
+    expect_log(f, "");
+    f->wall = 2000;
+    update(b, "/there", 20);
+    expect_log(f, "set presence-ws1 tab u2 Bo '/there' 2000 locals=2\n"
+                  "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/there'}\n");
+}
+
+/* The twin's leave first, then the same-place update: still nothing. */
+static void test_taken_state_survives_the_twins_leave(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|tab", "u2", "Bo", "/here", 900);
+    pd_member_t *b = join(f, "u2", "Bo", "tab", B);
+    rdel(f, "n2/0|tab");
+    pd_buf_reset(&f->log);
+    assert_int_equal(update(b, "/here", 10), 0);
+    expect_log(f, "");
+    pd_member_leave(b, 0, 20);
+    expect_log(f, "gone presence-ws1 tab locals=1\n"
+                  "a {'type':'user_left','userId':'u2'}\n"
+                  "a {'type':'user_left_presence','userId':'u2'}\n");
+}
+
+/*
+ * An update the other node applied before its client left, heard after
+ * the client is back here (the room was read before it came): the new
+ * member, not updated yet, follows it, so the update is not lost when the
+ * twin goes.
+ */
+static void test_taken_state_follows_a_late_update_of_the_twin(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|tab", "u2", "Bo", "/here", 900);
+    pd_member_t *b = join(f, "u2", "Bo", "tab", B);
+    pd_buf_reset(&f->log);
+    rset(f, "n2/0|tab", "u2", "Bo", "/later", 950);
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/later'}\n"
+                  "b {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/later'}\n"
+                  "set presence-ws1 tab u2 Bo '/later' 950 locals=2\n");
+    rdel(f, "n2/0|tab");
+    assert_int_equal(update(b, "/later", 10), 0);
+    expect_log(f, "");
+    /* After its first update it no longer follows. */
+    f->wall = 3000;
+    update(b, "/mine", 20);
+    pd_buf_reset(&f->log);
+    rset(f, "n2/0|tab", "u2", "Bo", "/old", 960);
+    expect_log(f, "");
+}
+
+/*
+ * Another key on another node is another connection (a node cannot tell
+ * whether a remote member lingers): a new member, with no state of its own.
+ */
+static void test_other_key_from_another_node_is_a_new_member(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "n2/0|tab", "u2", "Bo", "/here", 900);
+    pd_buf_reset(&f->log);
+    pd_member_t *b = join(f, "u2", "Bo", "other", B);
+    expect_log(f, "set presence-ws1 other u2 Bo '' 0 locals=2\n"
+                  "b {'type':'presence_snapshot','self':{'userId':'u2','connectionId':'other'},"
+                  "'users':[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                  "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':'/here'}]}\n");
+    update(b, "/here", 10);
+    expect_log(f, "set presence-ws1 other u2 Bo '/here' 1000 locals=2\n"
+                  "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/here'}\n");
+}
+
+/*
+ * This node is the one the client left: its member lingers until the
+ * client's member on another node, under the same key, is heard of; then
+ * it is gone at once and silently (its leave is published, nothing is
+ * announced), and no linger runs out later.
+ */
+static void test_lingering_member_gone_when_its_client_is_back_elsewhere(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "tab", B);
+    update(b, "/here", 0);
+    pd_member_leave(b, 1, 0);
+    pd_buf_reset(&f->log);
+    rset(f, "n2/0|tab", "u2", "Bo", "/here", 1000);
+    expect_log(f, "gone presence-ws1 tab locals=1\n");
+    assert_int_equal(pd_room_local_count(room1(f)), 1);
+    assert_int_equal(pd_room_user_count(room1(f)), 2);
+    assert_int_equal(pd_rooms_tick(f->rooms, 60000), UINT64_MAX);
+    expect_log(f, "");
+    expect_users(f, "[{'userId':'u1','userName':'Al','userImage':null,'currentPath':''},"
+                    "{'userId':'u2','userName':'Bo','userImage':null,'currentPath':'/here'}]\n");
+    rdel(f, "n2/0|tab");
+    expect_log(f, "a {'type':'user_left','userId':'u2'}\n"
+                  "a {'type':'user_left_presence','userId':'u2'}\n");
+}
+
+/*
+ * A third node hears the client's new member (a copy of the old one) and
+ * then the old one's leave, in the order the nodes caused them: no join,
+ * no leave, no presence_changed.
+ */
+static void test_observer_sees_no_flap_across_a_move(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    rset(f, "a/0|tab", "u2", "Bo", "/here", 900);
+    pd_buf_reset(&f->log);
+    rset(f, "b/0|tab", "u2", "Bo", "/here", 900);
+    rdel(f, "a/0|tab");
+    rset(f, "z/0|tab", "u2", "Bo", "/here", 900); /* one ranking above, then below */
+    rdel(f, "z/0|tab");
+    expect_log(f, "");
+    rset(f, "b/0|tab", "u2", "Bo", "/next", 1200);
+    expect_log(f, "a {'type':'presence_changed','userId':'u2','userName':'Bo','userImage':null,"
+                  "'currentPath':'/next'}\n");
+}
+
+/*
+ * A live member here whose key another node's member of its user holds is
+ * left alone (a stale or half-open connection, ended by liveness); when it
+ * closes without a close frame it leaves at once instead of lingering.
+ */
+static void test_live_twin_left_alone_then_leaves_without_linger(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "tab", B);
+    update(b, "/here", 0);
+    pd_buf_reset(&f->log);
+    rset(f, "n2/0|tab", "u2", "Bo", "/here", 1000);
+    expect_log(f, "");
+    assert_int_equal(pd_room_conn_count(room1(f)), 2);
+    pd_member_leave(b, 1, 10);
+    expect_log(f, "gone presence-ws1 tab locals=1\n");
+    assert_int_equal(pd_rooms_tick(f->rooms, 60000), UINT64_MAX);
+    expect_log(f, "");
+}
+
+/* Another user's member with the key here is no twin. */
+static void test_key_of_another_user_is_no_twin(void **state)
+{
+    fx_t *f = *state;
+    join(f, "u1", "Al", "k1", A);
+    pd_member_t *b = join(f, "u2", "Bo", "tab", B);
+    pd_member_leave(b, 1, 0);
+    pd_buf_reset(&f->log);
+    rset(f, "n2/0|tab", "u3", "Cy", "/x", 1000);
+    expect_log(f, "a {'type':'user_joined','userId':'u3','userName':'Cy','userImage':null}\n"
+                  "a {'type':'presence_changed','userId':'u3','userName':'Cy','userImage':null,"
+                  "'currentPath':'/x'}\n");
+    assert_int_equal(pd_room_local_count(room1(f)), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1416,6 +1600,22 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kick_of_a_user_present_elsewhere, setup_cluster,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_local_changes_reported_in_order, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_from_another_node_takes_its_state,
+                                        setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(test_taken_state_survives_the_twins_leave, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_taken_state_follows_a_late_update_of_the_twin,
+                                        setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(test_other_key_from_another_node_is_a_new_member,
+                                        setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_lingering_member_gone_when_its_client_is_back_elsewhere, setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(test_observer_sees_no_flap_across_a_move, setup_cluster,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_live_twin_left_alone_then_leaves_without_linger,
+                                        setup_cluster, teardown),
+        cmocka_unit_test_setup_teardown(test_key_of_another_user_is_no_twin, setup_cluster,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
