@@ -3,8 +3,8 @@
  * what a node reads from Redis, its pub/sub channels and room hashes, which
  * another node or anything else with access to Redis wrote). A message that
  * decodes is encoded again and must decode to the same node, incarnation,
- * sequence, key and member, and every decoded slice must be a
- * NUL-terminated string of its stated length.
+ * sequence, key and member (or kicked user and reason), and every decoded
+ * slice must be a NUL-terminated string of its stated length.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -59,12 +59,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (m.has_member)
         check_state(&m.state);
     pd_buf_t b = PD_BUF_INIT;
-    pd_cluster_msg_encode(&b, m.node, m.inc, m.seq, m.key, m.has_member ? &m.state : NULL);
+    if (m.is_kick) {
+        check_slice(m.kick_user);
+        check_slice(m.kick_reason);
+        pd_cluster_msg_encode_kick(&b, m.node, m.inc, m.seq, m.kick_user, m.kick_reason);
+    } else {
+        pd_cluster_msg_encode(&b, m.node, m.inc, m.seq, m.key, m.has_member ? &m.state : NULL);
+    }
     if (pd_cluster_msg_decode(&limits, b.base, b.len, &again, &why) != 0)
         __builtin_trap(); /* what it encodes it must read back */
     if (!same(m.node, again.node) || m.inc != again.inc || m.seq != again.seq ||
-        !same(m.key, again.key) || m.has_member != again.has_member ||
-        (m.has_member && !same_state(&m.state, &again.state)))
+        !same(m.key, again.key) || m.has_member != again.has_member || m.is_kick != again.is_kick ||
+        (m.has_member && !same_state(&m.state, &again.state)) ||
+        (m.is_kick &&
+         (!same(m.kick_user, again.kick_user) || !same(m.kick_reason, again.kick_reason))))
         __builtin_trap();
     pd_cluster_msg_free(&again);
     pd_cluster_msg_free(&m);
