@@ -11,7 +11,6 @@
  */
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "pdt_cluster.h"
@@ -47,32 +46,6 @@ static int start_node_on(pdt_server_t *s, const char *id, int port)
 static int start_node(pdt_server_t *s, const char *id)
 {
     return start_node_on(s, id, 0);
-}
-
-/* Each thread of a node registers as "id/thread" (the harness's PDT_THREADS, default 1). */
-static int node_threads(void)
-{
-    const char *t = getenv("PDT_THREADS");
-    return t && atoi(t) > 0 ? atoi(t) : 1;
-}
-
-static int registered(void *arg)
-{
-    char out[4096], want[16];
-    const char *argv[] = {"ZRANGE", "presenced:nodes", "0", "-1", NULL};
-    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
-        return 0;
-    snprintf(want, sizeof(want), "%s/", (const char *)arg);
-    int n = 0;
-    for (const char *p = out; (p = strstr(p, want)); p++)
-        n += p == out || p[-1] == '\n';
-    return n >= node_threads();
-}
-
-/* A test starts once the node's every thread is registered in Redis. */
-static int wait_registered(const char *id)
-{
-    return pdt_wait(registered, (void *)id, PDT_WAIT_MS);
 }
 
 typedef struct {
@@ -217,7 +190,7 @@ static void test_killed_node_members_leave(void **state)
 {
     if (start_node(&node_c, "c") != 0)
         fail_msg("node c did not start");
-    if (!wait_registered("c"))
+    if (!pdt_cluster_wait_registered(&red, "c"))
         fail_msg("node c did not register in Redis");
     pdt_ws_t *alice = pdt_join(node_a.port, "c-kill", "alice");
     wait_in_redis("c-kill", "alice");
@@ -294,7 +267,7 @@ static void test_restarted_node_seen_by_everyone(void **state)
 {
     if (start_node(&node_c, "r") != 0)
         fail_msg("node r did not start");
-    if (!wait_registered("r"))
+    if (!pdt_cluster_wait_registered(&red, "r"))
         fail_msg("node r did not register in Redis");
     pdt_ws_t *alice = pdt_join(node_a.port, "c-restart", "alice");
     wait_in_redis("c-restart", "alice");
@@ -330,7 +303,7 @@ static void test_frozen_node_closes_its_clients_on_waking(void **state)
 {
     if (start_node(&node_c, "f") != 0)
         fail_msg("node f did not start");
-    if (!wait_registered("f"))
+    if (!pdt_cluster_wait_registered(&red, "f"))
         fail_msg("node f did not register in Redis");
     pdt_ws_t *alice = pdt_join(node_a.port, "c-freeze", "alice");
     wait_in_redis("c-freeze", "alice");
@@ -410,7 +383,7 @@ static void test_reconnect_on_another_node_takes_over(void **state)
 {
     if (start_node(&node_c, "o") != 0)
         fail_msg("node o did not start");
-    if (!wait_registered("o"))
+    if (!pdt_cluster_wait_registered(&red, "o"))
         fail_msg("node o did not register in Redis");
     pdt_ws_t *obs_a = pdt_join(node_a.port, "c-move", "alice");
     wait_in_redis("c-move", "alice");
@@ -499,7 +472,7 @@ int main(void)
     pdt_redis_url(&red, redis_url, sizeof(redis_url));
     int failed = 1;
     if (start_node(&node_a, "a") == 0 && start_node(&node_b, "b") == 0) {
-        if (wait_registered("a") && wait_registered("b"))
+        if (pdt_cluster_wait_registered(&red, "a") && pdt_cluster_wait_registered(&red, "b"))
             failed = cmocka_run_group_tests(tests, NULL, NULL);
         else
             fprintf(stderr, "the nodes did not register in Redis\n");

@@ -36,25 +36,6 @@ static int start_node(pdt_server_t *s, const char *id)
     return pdt_server_start_on(s, 0, args);
 }
 
-static int node_threads(void)
-{
-    const char *t = getenv("PDT_THREADS");
-    return t && atoi(t) > 0 ? atoi(t) : 1;
-}
-
-static int registered(void *arg)
-{
-    char out[4096], want[16];
-    const char *argv[] = {"ZRANGE", "presenced:nodes", "0", "-1", NULL};
-    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
-        return 0;
-    snprintf(want, sizeof(want), "%s/", (const char *)arg);
-    int n = 0;
-    for (const char *p = out; (p = strstr(p, want)); p++)
-        n += p == out || p[-1] == '\n';
-    return n >= node_threads();
-}
-
 /* ---- the API ---- */
 
 typedef struct {
@@ -302,7 +283,7 @@ int main(void)
     pdt_redis_url(&red, redis_url, sizeof(redis_url));
     int failed = 1;
     if (start_node(&node_a, "a") == 0 && start_node(&node_b, "b") == 0) {
-        if (pdt_wait(registered, "a", PDT_WAIT_MS) && pdt_wait(registered, "b", PDT_WAIT_MS))
+        if (pdt_cluster_wait_registered(&red, "a") && pdt_cluster_wait_registered(&red, "b"))
             failed = cmocka_run_group_tests(tests, NULL, NULL);
         else
             fprintf(stderr, "the nodes did not register in Redis\n");

@@ -12,7 +12,6 @@
  */
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -52,26 +51,6 @@ static int start_node(pdt_server_t *s, const char *id)
 {
     const char *args[] = {"--redis", redis_url, "--node-id", id, NULL};
     return pdt_server_start(s, args);
-}
-
-/* Each thread of a node registers as "id/thread" (the harness's PDT_THREADS, default 1). */
-static int node_threads(void)
-{
-    const char *t = getenv("PDT_THREADS");
-    return t && atoi(t) > 0 ? atoi(t) : 1;
-}
-
-static int registered(void *arg)
-{
-    char out[4096], want[16];
-    const char *argv[] = {"ZRANGE", "presenced:nodes", "0", "-1", NULL};
-    if (pdt_redis_cmd(&red, out, sizeof(out), argv) != 0)
-        return 0;
-    snprintf(want, sizeof(want), "%s/", (const char *)arg);
-    int n = 0;
-    for (const char *p = out; (p = strstr(p, want)); p++)
-        n += p == out || p[-1] == '\n';
-    return n >= node_threads();
 }
 
 static int member_in_redis(void *arg)
@@ -386,7 +365,7 @@ int main(void)
     if (started == NODES) {
         int ok = 1;
         for (int i = 0; i < NODES && ok; i++)
-            ok = pdt_wait(registered, (void *)ids[i], PDT_WAIT_MS);
+            ok = pdt_cluster_wait_registered(&red, ids[i]);
         if (!ok)
             fprintf(stderr, "the nodes did not register in Redis\n");
         else if (start_nginx() == 0)

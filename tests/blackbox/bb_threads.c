@@ -45,15 +45,8 @@ static int write_secret(void)
 /* GET path on port (metrics, API); the body stays in *r until the next call. */
 static int get(int port, const char *path, pd_buf_t *r, int api)
 {
-    pd_buf_t req = PD_BUF_INIT;
-    pd_buf_appendf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", path);
-    if (api)
-        pd_buf_append_cstr(&req, "Authorization: Bearer " API_SECRET "\r\n");
-    pd_buf_append_cstr(&req, "\r\n");
     pd_buf_reset(r);
-    int st = pdt_http_raw(port, req.base, req.len, r);
-    pd_buf_free(&req);
-    return st;
+    return pdt_http_get_auth(port, path, api ? API_SECRET : NULL, r);
 }
 
 static double metric(int port, const char *name)

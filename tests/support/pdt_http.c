@@ -149,10 +149,16 @@ int pdt_http_raw(int port, const char *request, size_t len, pd_buf_t *out)
 
 int pdt_http_get(int port, const char *path, pd_buf_t *out)
 {
+    return pdt_http_get_auth(port, path, NULL, out);
+}
+
+int pdt_http_get_auth(int port, const char *path, const char *secret, pd_buf_t *out)
+{
     char req[1024];
-    int n =
-        snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", path, port);
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s%s%s\r\n",
+                     path, port, secret ? "Authorization: Bearer " : "", secret ? secret : "",
+                     secret ? "\r\n" : "");
     return pdt_http_raw(port, req, (size_t)n, out);
 }
 

@@ -47,6 +47,9 @@ int pdt_http_raw(int port, const char *request, size_t len, pd_buf_t *out);
 /* GET path with "Connection: close"; returns the status, body in out. */
 int pdt_http_get(int port, const char *path, pd_buf_t *out);
 
+/* The same with "Authorization: Bearer secret" (the HTTP API's; NULL: none). */
+int pdt_http_get_auth(int port, const char *path, const char *secret, pd_buf_t *out);
+
 /* The value of the metric line "name value" in a /metrics text, or -1 when absent. */
 double pdt_metric(const char *text, const char *name);
 
