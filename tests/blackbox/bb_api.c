@@ -184,12 +184,6 @@ static void test_room_without_members_is_404(void **state)
 
 /* ---- kick ---- */
 
-static void expect_revoked(pdt_ws_t *c, const char *reason)
-{
-    assert_field(pdt_expect(c, "permission_revoked"), "reason", reason);
-    pdt_expect_close(c, 1008, "AUTH_FORBIDDEN");
-}
-
 static void test_kick(void **state)
 {
     pdt_ws_t *a1 = pdt_join(srv.port, "a-kick", "alice");
@@ -203,8 +197,8 @@ static void test_kick(void **state)
                                "{\"userId\":\"alice\",\"reason\":\"removed by Ann\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 2);
-    expect_revoked(a1, "removed by Ann");
-    expect_revoked(a2, "removed by Ann");
+    pdt_expect_revoked(a1, "removed by Ann");
+    pdt_expect_revoked(a2, "removed by Ann");
     pdt_expect_leave(bob, "alice");
     pdt_expect_none(bob, NULL);
     /* Only that room: alice's connection to another workspace stays. */
@@ -226,7 +220,7 @@ static void test_kick_default_reason(void **state)
         call("POST", "/api/rooms/presence-a-kick-default/kick", "{\"userId\":\"alice\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 1);
-    expect_revoked(alice, "removed from the workspace");
+    pdt_expect_revoked(alice, "removed from the workspace");
 }
 
 /* A user present only through a lingering connection is removed at once and counts 0. */
@@ -363,7 +357,7 @@ static void test_kick_drops_cached_verification(void **state)
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 2);
     for (int i = 0; i < 2; i++)
-        expect_revoked(tabs[i], "removed from the workspace");
+        pdt_expect_revoked(tabs[i], "removed from the workspace");
     /* The endpoint is asked again (and here still admits her). */
     pdt_expect(pdt_ws_open(extra.srv.port, &o), "presence_snapshot");
     assert_int_equal(pdt_endpoint_count(&ep, token), 2);

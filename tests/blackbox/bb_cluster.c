@@ -213,12 +213,7 @@ static void test_killed_node_members_leave(void **state)
 
 static double metric(const pdt_server_t *s, const char *name)
 {
-    pd_buf_t out = PD_BUF_INIT;
-    assert_int_equal(pdt_http_get(s->port, "/metrics", &out), 200);
-    pd_buf_append_char(&out, '\0');
-    double v = pdt_metric(out.base, name);
-    pd_buf_free(&out);
-    return v;
+    return pdt_http_metric(s->port, name);
 }
 
 /*

@@ -129,12 +129,6 @@ static void wait_room(const pdt_server_t *node, const char *path, int count, con
                  user ? user : "-", where ? where : "-");
 }
 
-static void expect_revoked(pdt_ws_t *c, const char *reason)
-{
-    assert_field(pdt_expect(c, "permission_revoked"), "reason", reason);
-    pdt_expect_close(c, 1008, "AUTH_FORBIDDEN");
-}
-
 /* ---- tests ---- */
 
 /*
@@ -213,8 +207,8 @@ static void test_kick_reaches_every_node(void **state)
                                "{\"userId\":\"bob\",\"reason\":\"removed by Ann\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 2);
-    expect_revoked(tab_a, "removed by Ann");
-    expect_revoked(tab_b, "removed by Ann");
+    pdt_expect_revoked(tab_a, "removed by Ann");
+    pdt_expect_revoked(tab_b, "removed by Ann");
     pdt_expect_leave(alice, "bob");
     pdt_expect_leave(dave, "bob");
     /* One leave each, and nothing after it. */
@@ -242,7 +236,7 @@ static void test_kick_from_a_node_without_the_room(void **state)
         call(&node_b, "POST", "/api/rooms/presence-ca-kick-far/kick", "{\"userId\":\"bob\"}");
     assert_int_equal(r->status, 200);
     assert_int_equal(num(r->json, "kicked"), 1);
-    expect_revoked(bob, "removed from the workspace");
+    pdt_expect_revoked(bob, "removed from the workspace");
     pdt_expect_leave(alice, "bob");
     wait_room(&node_b, "/api/rooms/presence-ca-kick-far", 1, "alice", NULL);
 }

@@ -48,11 +48,7 @@ static int count_closed(const int *fds, int n, int timeout_ms)
 
 static double metric(const char *name)
 {
-    pd_buf_t r = {0};
-    assert_int_equal(pdt_http_get(srv.port, "/metrics", &r), 200);
-    double v = pdt_metric(pdt_http_body(r.base), name);
-    pd_buf_free(&r);
-    return v;
+    return pdt_http_metric(srv.port, name);
 }
 
 /* Only the soft limit moves, so it can be restored without privileges. */

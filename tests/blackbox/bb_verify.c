@@ -132,24 +132,6 @@ static const char *metrics_text(int port)
     return text;
 }
 
-/* The value of the sample named exactly name (labels included), or -1. */
-static double metric_in(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
-        if (*p == '\n')
-            p++;
-        if (strncmp(p, name, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-    }
-    return -1;
-}
-
-static double metric(int port, const char *name)
-{
-    return metric_in(metrics_text(port), name);
-}
-
 /* ---- identity from the endpoint ---- */
 
 static void test_identity_from_endpoint(void **state)
@@ -310,7 +292,7 @@ static void test_endpoint_down(void **state)
     pdt_extra_start(&extra, args);
     expect_unavailable(open_tok(extra.srv.port, "v-down", tok_ok("ann", "Ann", "down"), "ann"));
     expect_unavailable(open_tok(extra.srv.port, "v-down", tok_ok("bob", "Bob", "down"), "bob"));
-    assert_true(metric(extra.srv.port, "presenced_verify_failures_total") >= 2);
+    assert_true(pdt_http_metric(extra.srv.port, "presenced_verify_failures_total") >= 2);
     pdt_extra_stop(&extra);
 }
 
@@ -475,8 +457,8 @@ static void test_gone_during_check_never_joins(void **state)
 static int verify_busy(void)
 {
     const char *text = metrics_text(srv.port);
-    return metric_in(text, "presenced_verify_inflight") +
-               metric_in(text, "presenced_verify_queued") >
+    return pdt_metric(text, "presenced_verify_inflight") +
+               pdt_metric(text, "presenced_verify_queued") >
            0;
 }
 
@@ -573,11 +555,11 @@ static void test_cache_hit(void **state)
     assert_string_equal(self_id(join_tok(extra.srv.port, "v-cache", fresh, "hank")), "hank");
     assert_int_equal(count_of(fresh), 1);
     const char *text = metrics_text(extra.srv.port);
-    assert_true(metric_in(text, "presenced_verify_requests_total") == 2);
-    assert_true(metric_in(text, "presenced_verify_cache_hits_total") == 2);
-    if (metric_in(text, "presenced_verify_queued") != 0)
+    assert_true(pdt_metric(text, "presenced_verify_requests_total") == 2);
+    assert_true(pdt_metric(text, "presenced_verify_cache_hits_total") == 2);
+    if (pdt_metric(text, "presenced_verify_queued") != 0)
         fail_msg("presenced_verify_queued is %.0f with nothing queued",
-                 metric_in(text, "presenced_verify_queued"));
+                 pdt_metric(text, "presenced_verify_queued"));
     /* The room is part of the key: the same token for another workspace is checked. */
     join_tok(extra.srv.port, "v-cache-2", token, "gus2");
     assert_int_equal(count_of(token), 2);
@@ -595,7 +577,7 @@ static void test_cache_off(void **state)
     pdt_ws_close(join_tok(extra.srv.port, "v-nocache", token, "hal"));
     join_tok(extra.srv.port, "v-nocache", token, "hal");
     assert_int_equal(count_of(token), 2);
-    assert_true(metric(extra.srv.port, "presenced_verify_cache_hits_total") == 0);
+    assert_true(pdt_http_metric(extra.srv.port, "presenced_verify_cache_hits_total") == 0);
     pdt_extra_stop(&extra);
 }
 
@@ -775,13 +757,13 @@ static void test_metrics_count_verify_work(void **state)
         {"presenced_auth_failures_total{reason=\"SERVICE_UNAVAILABLE\"}", 1},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        double was = metric_in(before, want[i].name), is = metric_in(after, want[i].name);
+        double was = pdt_metric(before, want[i].name), is = pdt_metric(after, want[i].name);
         if (was < 0 || is - was != want[i].delta)
             fail_msg("%s: %g -> %g, expected +%g in:\n%s", want[i].name, was, is, want[i].delta,
                      after);
     }
-    assert_true(metric_in(after, "presenced_verify_inflight") == 0);
-    assert_true(metric_in(after, "presenced_verify_queued") == 0);
+    assert_true(pdt_metric(after, "presenced_verify_inflight") == 0);
+    assert_true(pdt_metric(after, "presenced_verify_queued") == 0);
     assert_null(strstr(after, token));
 }
 

@@ -174,3 +174,13 @@ double pdt_metric(const char *text, const char *name)
     }
     return -1;
 }
+
+double pdt_http_metric(int port, const char *name)
+{
+    pd_buf_t out = PD_BUF_INIT;
+    double v = -1;
+    if (pdt_http_get(port, "/metrics", &out) == 200)
+        v = pdt_metric(pdt_http_body(out.base), name);
+    pd_buf_free(&out);
+    return v;
+}

@@ -53,4 +53,7 @@ int pdt_http_get_auth(int port, const char *path, const char *secret, pd_buf_t *
 /* The value of the metric line "name value" in a /metrics text, or -1 when absent. */
 double pdt_metric(const char *text, const char *name);
 
+/* The metric's value in GET /metrics on port, or -1 when absent or not answered 200. */
+double pdt_http_metric(int port, const char *name);
+
 #endif

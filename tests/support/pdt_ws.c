@@ -752,3 +752,10 @@ int pdt_snapshot_count(const cJSON *snapshot)
     const cJSON *users = cJSON_GetObjectItemCaseSensitive(snapshot, "users");
     return cJSON_IsArray(users) ? cJSON_GetArraySize(users) : -1;
 }
+
+void pdt_expect_revoked_(pdt_ws_t *c, const char *reason, const char *file, int line)
+{
+    pdt_assert_field_(pdt_expect_(c, "permission_revoked", PDT_WAIT_MS, file, line), "reason",
+                      reason, file, line);
+    pdt_expect_close_(c, 1008, "AUTH_FORBIDDEN", PDT_WAIT_MS, file, line);
+}

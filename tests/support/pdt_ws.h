@@ -210,6 +210,10 @@ void pdt_assert_field_(const cJSON *j, const char *key, const char *want, const 
 #define PDT_JSON_NULL ((const char *)1)
 #define assert_field(j, key, want) pdt_assert_field_((j), (key), (want), __FILE__, __LINE__)
 
+/* Expects a kick: permission_revoked for reason, then close 1008 AUTH_FORBIDDEN. */
+void pdt_expect_revoked_(pdt_ws_t *c, const char *reason, const char *file, int line);
+#define pdt_expect_revoked(c, reason) pdt_expect_revoked_((c), (reason), __FILE__, __LINE__)
+
 /* The entry for user in a presence_snapshot's "users", or NULL. */
 const cJSON *pdt_snapshot_user(const cJSON *snapshot, const char *user);
 /* The number of entries in a presence_snapshot's "users". */
