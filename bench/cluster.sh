@@ -22,13 +22,14 @@
 # Every node runs with --threads 1 (CLUSTER_THREADS) and the flags of
 # bench/run.sh; each run gets a fresh redis-server (no persistence, its own
 # directory, 127.0.0.1 on a free port) and fresh nodes, all stopped by PID
-# afterwards. Needs redis-server (scripts/deps.sh test installs it) and
-# build/bench (bench/run.sh, or cmake --build build/bench --target presenced
-# presence-bench). Summarise with: node bench/cluster-summary.js OUTDIR
+# afterwards. Needs redis-server (scripts/deps.sh test installs it; or
+# REDIS_SERVER=path) and build/bench (bench/run.sh, or cmake --build
+# build/bench --target presenced presence-bench; or PRESENCED=path and
+# PRESENCE_BENCH=path). Summarise with: node bench/cluster-summary.js OUTDIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 3 ]; then
-    sed -n '2,28p' "$0" >&2
+    sed -n '2,29p' "$0" >&2
     exit 2
 fi
 mode=$1 out=$2
@@ -39,8 +40,8 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do params+=("$1"); shift; done
 extra=("$@")
 
 build=${BENCH_BUILD:-build/bench}
-server=$build/presenced
-bench=$build/bench/presence-bench
+server=${PRESENCED:-$build/presenced}
+bench=${PRESENCE_BENCH:-$build/bench/presence-bench}
 redis_bin=${REDIS_SERVER:-redis-server}
 threads=${CLUSTER_THREADS:-1}
 flags="--rate 1000 --burst 1000 --user-rate 1000 --user-burst 1000 --max-conns-per-room 20000"
@@ -67,9 +68,21 @@ trap 'exit 130' INT TERM
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/jwt.secret"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/api.secret"
 
+# A port nothing on 127.0.0.1 listens on now (redis-server cannot be told port 0).
 free_port() {
-    node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => {
-        console.log(s.address().port); s.close(); });'
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 12000)) # below the ephemeral ports
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# Whether the redis-server on port $1 answers PING.
+redis_ping() {
+    local line=
+    { printf 'PING\r\n' >&3 && read -r -t 1 line <&3; } 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    [ "${line%$'\r'}" = +PONG ]
 }
 
 # Starts redis-server in $work/redis; sets redis_pid and redis_port.
@@ -84,7 +97,7 @@ start_redis() {
     redis_pid=$!
     pids+=("$redis_pid")
     for _ in $(seq 100); do
-        [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && return 0
+        redis_ping "$redis_port" 2>/dev/null && return 0
         kill -0 "$redis_pid" 2>/dev/null || break
         sleep 0.1
     done
