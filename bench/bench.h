@@ -22,9 +22,13 @@ typedef enum {
     LG_MAX
 } lg_scenario_t;
 
+/* The most nodes of a cluster one run drives (client.h's LG_NET_MAX_SERVERS). */
+#define LG_MAX_NODES 8
+
 typedef struct {
     lg_scenario_t scenario;
-    int port;
+    int ports[LG_MAX_NODES]; /* the server, or the nodes of a cluster */
+    unsigned nodes;          /* ports given: member i of a room uses node i % nodes */
     unsigned rooms, members; /* the steady members: rooms x members connections */
     double rate;             /* updates/s per member (max: of the first step) */
     double duration_s;       /* measured time of a step */

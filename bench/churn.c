@@ -2,8 +2,9 @@
  * Churn: short-lived connections that join a room, stay a moment and leave,
  * some with a close frame and some by dropping the socket (as a closed
  * laptop does), while the steady members keep updating. Afterwards the
- * ghost check connects an observer to every room until its snapshot holds
- * exactly the steady members: a churner still listed is a ghost.
+ * ghost check connects an observer to every room (through every node of a
+ * cluster) until its snapshot holds exactly the steady members: a churner
+ * still listed is a ghost.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,9 @@ static void open_churner(lg_worker_t *w)
     uint64_t serial = w->churn_serial++;
     m->kind = LG_KIND_CHURNER;
     m->index = (uint32_t)serial;
-    m->room = (uint32_t)((serial * w->cfg->procs + w->index) % w->cfg->rooms);
+    uint64_t g = serial * w->cfg->procs + w->index;
+    m->room = (uint32_t)(g % w->cfg->rooms);
+    m->node = (uint8_t)(g / w->cfg->rooms % w->cfg->nodes); /* each room's churners on every node */
     pd_list_push_back(&w->churners, &m->link);
     lg_worker_connect(w, m);
 }
@@ -125,13 +128,16 @@ static void ghost_round(lg_worker_t *w)
 {
     w->rep.ghosts = w->rep.missing = 0;
     w->ghost_round_bad = 0;
-    w->observers = w->cfg->rooms;
+    w->observers = w->cfg->rooms * w->cfg->nodes;
     for (uint32_t r = 0; r < w->cfg->rooms; r++) {
-        lg_member_t *m = pd_calloc(1, sizeof(*m));
-        m->kind = LG_KIND_OBSERVER;
-        m->room = r;
-        m->index = (uint32_t)w->churn_serial++;
-        lg_worker_connect(w, m);
+        for (unsigned node = 0; node < w->cfg->nodes; node++) {
+            lg_member_t *m = pd_calloc(1, sizeof(*m));
+            m->kind = LG_KIND_OBSERVER;
+            m->room = r;
+            m->node = (uint8_t)node;
+            m->index = (uint32_t)w->churn_serial++;
+            lg_worker_connect(w, m);
+        }
     }
 }
 

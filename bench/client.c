@@ -28,13 +28,18 @@ static uint64_t next_rand(lg_net_t *net)
     return x;
 }
 
-void lg_net_init(lg_net_t *net, uv_loop_t *loop, int port, unsigned n_src, uint64_t seed,
-                 const lg_conn_ops_t *ops, void *ud)
+void lg_net_init(lg_net_t *net, uv_loop_t *loop, const int *ports, unsigned n_ports, unsigned n_src,
+                 uint64_t seed, const lg_conn_ops_t *ops, void *ud)
 {
     memset(net, 0, offsetof(lg_net_t, rbuf));
     net->loop = loop;
-    uv_ip4_addr("127.0.0.1", port, &net->server);
-    snprintf(net->host, sizeof(net->host), "127.0.0.1:%d", port);
+    if (n_ports > LG_NET_MAX_SERVERS)
+        n_ports = LG_NET_MAX_SERVERS;
+    for (unsigned i = 0; i < n_ports; i++) {
+        uv_ip4_addr("127.0.0.1", ports[i], &net->server[i]);
+        snprintf(net->host[i], sizeof(net->host[i]), "127.0.0.1:%d", ports[i]);
+    }
+    net->n_servers = n_ports ? n_ports : 1;
     net->n_src = n_src;
     net->max_message = 64u << 20;
     net->ops = ops;
@@ -269,8 +274,9 @@ static int make_socket(const lg_net_t *net, unsigned src)
     return fd;
 }
 
-int lg_conn_start(lg_net_t *net, lg_conn_t *c, unsigned src, const char *target)
+int lg_conn_start(lg_net_t *net, lg_conn_t *c, unsigned server, unsigned src, const char *target)
 {
+    server %= net->n_servers;
     void *data = c->data;
     memset(c, 0, sizeof(*c));
     c->data = data;
@@ -282,7 +288,7 @@ int lg_conn_start(lg_net_t *net, lg_conn_t *c, unsigned src, const char *target)
     c->tcp.data = c;
     c->creq.data = c;
     make_key(net, c->key);
-    pd_http_write_ws_request(&c->request, pd_slice_cstr(net->host), pd_slice_cstr(target),
+    pd_http_write_ws_request(&c->request, pd_slice_cstr(net->host[server]), pd_slice_cstr(target),
                              pd_slice(c->key, 24), NULL);
     int r = uv_tcp_open(&c->tcp, fd);
     if (r < 0) {
@@ -291,7 +297,8 @@ int lg_conn_start(lg_net_t *net, lg_conn_t *c, unsigned src, const char *target)
         return 0;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&net->server, on_connect);
+    r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&net->server[server],
+                       on_connect);
     if (r < 0)
         conn_end(c, r);
     return 0;

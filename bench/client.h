@@ -42,11 +42,15 @@ typedef struct {
     void (*on_end)(void *ud, lg_conn_t *c, int err);
 } lg_conn_ops_t;
 
+/* The most servers (cluster nodes) one generator connects to. */
+#define LG_NET_MAX_SERVERS 8
+
 /* What a worker's connections share. */
 typedef struct {
     uv_loop_t *loop;
-    struct sockaddr_in server;
-    char host[64];      /* the Host header */
+    struct sockaddr_in server[LG_NET_MAX_SERVERS];
+    char host[LG_NET_MAX_SERVERS][64]; /* the Host header */
+    unsigned n_servers;
     unsigned n_src;     /* source addresses 127.0.0.2 and up; 0: let the kernel pick */
     size_t max_message; /* largest message accepted (a big room's snapshot) */
     const lg_conn_ops_t *ops;
@@ -78,17 +82,21 @@ struct lg_conn {
     void *data;          /* the owner's */
 };
 
-/* Prepares net for loop and the server at 127.0.0.1:port; seed feeds the masks. */
-void lg_net_init(lg_net_t *net, uv_loop_t *loop, int port, unsigned n_src, uint64_t seed,
-                 const lg_conn_ops_t *ops, void *ud);
+/*
+ * Prepares net for loop and the servers at 127.0.0.1:ports[0..n_ports-1]
+ * (the nodes of a cluster, or one server); seed feeds the masks.
+ */
+void lg_net_init(lg_net_t *net, uv_loop_t *loop, const int *ports, unsigned n_ports, unsigned n_src,
+                 uint64_t seed, const lg_conn_ops_t *ops, void *ud);
 
 /*
- * Connects c (caller's memory, kept until on_end) from source address
- * number src % n_src, and asks for target ("/parties/presence/ws?token=…").
+ * Connects c (caller's memory, kept until on_end) to server number
+ * server % n_servers from source address number src % n_src, and asks for
+ * target ("/parties/presence/ws?token=…").
  * Returns 0, or a negative errno/libuv code when no socket could be made
  * (then on_end is not called and c may be reused).
  */
-int lg_conn_start(lg_net_t *net, lg_conn_t *c, unsigned src, const char *target);
+int lg_conn_start(lg_net_t *net, lg_conn_t *c, unsigned server, unsigned src, const char *target);
 
 /* Sends one text message; 0, or PD_ERR_CLOSED unless the connection is open. */
 int lg_conn_send_text(lg_conn_t *c, const char *data, size_t len);

@@ -4,7 +4,8 @@
  *
  *   presence-bench --scenario fanout --server-cmd "build/presenced --rate 1000"
  *
- * It starts the server itself (or uses one given by --port and --server-pid),
+ * It starts the server itself (or uses one given by --port and --server-pid,
+ * or the nodes of a cluster: --port and --server-pid once per node),
  * mints its own HS256 tokens, forks worker processes that hold the
  * connections, runs the scenario, prints one JSON object on stdout (or
  * appends it to --out) and a summary on stderr, and stops everything it
@@ -39,7 +40,10 @@ typedef struct {
     const char *label;
     const char *case_name;
     const char *out;
-    pid_t server_pid;
+    const char *api_secret_file;
+    pid_t server_pids[LG_MAX_NODES];
+    unsigned n_server_pids;
+    pid_t redis_pid;
 } lg_opts_t;
 
 static void on_fatal_signal(int sig)
@@ -56,6 +60,10 @@ static void usage(FILE *f)
 {
     fputs("usage: presence-bench --scenario idle|fanout|churn|max\n"
           "         (--server-cmd 'PROGRAM ARGS' | --port N [--server-pid PID] --secret-file F)\n"
+          "  --port N, --server-pid PID  once per node of a cluster (up to 8): member i of a\n"
+          "                       room connects to node i % nodes; CPU is summed over the nodes\n"
+          "  --redis-pid PID      a cluster's redis-server, whose CPU is reported beside\n"
+          "  --api-secret-file F  churn: also check every node's /api/rooms for ghosts\n"
           "  --label NAME         the server's name in the results\n"
           "  --case NAME          a name for this run in the results (default: the scenario)\n"
           "  --rooms N            rooms (idle 50, fanout 1, churn 10, max 1)\n"
@@ -128,8 +136,18 @@ static int parse_opt(lg_opts_t *o, int id, const char *arg)
     switch (id) {
     case 's': c->scenario = lg_scenario_parse(arg); return c->scenario ? 0 : -1;
     case 'S': o->server_cmd = arg; return 0;
-    case 'p': c->port = atoi(arg); return 0;
-    case 'P': o->server_pid = (pid_t)atoi(arg); return 0;
+    case 'p':
+        if (c->nodes == LG_MAX_NODES)
+            return -1; /* more nodes than LG_MAX_NODES */
+        c->ports[c->nodes++] = atoi(arg);
+        return 0;
+    case 'P':
+        if (o->n_server_pids == LG_MAX_NODES)
+            return -1; /* more nodes than LG_MAX_NODES */
+        o->server_pids[o->n_server_pids++] = (pid_t)atoi(arg);
+        return 0;
+    case 'R': o->redis_pid = (pid_t)atoi(arg); return 0;
+    case 'B': o->api_secret_file = arg; return 0;
     case 'k': o->secret_file = arg; return 0;
     case 'l': o->label = arg; return 0;
     case 'K': o->case_name = arg; return 0;
@@ -167,6 +185,7 @@ static const struct option long_opts[] = {
     {"max-growth", 1, 0, 'g'},     {"max-steps", 1, 0, 'n'},
     {"procs", 1, 0, 'j'},          {"src-addrs", 1, 0, 'A'},
     {"connect-window", 1, 0, 'W'}, {"timeout", 1, 0, 't'},
+    {"redis-pid", 1, 0, 'R'},      {"api-secret-file", 1, 0, 'B'},
     {"help", 0, 0, '?'},           {0, 0, 0, 0},
 };
 
@@ -193,9 +212,12 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
     while ((id = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
         if (id == '?' || parse_opt(o, id, optarg) != 0)
             return -1;
-    if (optind != argc || !o->cfg.scenario || (!o->server_cmd && !o->cfg.port) ||
-        (o->server_cmd && o->cfg.port) || (!o->server_cmd && !o->secret_file))
+    if (optind != argc || !o->cfg.scenario || (!o->server_cmd && !o->cfg.nodes) ||
+        (o->server_cmd && o->cfg.nodes) || (!o->server_cmd && !o->secret_file))
         return -1;
+    for (unsigned i = 0; i < o->cfg.nodes; i++)
+        if (o->cfg.ports[i] <= 0 || o->cfg.ports[i] > 65535)
+            return -1;
     if (o->cfg.members < 2 && o->cfg.members != 0)
         return -1;
     derive(&o->cfg);
@@ -250,8 +272,10 @@ static int start_server(lg_opts_t *o)
         fprintf(stderr, "presence-bench: %s\n", err);
         return -1;
     }
-    o->cfg.port = server.port;
-    o->server_pid = server.pid;
+    o->cfg.ports[0] = server.port;
+    o->cfg.nodes = 1;
+    o->server_pids[0] = server.pid;
+    o->n_server_pids = 1;
     return 0;
 }
 
@@ -269,13 +293,35 @@ static int emit(const lg_opts_t *o, const lg_run_t *run)
     return 0;
 }
 
+/* The API secret, without a trailing newline, or NULL. */
+static char *load_api_secret(const char *path)
+{
+    char buf[512];
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    return n ? strdup(buf) : NULL;
+}
+
 static int run(lg_opts_t *o)
 {
     lg_run_t r = {.cfg = &o->cfg,
                   .fleet = &fleet,
-                  .server_pid = o->server_pid,
+                  .n_server_pids = o->n_server_pids,
+                  .redis_pid = o->redis_pid,
                   .label = o->label ? o->label : default_label(o->server_cmd),
                   .case_name = o->case_name};
+    memcpy(r.server_pids, o->server_pids, sizeof(r.server_pids));
+    r.api_secret = load_api_secret(o->api_secret_file);
+    if (o->api_secret_file && !r.api_secret) {
+        fprintf(stderr, "presence-bench: cannot read the API secret\n");
+        return 1;
+    }
     int rc = lg_scenario_run(&r);
     if (rc == 0)
         rc = emit(o, &r);
@@ -284,6 +330,7 @@ static int run(lg_opts_t *o)
                 r.human.base ? r.human.base : "");
     pd_buf_free(&r.json);
     pd_buf_free(&r.human);
+    free(r.api_secret);
     return rc == 0 ? 0 : 1;
 }
 

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "proto/proto.h"
 
@@ -94,6 +95,12 @@ double lg_step_delivery_ratio(const lg_step_t *s)
     return s->expected ? (double)s->deliveries / (double)s->expected : 1.0;
 }
 
+double lg_step_others_s(const lg_step_t *s)
+{
+    double redis = s->redis_cpu_s > 0 ? s->redis_cpu_s : 0;
+    return s->machine_cpu_s - s->server_cpu_s - s->gen_cpu_s - redis;
+}
+
 int lg_step_generator_limited(const lg_step_t *s)
 {
     return s->gen_cpu_max_s > 0.85 * s->window_s || s->sum.r.max_lag_ns > 20000000;
@@ -122,11 +129,21 @@ static void json_cpu(pd_buf_t *b, const lg_step_t *s)
     lg_json_num(b, "server_cpu_ns_per_delivery", d > 0 ? s->server_cpu_s * 1e9 / d : 0);
     lg_json_num(b, "server_user_ns_per_delivery",
                 d > 0 ? (s->server_cpu_s - s->server_sys_s) * 1e9 / d : 0);
+    if (s->nodes > 1) {
+        lg_json_array(b, "server_node_cpu_util");
+        for (unsigned i = 0; i < s->nodes; i++)
+            lg_json_num(b, NULL, s->node_cpu_s[i] / s->window_s);
+        lg_json_array_end(b);
+    }
+    if (s->redis_cpu_s >= 0) {
+        lg_json_num(b, "redis_cpu_s", s->redis_cpu_s);
+        lg_json_num(b, "redis_cpu_util", s->redis_cpu_s / s->window_s);
+        lg_json_num(b, "redis_ns_per_delivery", d > 0 ? s->redis_cpu_s * 1e9 / d : 0);
+    }
     lg_json_num(b, "generator_cpu_s", s->gen_cpu_s);
     lg_json_num(b, "generator_busiest_proc_util", s->gen_cpu_max_s / s->window_s);
     lg_json_num(b, "machine_busy_cores", s->machine_cpu_s / s->window_s);
-    lg_json_num(b, "other_programs_cores",
-                (s->machine_cpu_s - s->server_cpu_s - s->gen_cpu_s) / s->window_s);
+    lg_json_num(b, "other_programs_cores", lg_step_others_s(s) / s->window_s);
     lg_json_bool(b, "generator_limited", lg_step_generator_limited(s));
 }
 
@@ -152,14 +169,20 @@ void lg_json_step(pd_buf_t *b, const lg_step_t *s)
 void lg_human_step(pd_buf_t *b, const char *label, const lg_step_t *s)
 {
     const lg_hist_t *h = &s->sum.r.latency;
+    char redis[48] = "";
+    if (s->nodes > 1 || s->redis_cpu_s >= 0)
+        snprintf(redis, sizeof(redis), " on %u nodes", s->nodes);
+    if (s->redis_cpu_s >= 0)
+        snprintf(redis + strlen(redis), sizeof(redis) - strlen(redis), ", redis %.3f cores",
+                 s->redis_cpu_s / s->window_s);
     pd_buf_appendf(b,
                    "%s: %.4g upd/s/member -> %.0f deliveries/s (ratio %.4f), latency p50 %.2f "
-                   "p99 %.2f p99.9 %.2f max %.2f ms; server %.2f cores, generator %.2f cores "
+                   "p99 %.2f p99.9 %.2f max %.2f ms; server %.2f cores%s, generator %.2f cores "
                    "(busiest proc %.2f), others %.2f%s\n",
                    label, s->rate, lg_step_deliveries_per_s(s), lg_step_delivery_ratio(s),
                    ms(lg_hist_quantile(h, 0.5)), ms(lg_hist_quantile(h, 0.99)),
-                   ms(lg_hist_quantile(h, 0.999)), ms(h->max), s->server_cpu_s / s->window_s,
+                   ms(lg_hist_quantile(h, 0.999)), ms(h->max), s->server_cpu_s / s->window_s, redis,
                    s->gen_cpu_s / s->window_s, s->gen_cpu_max_s / s->window_s,
-                   (s->machine_cpu_s - s->server_cpu_s - s->gen_cpu_s) / s->window_s,
+                   lg_step_others_s(s) / s->window_s,
                    lg_step_generator_limited(s) ? " [generator-limited]" : "");
 }

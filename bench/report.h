@@ -28,8 +28,11 @@ typedef struct {
     double window_s;
     unsigned members; /* per room */
     uint64_t sent, deliveries, expected;
-    double server_cpu_s;
+    double server_cpu_s; /* all nodes of a cluster together */
     double server_sys_s; /* of which in the kernel */
+    unsigned nodes;      /* server processes read (0: none) */
+    double node_cpu_s[LG_MAX_NODES];
+    double redis_cpu_s; /* a cluster's redis-server; < 0 when not measured */
     long server_rss_kib;
     double gen_cpu_s;     /* all workers, in the window */
     double gen_cpu_max_s; /* the busiest worker */
@@ -41,6 +44,8 @@ typedef struct {
 double lg_step_deliveries_per_s(const lg_step_t *s);
 double lg_step_p99_ms(const lg_step_t *s);
 double lg_step_delivery_ratio(const lg_step_t *s);
+/* CPU seconds of the window that neither the servers, Redis nor the generator used. */
+double lg_step_others_s(const lg_step_t *s);
 /* The busiest worker used over 85 % of a core, or sending fell over 20 ms behind. */
 int lg_step_generator_limited(const lg_step_t *s);
 

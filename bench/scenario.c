@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apicheck.h"
 #include "base/mem.h"
 #include "procstat.h"
 #include "report.h"
@@ -41,11 +42,31 @@ static void sleep_until(uint64_t t)
         ;
 }
 
-static void read_server(const lg_run_t *run, lg_proc_t *p)
+/* The server's figures, summed over the nodes of a cluster; node_cpu (or NULL) gets each one's CPU. */
+static void read_server(const lg_run_t *run, lg_proc_t *p, double *node_cpu)
 {
     memset(p, 0, sizeof(*p));
-    if (run->server_pid > 0)
-        lg_proc_read(run->server_pid, p);
+    for (unsigned i = 0; i < run->n_server_pids; i++) {
+        lg_proc_t one;
+        if (run->server_pids[i] <= 0 || lg_proc_read(run->server_pids[i], &one) != 0)
+            memset(&one, 0, sizeof(one));
+        p->cpu_s += one.cpu_s;
+        p->sys_s += one.sys_s;
+        p->rss_kib += one.rss_kib;
+        p->hwm_kib += one.hwm_kib;
+        p->threads += one.threads;
+        if (node_cpu)
+            node_cpu[i] = one.cpu_s;
+    }
+}
+
+/* redis-server's CPU seconds so far, or -1 when it is not measured. */
+static double read_redis(const lg_run_t *run)
+{
+    lg_proc_t p;
+    if (run->redis_pid <= 0 || lg_proc_read(run->redis_pid, &p) != 0)
+        return -1;
+    return p.cpu_s;
 }
 
 /* ---- steps ----------------------------------------------------------- */
@@ -61,13 +82,20 @@ static int run_step(lg_run_t *run, double rate, double warmup_s, double duration
     if (lg_fleet_send(run->fleet, 0, run->fleet->n, &cmd, NULL, 0) != 0)
         return -1;
     lg_proc_t p0, p1;
+    double node0[LG_MAX_NODES], node1[LG_MAX_NODES];
     sleep_until(cmd.t_measure);
-    read_server(run, &p0);
+    read_server(run, &p0, node0);
+    double redis0 = read_redis(run);
     double busy0 = lg_machine_busy_s();
     sleep_until(cmd.t_end);
-    read_server(run, &p1);
+    read_server(run, &p1, node1);
+    double redis1 = read_redis(run);
     double busy1 = lg_machine_busy_s();
     memset(st, 0, sizeof(*st));
+    st->nodes = run->n_server_pids;
+    for (unsigned i = 0; i < st->nodes; i++)
+        st->node_cpu_s[i] = node1[i] - node0[i];
+    st->redis_cpu_s = redis0 >= 0 && redis1 >= 0 ? redis1 - redis0 : -1;
     if (lg_fleet_collect(run->fleet, run->fleet->n, &st->sum) != 0)
         return -1;
     st->rate = rate;
@@ -128,6 +156,7 @@ static void json_config(pd_buf_t *b, const lg_cfg_t *cfg)
     lg_json_num(b, "duration_s", cfg->duration_s);
     lg_json_num(b, "warmup_s", cfg->warmup_s);
     lg_json_int(b, "procs", cfg->procs);
+    lg_json_int(b, "nodes", cfg->nodes);
     lg_json_int(b, "source_addresses", cfg->n_src);
     lg_json_int(b, "cpus", (uint64_t)sysconf(_SC_NPROCESSORS_ONLN));
     lg_json_close(b);
@@ -191,8 +220,7 @@ static int run_idle(lg_run_t *run, const lg_proc_t *p0, const lg_sum_t *conn)
     lg_json_num(b, "server_rss_kib", (double)st.server_rss_kib);
     lg_json_num(b, "server_rss_bytes_per_connection", per_conn);
     lg_json_num(b, "idle_server_cpu_util", st.server_cpu_s / st.window_s);
-    lg_json_num(b, "other_programs_cores",
-                (st.machine_cpu_s - st.server_cpu_s - st.gen_cpu_s) / st.window_s);
+    lg_json_num(b, "other_programs_cores", lg_step_others_s(&st) / st.window_s);
     lg_json_num(b, "hold_s", st.window_s);
     lg_json_int(b, "dropped_connections", st.sum.r.dropped);
     lg_json_int(b, "user_joined_received", st.sum.r.joined + conn->r.joined);
@@ -218,7 +246,21 @@ static int run_fanout(lg_run_t *run)
     return 0;
 }
 
-static void json_churn(lg_run_t *run, const lg_step_t *st, const lg_sum_t *ghosts)
+static void json_api_check(pd_buf_t *b, const lg_api_check_t *a)
+{
+    lg_json_open(b, "api_check");
+    lg_json_bool(b, "clean", a->clean);
+    lg_json_int(b, "ghosts", a->ghosts);
+    lg_json_int(b, "missing_members", a->missing);
+    lg_json_int(b, "rooms_wrong", a->rooms_wrong);
+    lg_json_int(b, "errors", a->errors);
+    lg_json_int(b, "requests", a->requests);
+    lg_json_int(b, "settle_ms", a->settle_ms);
+    lg_json_close(b);
+}
+
+static void json_churn(lg_run_t *run, const lg_step_t *st, const lg_sum_t *ghosts,
+                       const lg_api_check_t *api)
 {
     const lg_report_t *r = &st->sum.r;
     pd_buf_t *b = &run->json;
@@ -233,10 +275,13 @@ static void json_churn(lg_run_t *run, const lg_step_t *st, const lg_sum_t *ghost
     lg_json_int(b, "ghosts", ghosts->r.ghosts);
     lg_json_int(b, "missing_members", ghosts->r.missing);
     lg_json_int(b, "ghost_settle_ms", ghosts->r.settle_ms);
+    if (api)
+        json_api_check(b, api);
     lg_json_close(b);
 }
 
-static void human_churn(lg_run_t *run, const lg_step_t *st, const lg_sum_t *ghosts)
+static void human_churn(lg_run_t *run, const lg_step_t *st, const lg_sum_t *ghosts,
+                        const lg_api_check_t *api)
 {
     const lg_report_t *r = &st->sum.r;
     pd_buf_appendf(&run->human,
@@ -246,6 +291,14 @@ static void human_churn(lg_run_t *run, const lg_step_t *st, const lg_sum_t *ghos
                    (unsigned long long)r->churn_closed, (unsigned long long)r->churn_failed,
                    (unsigned long long)ghosts->r.ghosts, (unsigned long long)ghosts->r.missing,
                    (unsigned long long)ghosts->r.settle_ms);
+    if (api)
+        pd_buf_appendf(&run->human,
+                       "%s: /api/rooms on %u nodes: %s (ghosts %llu, missing %llu, rooms wrong "
+                       "%llu, errors %llu, after %llu ms)\n",
+                       run->label, run->cfg->nodes, api->clean ? "exact" : "NOT exact",
+                       (unsigned long long)api->ghosts, (unsigned long long)api->missing,
+                       (unsigned long long)api->rooms_wrong, (unsigned long long)api->errors,
+                       (unsigned long long)api->settle_ms);
 }
 
 static int run_churn(lg_run_t *run)
@@ -257,12 +310,15 @@ static int run_churn(lg_run_t *run)
         final_check(run, &check) != 0 || lg_fleet_send(run->fleet, 0, 1, &cmd, NULL, 0) != 0 ||
         lg_fleet_collect(run->fleet, 1, &ghosts) != 0)
         return -1;
+    lg_api_check_t api;
+    if (run->api_secret)
+        lg_api_check(run->cfg, run->api_secret, &api);
     lg_json_step(&run->json, &st);
     json_final(&run->json, &check);
-    json_churn(run, &st, &ghosts);
+    json_churn(run, &st, &ghosts, run->api_secret ? &api : NULL);
     lg_human_step(&run->human, run->label, &st);
     human_final(&run->human, run->label, &check);
-    human_churn(run, &st, &ghosts);
+    human_churn(run, &st, &ghosts, run->api_secret ? &api : NULL);
     return 0;
 }
 
@@ -339,14 +395,23 @@ static int run_max(lg_run_t *run)
 static void json_trailer(lg_run_t *run)
 {
     lg_proc_t p;
-    read_server(run, &p);
+    read_server(run, &p, NULL);
+    pid_t pid = run->n_server_pids && run->server_pids[0] > 0 ? run->server_pids[0] : 0;
     lg_json_open(&run->json, "server_process");
-    lg_json_int(&run->json, "pid", (uint64_t)(run->server_pid > 0 ? run->server_pid : 0));
+    lg_json_int(&run->json, "pid", (uint64_t)pid);
+    lg_json_int(&run->json, "nodes", run->n_server_pids);
     lg_json_num(&run->json, "cpu_total_s", p.cpu_s);
     lg_json_num(&run->json, "rss_end_kib", (double)p.rss_kib);
     lg_json_num(&run->json, "rss_peak_kib", (double)p.hwm_kib);
     lg_json_int(&run->json, "threads", (uint64_t)p.threads);
     lg_json_close(&run->json);
+    double redis = read_redis(run);
+    if (redis >= 0) {
+        lg_json_open(&run->json, "redis_process");
+        lg_json_int(&run->json, "pid", (uint64_t)run->redis_pid);
+        lg_json_num(&run->json, "cpu_total_s", redis);
+        lg_json_close(&run->json);
+    }
 }
 
 static int run_connected(lg_run_t *run, const lg_proc_t *p0)
@@ -371,7 +436,7 @@ static int run_connected(lg_run_t *run, const lg_proc_t *p0)
 int lg_scenario_run(lg_run_t *run)
 {
     lg_proc_t p0;
-    read_server(run, &p0);
+    read_server(run, &p0, NULL);
     if (lg_fleet_start(run->fleet, run->cfg) != 0)
         return -1;
     int rc = run_connected(run, &p0);

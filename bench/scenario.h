@@ -22,12 +22,15 @@
 
 typedef struct {
     const lg_cfg_t *cfg;
-    lg_fleet_t *fleet;     /* started and stopped by the scenario */
-    pid_t server_pid;      /* read from /proc; 0 when unknown */
-    const char *label;     /* the server's name in the results */
-    const char *case_name; /* the run's name in the results; NULL: the scenario's */
-    pd_buf_t json;         /* one JSON object */
-    pd_buf_t human;        /* lines for people */
+    lg_fleet_t *fleet;               /* started and stopped by the scenario */
+    pid_t server_pids[LG_MAX_NODES]; /* the server or each node, read from /proc */
+    unsigned n_server_pids;          /* 0 when unknown; CPU and memory are summed */
+    pid_t redis_pid;                 /* a cluster's redis-server, read from /proc; 0: none */
+    char *api_secret;                /* churn: check every node's /api/rooms; NULL: not */
+    const char *label;               /* the server's name in the results */
+    const char *case_name;           /* the run's name in the results; NULL: the scenario's */
+    pd_buf_t json;                   /* one JSON object */
+    pd_buf_t human;                  /* lines for people */
 } lg_run_t;
 
 /* Returns 0 when the scenario ran to the end, -1 when a worker failed. */

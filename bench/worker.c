@@ -19,6 +19,8 @@
 #include "procstat.h"
 #include "worker.h"
 
+_Static_assert(LG_MAX_NODES <= LG_NET_MAX_SERVERS, "a node the client cannot reach");
+
 /* Waits until fd is readable: uv_poll_init() made the command pipe non-blocking. */
 static void wait_readable(int fd)
 {
@@ -123,7 +125,7 @@ static int start_conn(lg_worker_t *w, lg_member_t *m)
     if (!w->rep.t_first_connect)
         w->rep.t_first_connect = m->t_connect;
     unsigned src = m->room * 7919u + m->index * 31u + (unsigned)m->kind;
-    int r = lg_conn_start(w->net, &m->conn, src, target);
+    int r = lg_conn_start(w->net, &m->conn, m->node, src, target);
     if (r < 0) {
         char msg[96];
         int n = snprintf(msg, sizeof(msg), "socket: %s", uv_strerror(r));
@@ -242,6 +244,7 @@ static void make_members(lg_worker_t *w)
         m->room = g / cfg->members;
         m->index = g % cfg->members;
         m->kind = LG_KIND_MEMBER;
+        m->node = (uint8_t)(m->index % cfg->nodes);
         if (cfg->scenario != LG_IDLE)
             m->seen = pd_calloc(cfg->members, sizeof(*m->seen));
     }
@@ -274,8 +277,8 @@ void lg_worker_main(const lg_cfg_t *cfg, unsigned index, int cmd_fd, int rep_fd)
     pd_list_init(&w->churners);
     init_handles(w);
     w->net = pd_malloc(sizeof(*w->net));
-    lg_net_init(w->net, &w->loop, cfg->port, cfg->n_src, uv_hrtime() ^ ((uint64_t)index << 32),
-                &conn_ops, w);
+    lg_net_init(w->net, &w->loop, cfg->ports, cfg->nodes, cfg->n_src,
+                uv_hrtime() ^ ((uint64_t)index << 32), &conn_ops, w);
     make_members(w);
     connect_more(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);

@@ -30,6 +30,7 @@ typedef struct {
     uint32_t room;
     uint32_t index; /* members: the index in the room; others: a serial */
     uint8_t kind;
+    uint8_t node;     /* which server (cluster node) it connects to */
     uint8_t admitted; /* its snapshot arrived */
     uint8_t leaving;  /* we are closing it */
     uint16_t seq;     /* members: the last sequence number sent (0: none) */
