@@ -156,16 +156,6 @@ static void expect_newcomer_sees_(int port, const char *room, const char *const 
         fail_msg("line %d: a newcomer on port %d finds %s", line, port, w.have);
 }
 
-static double metric_of(int port, const char *name)
-{
-    pd_buf_t out = PD_BUF_INIT;
-    double v = -1;
-    if (pdt_http_get(port, "/metrics", &out) == 200)
-        v = pdt_metric(pdt_http_body(out.base), name);
-    pd_buf_free(&out);
-    return v;
-}
-
 static int healthz(int port)
 {
     pd_buf_t out = PD_BUF_INIT;
@@ -190,12 +180,12 @@ static int log_count(const pdt_server_t *s, const char *needle)
 
 static int disconnected(void *arg)
 {
-    return metric_of(*(int *)arg, "presenced_cluster_connected") == 0;
+    return pdt_http_metric(*(int *)arg, "presenced_cluster_connected") == 0;
 }
 
 static int connected(void *arg)
 {
-    return metric_of(*(int *)arg, "presenced_cluster_connected") == 1;
+    return pdt_http_metric(*(int *)arg, "presenced_cluster_connected") == 1;
 }
 
 /*
@@ -241,7 +231,7 @@ static void test_redis_restart_converges(void **state)
     assert_int_equal(log_count(&node_a, "Redis unreachable"), 1);
     assert_int_equal(log_count(&node_b, "Redis unreachable"), 1);
     expect_view(&carol, "alice", "bob");
-    assert_true(metric_of(node_a.port, "presenced_cluster_resyncs_total") >= 1);
+    assert_true(pdt_http_metric(node_a.port, "presenced_cluster_resyncs_total") >= 1);
     expect_newcomer_sees(node_a.port, "f-redis", "alice", "bob", "carol");
     expect_newcomer_sees(node_b.port, "f-redis", "alice", "bob", "carol");
     pdt_send(bob.ws, UPDATE("/w/f-redis/b"));
